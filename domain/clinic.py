@@ -1,0 +1,114 @@
+"""Clinic configuration: staff roster, agency contacts, time zone, API key hash."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.flags import Email, OpaqueKey
+
+
+class Role(StrEnum):
+    """Who may act on a task. Escalation climbs this order."""
+
+    clinician = "clinician"
+    supervisor = "supervisor"
+    privacy_officer = "privacy_officer"
+
+
+ESCALATION_ORDER = [Role.clinician, Role.supervisor, Role.privacy_officer]
+
+
+class StaffMember(BaseModel):
+    """A roster entry: who they are, what they may do, where their codes and reminders go."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: OpaqueKey
+    name: str
+    email: Email
+    roles: list[Role]
+
+
+class AgencyKind(StrEnum):
+    """The kinds of agency a clinic configures a contact for."""
+
+    law_enforcement = "law_enforcement"
+    child_protective_services = "child_protective_services"
+    adult_protective_services = "adult_protective_services"
+    medical_personnel = "medical_personnel"
+    county_director_of_community_services = "county_director_of_community_services"
+
+
+class Agency(BaseModel):
+    """A receiving agency's contact as the clinic configured it."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: AgencyKind
+    name: str
+    email: Email | None = None
+    phone: str | None = None
+
+
+class Clinic(BaseModel):
+    """One clinic's configuration; a snapshot of it travels in each case's workflow input."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: OpaqueKey
+    name: str
+    timezone: str = "America/Los_Angeles"
+    jurisdiction: Annotated[str, StringConstraints(pattern=r"^US-[A-Z]{2}$")]
+    reply_to: Email
+    staff: Annotated[list[StaffMember], Field(min_length=1)]
+    agencies: list[Agency] = []
+    # sha256 hex of each API key this clinic may use; the keys themselves are never stored.
+    api_key_sha256: list[str] = []
+
+    def member(self, staff_id: str) -> StaffMember | None:
+        """The roster entry with this id, if any."""
+        return next((s for s in self.staff if s.id == staff_id), None)
+
+    def with_role(self, role: Role) -> list[StaffMember]:
+        """Everyone on the roster who holds this role."""
+        return [s for s in self.staff if role in s.roles]
+
+    def agency(self, kind: AgencyKind) -> Agency | None:
+        """The configured contact for this kind of agency, if any."""
+        return next((a for a in self.agencies if a.kind == kind), None)
+
+    def public(self) -> Clinic:
+        """The clinic without its key hashes: what a case snapshot carries."""
+        return self.model_copy(update={"api_key_sha256": []})
+
+
+def hash_api_key(key: str) -> str:
+    """The at-rest form of an API key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ClinicDirectory(BaseModel):
+    """All configured clinics, loaded from one JSON file."""
+
+    clinics: list[Clinic]
+
+    @classmethod
+    def load(cls, path: Path) -> ClinicDirectory:
+        """Read and validate the clinics file."""
+        return cls.model_validate(json.loads(path.read_text()))
+
+    def get(self, clinic_id: str) -> Clinic | None:
+        """The clinic with this id, if configured."""
+        return next((c for c in self.clinics if c.id == clinic_id), None)
+
+    def by_api_key(self, key: str) -> Clinic | None:
+        """The clinic an API key belongs to (constant-time comparison of the hashes)."""
+        digest = hash_api_key(key)
+        for clinic in self.clinics:
+            if any(hmac.compare_digest(digest, h) for h in clinic.api_key_sha256):
+                return clinic
+        return None

@@ -1,0 +1,111 @@
+"""The flagged-session event a clinic system sends (DESIGN.md §3): the contract's field names."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+# Opaque keys become part of workflow ids and URLs, so they are restricted to a safe alphabet.
+OpaqueKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Jurisdiction = Annotated[str, StringConstraints(pattern=r"^US-[A-Z]{2}$")]
+
+
+def _check_email(value: str | None) -> str | None:
+    # A deliberately small check: one @, a dot in the domain, no spaces. Delivery proves the rest.
+    if value is None:
+        return None
+    local, _, domain = value.partition("@")
+    if not local or "." not in domain or " " in value or domain.startswith("."):
+        raise ValueError("is not an e-mail address")
+    return value
+
+
+Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_check_email)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(max_length=4000)]
+
+
+class _Strict(BaseModel):
+    # Unknown fields are rejected so a misspelled field is a 422, not silently dropped data.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Person(_Strict):
+    """Someone a notice may go to: a potential victim or an emergency contact."""
+
+    name: ShortText
+    email: Email | None = None
+    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    address: Annotated[str, StringConstraints(max_length=400)] | None = None
+    age: Annotated[int, Field(ge=0, le=130)] | None = None
+    relationship: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+class Patient(_Strict):
+    """The patient: an opaque reference plus the PHI the notices need."""
+
+    ref: OpaqueKey
+    name: ShortText
+    birth_date: date | None = None
+    email: Email | None = None
+    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+
+
+class ClinicianRef(_Strict):
+    """The clinician who flagged the session, by roster id."""
+
+    id: OpaqueKey
+
+
+class ConcernKind(StrEnum):
+    """What the session was flagged for; each kind has its own disclosure path."""
+
+    threat_to_others = "threat_to_others"
+    self_harm = "self_harm"
+    child_abuse = "child_abuse"
+    elder_abuse = "elder_abuse"
+    dependent_adult_abuse = "dependent_adult_abuse"
+
+
+class Concern(_Strict):
+    """One concern raised in the session, with the people it involves."""
+
+    kind: ConcernKind
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    victims: Annotated[list[Person], Field(max_length=20)] = []
+    # For self-harm: people able to prevent or lessen the threat (164.512(j)), e.g. family.
+    contacts: Annotated[list[Person], Field(max_length=20)] = []
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must include a time zone offset, e.g. 2026-11-27T10:15:00-08:00")
+    return value
+
+
+class Flag(_Strict):
+    """A flagged session: POST /v1/flags."""
+
+    clinic_id: OpaqueKey
+    flag_id: OpaqueKey
+    session_id: OpaqueKey
+    jurisdiction: Jurisdiction
+    flagged_at: Annotated[datetime, AfterValidator(_aware)]
+    clinician: ClinicianRef
+    patient: Patient
+    concerns: Annotated[list[Concern], Field(min_length=1, max_length=10)]
+
+    def digest(self) -> str:
+        """A fingerprint of the whole body, to tell a re-sent flag from a different one."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def case_id_for(clinic_id: str, flag_id: str) -> str:
+    """The case id (and case workflow id): the clinic's own keys, so a re-sent flag finds it."""
+    return f"{clinic_id}.{flag_id}"
