@@ -1,0 +1,107 @@
+"""E-mail notices over SMTP (aiosmtplib): deterministic Message-IDs, PHI-free failure messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import aiosmtplib
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.notices import message_id
+
+PERMANENT = "PermanentDeliveryFailure"
+
+
+class SmtpSettings(BaseModel):
+    """Where and as whom to send mail."""
+
+    host: str = "127.0.0.1"
+    port: int = 1025
+    sender: str = "confide@localhost"
+    timeout_seconds: float = 20.0
+    start_tls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+
+class SendNoticeInput(BaseModel):
+    """One e-mail: the (case, step, recipient) triple fixes its Message-ID."""
+
+    case_id: str
+    step: str
+    recipient_key: str
+    to: str
+    subject: str
+    body: str
+    reply_to: str | None = None
+
+
+class NoticeReceipt(BaseModel):
+    """What the mail server accepted."""
+
+    message_id: str
+    sent_at: datetime
+
+
+class NoticeActivities:
+    """Sends notices; holds the SMTP settings it was built with."""
+
+    def __init__(self, smtp: SmtpSettings) -> None:
+        self._smtp = smtp
+
+    def _message(self, inp: SendNoticeInput) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = self._smtp.sender
+        msg["To"] = inp.to
+        msg["Subject"] = inp.subject
+        msg["Message-ID"] = message_id(inp.case_id, inp.step, inp.recipient_key)
+        msg["Date"] = format_datetime(datetime.now(UTC))
+        if inp.reply_to:
+            msg["Reply-To"] = inp.reply_to
+        msg.set_content(inp.body)
+        return msg
+
+    @activity.defn(name="send_notice")
+    async def send_notice(self, inp: SendNoticeInput) -> NoticeReceipt:
+        """Send one notice. 4xx and connection trouble retry; a 5xx refusal is permanent.
+
+        Failure messages carry the SMTP code only: the server's own text may echo the address.
+        """
+        msg = self._message(inp)
+        try:
+            await aiosmtplib.send(
+                msg,
+                hostname=self._smtp.host,
+                port=self._smtp.port,
+                timeout=self._smtp.timeout_seconds,
+                start_tls=self._smtp.start_tls,
+                username=self._smtp.username,
+                password=self._smtp.password,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as e:
+            codes = sorted({r.code for r in e.recipients})
+            raise _failure(codes[-1] if codes else 550) from None
+        except aiosmtplib.SMTPResponseException as e:
+            raise _failure(e.code) from None
+        except (aiosmtplib.SMTPException, OSError) as e:
+            raise ApplicationError(
+                f"mail server unreachable ({type(e).__name__})", type="MailServerUnreachable"
+            ) from None
+        return NoticeReceipt(message_id=msg["Message-ID"], sent_at=datetime.now(UTC))
+
+
+def _failure(code: int) -> ApplicationError:
+    if 500 <= code < 600:
+        return ApplicationError(
+            f"mail server refused the message permanently (SMTP {code})",
+            code,
+            type=PERMANENT,
+            non_retryable=True,
+        )
+    return ApplicationError(
+        f"mail server deferred the message (SMTP {code})", code, type="TransientDeliveryFailure"
+    )

@@ -1,0 +1,162 @@
+"""The answer each kind of human task takes (its `data`), validated before history records it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.policy import Action
+
+Notes = Annotated[str, StringConstraints(max_length=4000)]
+
+
+class _Form(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RiskAssessmentForm(_Form):
+    """Clinician's threat-to-others risk assessment (DESIGN.md §3 names the first four)."""
+
+    serious_threat: bool
+    identifiable_victims: bool
+    imminent: bool
+    notes: Notes = ""
+    means: bool | None = Field(None, description="Does the patient have access to the means?")
+    history_of_violence: bool | None = None
+    discharge_plan: int = Field(
+        0, ge=0, description="Which of the jurisdiction's discharge plans to carry out"
+    )
+
+
+class RiskLevel(StrEnum):
+    """Self-harm risk levels; high and imminent open the 164.512(j) disclosure decision."""
+
+    low = "low"
+    moderate = "moderate"
+    high = "high"
+    imminent = "imminent"
+
+
+class SelfHarmAssessmentForm(_Form):
+    """Clinician's self-harm risk assessment."""
+
+    risk_level: RiskLevel
+    safety_plan_in_place: bool
+    means_restricted: bool | None = None
+    notes: Notes = ""
+
+
+class ReleaseDecisionForm(_Form):
+    """Supervisor's decision on a permitted disclosure (outcome approve / decline)."""
+
+    actions: list[Action] = Field(
+        default_factory=list, description="The release set approved (empty when declining)"
+    )
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class CallOutcome(StrEnum):
+    """What happened when the clinician called."""
+
+    reached = "reached"
+    message_left = "message_left"
+    not_reached = "not_reached"
+
+
+class CallForm(_Form):
+    """Record of a phone warning to someone without a known e-mail address."""
+
+    called_at: datetime
+    number_called: Annotated[str, StringConstraints(max_length=40)] = ""
+    notes: Notes = ""
+
+
+class ActionRecordForm(_Form):
+    """Record of a step Confide cannot take itself (e.g. initiating hospitalization)."""
+
+    done_at: datetime
+    details: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class DeliveryFailureForm(_Form):
+    """How a notice the mail server refused was delivered instead (or why it was not)."""
+
+    delivered_by: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    details: Notes = ""
+
+
+class AcknowledgeForm(_Form):
+    """An acknowledgement with an optional note (e.g. a supervisor informed of an action)."""
+
+    notes: Notes = ""
+
+
+class TaskKind(StrEnum):
+    """Every kind of human step, each with its form and allowed outcomes."""
+
+    risk_assessment = "risk_assessment"
+    self_harm_assessment = "self_harm_assessment"
+    release_decision = "release_decision"
+    call_person = "call_person"
+    record_action = "record_action"
+    delivery_failed = "delivery_failed"
+    reassessment = "reassessment"
+    self_harm_reassessment = "self_harm_reassessment"
+
+
+FORMS: dict[TaskKind, type[_Form]] = {
+    TaskKind.risk_assessment: RiskAssessmentForm,
+    TaskKind.self_harm_assessment: SelfHarmAssessmentForm,
+    TaskKind.release_decision: ReleaseDecisionForm,
+    TaskKind.call_person: CallForm,
+    TaskKind.record_action: ActionRecordForm,
+    TaskKind.delivery_failed: DeliveryFailureForm,
+    TaskKind.reassessment: RiskAssessmentForm,
+    TaskKind.self_harm_reassessment: SelfHarmAssessmentForm,
+}
+
+# The first outcome is the default when the caller leaves `outcome` out.
+OUTCOMES: dict[TaskKind, list[str]] = {
+    TaskKind.risk_assessment: ["completed"],
+    TaskKind.self_harm_assessment: ["completed"],
+    TaskKind.release_decision: ["approve", "decline"],
+    TaskKind.call_person: [o.value for o in CallOutcome],
+    TaskKind.record_action: ["done", "not_done"],
+    TaskKind.delivery_failed: ["delivered", "not_delivered"],
+    TaskKind.reassessment: ["completed"],
+    TaskKind.self_harm_reassessment: ["completed"],
+}
+
+# Ready-to-paste examples of `data`, shown in current details and GET /v1/cases.
+EXAMPLES: dict[TaskKind, dict] = {
+    TaskKind.risk_assessment: {
+        "serious_threat": True,
+        "identifiable_victims": True,
+        "imminent": False,
+        "notes": "",
+        "discharge_plan": 0,
+    },
+    TaskKind.self_harm_assessment: {
+        "risk_level": "moderate",
+        "safety_plan_in_place": True,
+        "notes": "",
+    },
+    TaskKind.release_decision: {"actions": [], "reason": "..."},
+    TaskKind.call_person: {"called_at": "2026-11-27T11:00:00-08:00", "notes": ""},
+    TaskKind.record_action: {"done_at": "2026-11-27T11:00:00-08:00", "details": "..."},
+    TaskKind.delivery_failed: {"delivered_by": "phone", "details": ""},
+    TaskKind.reassessment: {
+        "serious_threat": False,
+        "identifiable_victims": False,
+        "imminent": False,
+        "notes": "",
+    },
+    TaskKind.self_harm_reassessment: {
+        "risk_level": "low",
+        "safety_plan_in_place": True,
+        "notes": "",
+    },
+}

@@ -1,0 +1,210 @@
+"""The one human-task mechanism (DESIGN.md §2 principle 3): model, completion check, rendering.
+
+Pure functions only: the workflow's Update validator calls `check_completion`, so the same rules
+hold in the Web UI, the CLI and the HTTP API, and they are unit-testable without a server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from domain.clinic import ESCALATION_ORDER, Clinic, Role
+from domain.forms import EXAMPLES, FORMS, OUTCOMES, TaskKind
+
+
+class TaskStatus(StrEnum):
+    """Where a task stands."""
+
+    open = "open"
+    done = "done"
+    cancelled = "cancelled"
+
+
+class Task(BaseModel):
+    """A human step: who may do it, by when, what it asks, and how it escalates."""
+
+    task_id: str
+    kind: TaskKind
+    role: Role
+    allowed_roles: list[Role]
+    assignee: str | None = None
+    # Four eyes: where set, the actor may not be this person (e.g. the assessing clinician).
+    requester: str | None = None
+    four_eyes: bool = False
+    # Escalation widens `allowed_roles` only where someone else may lawfully do the step.
+    delegable: bool = True
+    requires_code: bool = False
+    created_at: datetime
+    due_at: datetime
+    reminder_before: timedelta
+    escalate_every: timedelta
+    escalation_level: int = 0
+    overdue: bool = False
+    title: str
+    instructions: str
+    workflow_id: str = ""
+    status: TaskStatus = TaskStatus.open
+    completed_by: str | None = None
+    completed_at: datetime | None = None
+    outcome: str | None = None
+    # Salted hashes of the approval codes e-mailed to each eligible actor; never the codes.
+    code_salt: str = ""
+    code_hashes: dict[str, str] = Field(default_factory=dict, repr=False)
+
+    def public(self) -> TaskView:
+        """What queries and the API show: no code hashes."""
+        return TaskView(
+            **self.model_dump(exclude={"code_salt", "code_hashes", "reminder_before",
+                                       "escalate_every", "delegable"}),
+            example=completion_example(self),
+        )
+
+
+class TaskView(BaseModel):
+    """A task as queries, the API and the CLI show it."""
+
+    model_config = ConfigDict(extra="ignore")
+    task_id: str
+    kind: TaskKind
+    role: Role
+    allowed_roles: list[Role]
+    assignee: str | None = None
+    requester: str | None = None
+    four_eyes: bool = False
+    requires_code: bool = False
+    created_at: datetime
+    due_at: datetime
+    escalation_level: int = 0
+    overdue: bool = False
+    title: str
+    instructions: str
+    workflow_id: str = ""
+    status: TaskStatus
+    completed_by: str | None = None
+    completed_at: datetime | None = None
+    outcome: str | None = None
+    example: dict[str, Any]
+
+
+class TaskCompletion(BaseModel):
+    """The one argument of the `complete_task` Update (DESIGN.md §3)."""
+
+    model_config = ConfigDict(extra="forbid")
+    task_id: str
+    actor: str
+    outcome: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    code: str | None = None
+    note: str | None = Field(None, max_length=2000)
+
+
+class TaskRejected(ValueError):
+    """A completion the validator refuses; the message is shown to the supervisor as is."""
+
+
+def hash_code(salt: str, code: str) -> str:
+    """The stored form of an approval code."""
+    return hashlib.sha256(f"{salt}:{code.strip()}".encode()).hexdigest()
+
+
+def check_completion(task: Task | None, done: TaskCompletion, clinic: Clinic) -> BaseModel:
+    """Validate a completion against its task and the roster; return the parsed form.
+
+    Raises TaskRejected with a message a supervisor understands. Messages name fields and
+    roles, never the values entered, because a rejection's message is shown in the UI.
+    """
+    if task is None:
+        raise TaskRejected(f"unknown task {done.task_id!r}: see the `tasks` query for open tasks")
+    if task.status != TaskStatus.open:
+        raise TaskRejected(f"task {task.task_id} is already {task.status.value}")
+    member = clinic.member(done.actor)
+    if member is None:
+        raise TaskRejected(f"actor {done.actor!r} is not on the roster of clinic {clinic.id}")
+    if not set(member.roles) & set(task.allowed_roles):
+        allowed = " or ".join(r.value for r in task.allowed_roles)
+        raise TaskRejected(f"task {task.task_id} needs the role {allowed}; {done.actor} lacks it")
+    if task.four_eyes and task.requester == done.actor:
+        raise TaskRejected(
+            f"task {task.task_id} needs a second person: {done.actor} requested it "
+            "and may not also decide it"
+        )
+    outcomes = OUTCOMES[task.kind]
+    outcome = done.outcome or (outcomes[0] if len(outcomes) == 1 else None)
+    if outcome not in outcomes:
+        raise TaskRejected(f"outcome must be one of {', '.join(outcomes)}")
+    try:
+        form = FORMS[task.kind].model_validate(done.data)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'data'}: {err['msg']}"
+            for err in e.errors(include_input=False)
+        )
+        raise TaskRejected(f"data does not fit the {task.kind.value} form: {problems}") from None
+    if task.requires_code:
+        expected = task.code_hashes.get(done.actor)
+        if not done.code:
+            raise TaskRejected(
+                f"task {task.task_id} needs the approval code e-mailed to {done.actor}"
+            )
+        if expected is None or not hmac.compare_digest(
+            expected, hash_code(task.code_salt, done.code)
+        ):
+            raise TaskRejected(f"the approval code is not the one e-mailed to {done.actor}")
+    return form
+
+
+def next_escalation(task: Task) -> Role | None:
+    """The role a task escalates to next, or None at the top of the chain."""
+    level = ESCALATION_ORDER.index(task.role) + task.escalation_level + 1
+    return ESCALATION_ORDER[level] if level < len(ESCALATION_ORDER) else None
+
+
+def completion_example(task: Task) -> dict[str, Any]:
+    """A ready-to-paste `complete_task` argument for this task."""
+    example: dict[str, Any] = {
+        "task_id": task.task_id,
+        "actor": task.assignee or f"<{task.role.value} id>",
+        "outcome": OUTCOMES[task.kind][0],
+        "data": EXAMPLES[task.kind],
+    }
+    if task.requires_code:
+        example["code"] = "<code from the e-mail>"
+    return example
+
+
+def render_details(header: str, tasks: list[Task], footer: str = "") -> str:
+    """Markdown for `set_current_details`: what is pending, who may do it, by when, how."""
+    open_tasks = [t for t in tasks if t.status == TaskStatus.open]
+    lines = [header, ""]
+    if not open_tasks:
+        lines.append("No open tasks.")
+    for t in sorted(open_tasks, key=lambda t: t.due_at):
+        who = " or ".join(r.value for r in t.allowed_roles)
+        late = " — **OVERDUE**" if t.overdue else ""
+        lines += [
+            f"### {t.title}{late}",
+            f"- task `{t.task_id}` · {who}{f' (assigned: {t.assignee})' if t.assignee else ''}",
+            f"- due **{t.due_at.isoformat(timespec='minutes')}**",
+            f"- {t.instructions}",
+            "- Send an Update `complete_task` with:",
+            "",
+            "```json",
+            json.dumps(completion_example(t), indent=1),
+            "```",
+            "",
+        ]
+    if footer:
+        lines += ["", footer]
+    return "\n".join(lines)
+
+
+def due(now: datetime, after: timedelta) -> datetime:
+    """A due time, rounded to the second so it reads cleanly everywhere."""
+    return (now + after).replace(microsecond=0)

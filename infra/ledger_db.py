@@ -1,0 +1,130 @@
+"""The disclosure ledger: an append-only table on SQLite (default) or PostgreSQL (by URL).
+
+Append-only twice over: the code has no update or delete path, and triggers in the database
+refuse UPDATE and DELETE, so a mistake elsewhere cannot rewrite history either.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from domain.records import Disclosure
+
+metadata = MetaData()
+
+disclosures = Table(
+    "disclosures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", String(200), nullable=False, index=True),
+    Column("step", String(200), nullable=False),
+    Column("recipient_key", String(200), nullable=False),
+    Column("clinic_id", String(64), nullable=False),
+    Column("patient_ref", String(64), nullable=False, index=True),
+    Column("disclosed_at", DateTime(timezone=True), nullable=False),
+    Column("recipient_name", Text, nullable=False),
+    Column("recipient_address", Text, nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("legal_basis", Text, nullable=False),
+    Column("task_ref", String(200)),
+    Column("accountable", Boolean, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("case_id", "step", "recipient_key", name="uq_disclosure_once"),
+)
+
+_SQLITE_TRIGGERS = [
+    f"""CREATE TRIGGER IF NOT EXISTS disclosures_no_{op.lower()} BEFORE {op} ON disclosures
+    BEGIN SELECT RAISE(ABORT, 'the disclosure ledger is append-only'); END"""
+    for op in ("UPDATE", "DELETE")
+]
+_PG_TRIGGER = [
+    """CREATE OR REPLACE FUNCTION confide_append_only() RETURNS trigger AS $$
+    BEGIN RAISE EXCEPTION 'the disclosure ledger is append-only'; END; $$ LANGUAGE plpgsql""",
+    "DROP TRIGGER IF EXISTS disclosures_append_only ON disclosures",
+    """CREATE TRIGGER disclosures_append_only BEFORE UPDATE OR DELETE ON disclosures
+    FOR EACH ROW EXECUTE FUNCTION confide_append_only()""",
+]
+
+
+def _utc(ts: datetime) -> datetime:
+    # SQLite drops the offset; store UTC everywhere and read it back as UTC.
+    return ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+class Ledger:
+    """Reads and appends disclosure rows."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    def migrate(self) -> None:
+        """Create the schema and the append-only triggers (idempotent)."""
+        metadata.create_all(self.engine)
+        stmts = _PG_TRIGGER if self.engine.dialect.name == "postgresql" else _SQLITE_TRIGGERS
+        with self.engine.begin() as conn:
+            for stmt in stmts:
+                conn.execute(text(stmt))
+
+    def record(self, d: Disclosure) -> bool:
+        """Append one disclosure; False when (case, step, recipient) was already recorded."""
+        values = d.model_dump()
+        values["disclosed_at"] = _utc(d.disclosed_at)
+        values["recorded_at"] = datetime.now(UTC)
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        stmt = (
+            dialect.insert(disclosures)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["case_id", "step", "recipient_key"])
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def for_case(self, case_id: str) -> list[Disclosure]:
+        """Every disclosure of one case, oldest first."""
+        q = select(disclosures).where(disclosures.c.case_id == case_id)
+        return self._read(q.order_by(disclosures.c.id))
+
+    def for_patient(self, clinic_id: str, patient_ref: str) -> list[Disclosure]:
+        """Every disclosure about one patient, oldest first (the 164.528 accounting's input)."""
+        q = select(disclosures).where(
+            disclosures.c.clinic_id == clinic_id, disclosures.c.patient_ref == patient_ref
+        )
+        return self._read(q.order_by(disclosures.c.disclosed_at))
+
+    def _read(self, q) -> list[Disclosure]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [
+            Disclosure.model_validate({**r, "disclosed_at": _utc(r["disclosed_at"])})
+            for r in rows
+        ]
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
