@@ -16,7 +16,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.clinic import ESCALATION_ORDER, Clinic, Role
-from domain.forms import EXAMPLES, FORMS, OUTCOMES, TaskKind
+from domain.forms import (
+    EXAMPLES,
+    FORMS,
+    OUTCOMES,
+    ReleaseDecisionForm,
+    RiskAssessmentForm,
+    TaskKind,
+)
 
 
 class TaskStatus(StrEnum):
@@ -49,6 +56,8 @@ class Task(BaseModel):
     overdue: bool = False
     title: str
     instructions: str
+    # The allowed answers where the form has a choice: plan indices, permitted actions.
+    choices: list[str] = Field(default_factory=list)
     workflow_id: str = ""
     status: TaskStatus = TaskStatus.open
     completed_by: str | None = None
@@ -85,6 +94,7 @@ class TaskView(BaseModel):
     overdue: bool = False
     title: str
     instructions: str
+    choices: list[str] = []
     workflow_id: str = ""
     status: TaskStatus
     completed_by: str | None = None
@@ -147,6 +157,7 @@ def check_completion(task: Task | None, done: TaskCompletion, clinic: Clinic) ->
             for err in e.errors(include_input=False)
         )
         raise TaskRejected(f"data does not fit the {task.kind.value} form: {problems}") from None
+    _check_choices(task, outcome, form)
     if task.requires_code:
         expected = task.code_hashes.get(done.actor)
         if not done.code:
@@ -158,6 +169,26 @@ def check_completion(task: Task | None, done: TaskCompletion, clinic: Clinic) ->
         ):
             raise TaskRejected(f"the approval code is not the one e-mailed to {done.actor}")
     return form
+
+
+def _check_choices(task: Task, outcome: str, form: BaseModel) -> None:
+    if isinstance(form, ReleaseDecisionForm):
+        offered = ", ".join(task.choices) or "none"
+        if outcome == "approve" and not form.actions:
+            raise TaskRejected(f"approve needs data.actions: one or more of {offered}")
+        if outcome == "decline" and form.actions:
+            raise TaskRejected("decline takes no data.actions; give the reason instead")
+        refused = [a.value for a in form.actions if a.value not in task.choices]
+        if refused:
+            raise TaskRejected(
+                f"not permitted in this case: {', '.join(refused)} (permitted: {offered})"
+            )
+    if isinstance(form, RiskAssessmentForm) and task.choices:
+        if str(form.discharge_plan) not in task.choices:
+            raise TaskRejected(
+                f"data.discharge_plan must be one of {', '.join(task.choices)} "
+                "(the jurisdiction's discharge plans)"
+            )
 
 
 def next_escalation(task: Task) -> Role | None:
@@ -174,6 +205,8 @@ def completion_example(task: Task) -> dict[str, Any]:
         "outcome": OUTCOMES[task.kind][0],
         "data": EXAMPLES[task.kind],
     }
+    if task.kind == TaskKind.release_decision:
+        example["data"] = {"actions": task.choices, "reason": "..."}
     if task.requires_code:
         example["code"] = "<code from the e-mail>"
     return example

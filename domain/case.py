@@ -1,0 +1,83 @@
+"""Workflow inputs and the status a case reports (queries, search attributes, the API)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from domain.clinic import Clinic
+from domain.flags import Concern, Flag
+from domain.policy import DutyDecision, PolicySnapshot
+from domain.records import Disclosure, NoticeRecord
+from domain.tasks import TaskView
+
+
+class CaseInput(BaseModel):
+    """Everything a case needs, resolved at start: flag, clinic snapshot, policy snapshot."""
+
+    case_id: str
+    flag: Flag
+    clinic: Clinic
+    policy: PolicySnapshot
+
+
+class ConcernInput(BaseModel):
+    """One concern's child workflow input."""
+
+    case_id: str
+    index: int
+    flag: Flag
+    concern: Concern
+    clinic: Clinic
+    policy: PolicySnapshot
+    parent_workflow_id: str | None = None
+
+
+class Phase(StrEnum):
+    """Where a concern's path stands (the ConfideStatus search attribute)."""
+
+    assessing = "assessing"
+    awaiting_decision = "awaiting_decision"
+    notifying = "notifying"
+    follow_up = "follow_up"
+    closed = "closed"
+
+
+class ConcernStatus(BaseModel):
+    """A concern's state, pushed to its case on every change and returned by its queries."""
+
+    case_id: str
+    index: int
+    kind: str
+    workflow_id: str
+    phase: Phase
+    policy_version: str
+    policy_unverified: bool
+    decision: DutyDecision | None = None
+    tasks: list[TaskView] = []
+    notifications: list[NoticeRecord] = []
+    disclosures: list[Disclosure] = []
+    overdue: bool = False
+    next_due: datetime | None = None
+    updated_at: datetime
+    # Increases with every change, so the case can ignore a status that arrives late.
+    revision: int = 0
+
+
+class CaseStatus(BaseModel):
+    """The case as `GET /v1/cases/{id}` and the `status` query show it."""
+
+    case_id: str
+    clinic_id: str
+    jurisdiction: str
+    status: str
+    policy_version: str
+    policy_unverified: bool
+    concerns: list[ConcernStatus]
+    tasks: list[TaskView]
+    notifications: list[NoticeRecord]
+    disclosures: list[Disclosure]
+    overdue: bool
+    next_due: datetime | None

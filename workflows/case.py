@@ -1,0 +1,134 @@
+"""The case: one per flagged session. Starts a child workflow per concern, aggregates status."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+from temporalio.common import SearchAttributePair
+from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from domain.case import CaseInput, CaseStatus, ConcernInput, ConcernStatus, Phase
+    from domain.flags import ConcernKind
+    from domain.tasks import TaskView
+    from workflows import search_attributes as sa
+    from workflows.duty_to_warn import DutyToWarnWorkflow
+
+DUTY_TO_WARN_KINDS = {ConcernKind.threat_to_others, ConcernKind.self_harm}
+
+
+def concern_workflow_id(case_id: str, index: int, kind: str) -> str:
+    """Child ids extend the case id: opaque, derived, no PHI."""
+    return f"{case_id}.c{index}-{kind}"
+
+
+@workflow.defn
+class CaseWorkflow:
+    """One flagged session and all its concerns."""
+
+    @workflow.init
+    def __init__(self, inp: CaseInput) -> None:
+        self.inp = inp
+        self.concerns: dict[int, ConcernStatus] = {}
+        self.closed = False
+
+    @workflow.signal
+    def concern_changed(self, status: ConcernStatus) -> None:
+        """A concern's workflow reports its new state."""
+        current = self.concerns.get(status.index)
+        if current is None or status.revision >= current.revision:
+            self.concerns[status.index] = status
+            self._publish()
+
+    @workflow.query
+    def tasks(self) -> list[TaskView]:
+        """Open tasks of every concern, earliest deadline first (each names its workflow)."""
+        return sorted((t for c in self._ordered() for t in c.tasks), key=lambda t: t.due_at)
+
+    @workflow.query
+    def status(self) -> CaseStatus:
+        """Case state, deadlines, notifications and disclosures."""
+        concerns = self._ordered()
+        dues = [c.next_due for c in concerns if c.next_due]
+        return CaseStatus(
+            case_id=self.inp.case_id,
+            clinic_id=self.inp.clinic.id,
+            jurisdiction=self.inp.policy.jurisdiction,
+            status="closed" if self.closed else ("overdue" if self._overdue() else "open"),
+            policy_version=self.inp.policy.version,
+            policy_unverified=self.inp.policy.unverified,
+            concerns=concerns,
+            tasks=self.tasks(),
+            notifications=[n for c in concerns for n in c.notifications],
+            disclosures=[d for c in concerns for d in c.disclosures],
+            overdue=self._overdue(),
+            next_due=min(dues) if dues else None,
+        )
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseStatus:
+        """Start every concern's path and wait for all of them."""
+        children = []
+        for index, concern in enumerate(inp.flag.concerns, 1):
+            if concern.kind not in DUTY_TO_WARN_KINDS:
+                # The intake API refuses these until their path exists; never drop one silently.
+                raise ApplicationError(
+                    f"concern {index}: no path for kind {concern.kind.value}", non_retryable=True
+                )
+            child_id = concern_workflow_id(inp.case_id, index, concern.kind.value)
+            children.append(workflow.start_child_workflow(
+                DutyToWarnWorkflow.run,
+                ConcernInput(case_id=inp.case_id, index=index, flag=inp.flag, concern=concern,
+                             clinic=inp.clinic, policy=inp.policy,
+                             parent_workflow_id=workflow.info().workflow_id),
+                id=child_id,
+                search_attributes=workflow.info().typed_search_attributes.updated(
+                    SearchAttributePair(sa.PATH, concern.kind.value)
+                ),
+                static_summary=f"{concern.kind.value} · case {inp.case_id}",
+                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            ))
+        handles = await asyncio.gather(*children)
+        self._publish()
+        results = await asyncio.gather(*handles)
+        for result in results:
+            self.concerns[result.index] = result
+        self.closed = True
+        self._publish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status()
+
+    def _ordered(self) -> list[ConcernStatus]:
+        return [self.concerns[i] for i in sorted(self.concerns)]
+
+    def _overdue(self) -> bool:
+        return any(c.overdue for c in self.concerns.values())
+
+    def _publish(self) -> None:
+        concerns = self._ordered()
+        waiting = sorted({r.value for c in concerns for t in c.tasks for r in t.allowed_roles})
+        dues = [c.next_due for c in concerns if c.next_due]
+        status = "closed" if self.closed else (
+            "overdue" if self._overdue() else
+            ",".join(sorted({c.phase.value for c in concerns if c.phase != Phase.closed}))
+            or "open")
+        workflow.upsert_search_attributes([
+            sa.STATUS.value_set(status),
+            sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
+            sa.DUE_AT.value_set(min(dues)) if dues else sa.DUE_AT.value_unset(),
+            sa.OVERDUE.value_set(self._overdue()),
+        ])
+        lines = [f"## Case {self.inp.case_id} · {self.inp.policy.jurisdiction} · "
+                 f"policy {self.inp.policy.version}"
+                 + (" · **policy unverified**" if self.inp.policy.unverified else ""), ""]
+        for c in concerns:
+            lines.append(f"- concern {c.index} `{c.kind}`: **{c.phase.value}**"
+                         + (" — **OVERDUE**" if c.overdue else "")
+                         + f" → workflow `{c.workflow_id}`")
+            for t in c.tasks:
+                lines.append(f"  - task `{t.task_id}` ({' or '.join(r.value for r in t.allowed_roles)})"
+                             f" due {t.due_at.isoformat(timespec='minutes')}: {t.title} — "
+                             f"complete it on the concern's workflow with `complete_task`")
+        workflow.set_current_details("\n".join(lines))

@@ -1,0 +1,362 @@
+"""Duty to warn / protect: threats to others and to self (45 CFR 164.512(j) and state law).
+
+assessment (clinician) -> the state's rule decides:
+  act   : mandatory duty triggered; the required actions start at once, the supervisor is informed
+  ask   : disclosure permitted; a supervisor approves a release set (approval code) or declines
+  close : nothing to disclose; the assessment stays on record
+then every disclosure is written to the ledger and a re-assessment follows after the interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.case import ConcernInput, ConcernStatus, Phase
+    from domain.clinic import AgencyKind, Role
+    from domain.flags import ConcernKind, Person
+    from domain.forms import (
+        CallForm,
+        DeliveryFailureForm,
+        RiskAssessmentForm,
+        SelfHarmAssessmentForm,
+        TaskKind,
+    )
+    from domain.notices import (
+        Notice,
+        agency_notice,
+        contact_notice,
+        person_key,
+        victim_warning,
+    )
+    from domain.policy import (
+        Action,
+        DecisionMode,
+        DutyDecision,
+        decide_self_harm,
+        decide_threat,
+    )
+    from domain.records import Disclosure, NoticeRecord, Recipient
+    from domain.tasks import Task, TaskCompletion, TaskView, due, render_details
+    from workflows import mail
+    from workflows import search_attributes as sa
+    from workflows.task_board import TaskBoard
+
+AGENCY_FOR = {
+    Action.notify_law_enforcement: AgencyKind.law_enforcement,
+    Action.notify_medical_personnel: AgencyKind.medical_personnel,
+    Action.report_to_county_director_of_community_services: (
+        AgencyKind.county_director_of_community_services
+    ),
+    Action.notify_child_protective_agency: AgencyKind.child_protective_services,
+}
+
+PURPOSE = {
+    Action.warn_victim: "warn an identifiable potential victim of a serious threat of violence",
+    Action.notify_law_enforcement: "prevent or lessen a serious threat (law enforcement notice)",
+    Action.notify_medical_personnel: "prevent or lessen a serious threat (medical personnel)",
+    Action.report_to_county_director_of_community_services: (
+        "report a person likely to cause serious harm (county director of community services)"
+    ),
+    Action.notify_child_protective_agency: "protect a minor threatened with violence",
+    Action.notify_emergency_contact: "prevent or lessen a serious threat of self-harm",
+}
+
+
+@workflow.defn
+class DutyToWarnWorkflow:
+    """One threat_to_others or self_harm concern of a case."""
+
+    @workflow.init
+    def __init__(self, inp: ConcernInput) -> None:
+        self.inp = inp
+        self.kind = inp.concern.kind
+        self.prefix = f"c{inp.index}"
+        self.phase = Phase.assessing
+        self.decision: DutyDecision | None = None
+        self.notifications: list[NoticeRecord] = []
+        self.disclosures: list[Disclosure] = []
+        self.board = TaskBoard(inp.case_id, inp.clinic, self._publish)
+        self._seq = 0
+        self._revision = 0
+
+    # -- the contract: Update, queries -------------------------------------------------------
+
+    @workflow.update
+    async def complete_task(self, done: TaskCompletion) -> TaskView:
+        """Complete one of this concern's tasks (same rules in the UI, the CLI and the API)."""
+        return await self.board.complete(done)
+
+    @complete_task.validator
+    def _check_task(self, done: TaskCompletion) -> None:
+        self.board.validate(done)
+
+    @workflow.query
+    def tasks(self) -> list[TaskView]:
+        """Open tasks."""
+        return self.board.views()
+
+    @workflow.query
+    def status(self) -> ConcernStatus:
+        """Phase, decision, tasks, notices and disclosures."""
+        return self._status()
+
+    # -- the path ----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: ConcernInput) -> ConcernStatus:
+        """Assess, decide by the state's rule, act, record, re-assess."""
+        await self._publish()
+        timers = inp.policy.timers
+        if self.kind == ConcernKind.threat_to_others:
+            assessment = await self.board.run(self._task(
+                TaskKind.risk_assessment, Role.clinician, timers.assessment_due,
+                "Risk assessment (threat to others)",
+                "Assess the threat: serious, identifiable victims, imminent; choose the "
+                "discharge plan if the state offers several.",
+                choices=self._plan_choices(),
+            ))
+            form = RiskAssessmentForm.model_validate(assessment.form)
+            self.decision = decide_threat(
+                inp.policy.duty_to_warn,
+                serious_threat=form.serious_threat,
+                identifiable_victims=form.identifiable_victims,
+                imminent=form.imminent,
+                plan=form.discharge_plan,
+            )
+        else:
+            assessment = await self.board.run(self._task(
+                TaskKind.self_harm_assessment, Role.clinician, timers.assessment_due,
+                "Risk assessment (self-harm)",
+                "Assess the risk level and record the safety plan.",
+            ))
+            form_sh = SelfHarmAssessmentForm.model_validate(assessment.form)
+            self.decision = decide_self_harm(inp.policy.duty_to_warn,
+                                             risk_level=form_sh.risk_level.value)
+        assessor = assessment.completion.actor
+        decision = self.decision
+
+        if decision.mode == DecisionMode.act:
+            self.phase = Phase.notifying
+            await self._publish()
+            await asyncio.gather(
+                self._carry_out(decision.required, decision, f"{self.prefix}-assess"),
+                mail.tell_staff(
+                    inp.case_id, inp.clinic, f"{self.prefix}.informed", [Role.supervisor],
+                    "mandatory duty triggered: you are informed",
+                    [f"Required by: {decision.legal_basis}",
+                     f"Actions started: {', '.join(a.value for a in decision.required)}",
+                     f"Assessed by: {assessor}"],
+                ),
+            )
+        if decision.permitted:
+            # Permissive disclosure (or optional extras after a mandatory plan): four eyes.
+            await self._ask_supervisor(decision, assessor)
+        if decision.mode != DecisionMode.close and self.disclosures:
+            await self._reassess()
+        self.phase = Phase.closed
+        await self._publish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._status()
+
+    async def _ask_supervisor(self, decision: DutyDecision, assessor: str) -> None:
+        self.phase = Phase.awaiting_decision
+        answer = await self.board.run(self._task(
+            TaskKind.release_decision, Role.supervisor, self.inp.policy.timers.decision_due,
+            "Release decision",
+            f"{decision.reason}. Approve a release set (with the approval code e-mailed to "
+            f"you) or decline with a reason. Basis: {decision.legal_basis}.",
+            choices=[a.value for a in decision.permitted],
+            requester=assessor, four_eyes=True, requires_code=True,
+        ))
+        if answer.outcome == "approve":
+            self.phase = Phase.notifying
+            await self._publish()
+            approved = [Action(a) for a in answer.form["actions"]]
+            await self._carry_out(approved, decision, answer.completion.task_id)
+
+    async def _reassess(self) -> None:
+        timers = self.inp.policy.timers
+        self.phase = Phase.follow_up
+        await self._publish()
+        await workflow.sleep(timers.reassessment_after)
+        kind = (TaskKind.reassessment if self.kind == ConcernKind.threat_to_others
+                else TaskKind.self_harm_reassessment)
+        await self.board.run(self._task(
+            kind, Role.clinician, timers.assessment_due, "Follow-up re-assessment",
+            "Re-assess the risk after the disclosures made in this case.",
+        ))
+
+    # -- carrying out actions ----------------------------------------------------------------
+
+    async def _carry_out(self, actions: list[Action], decision: DutyDecision, task_ref: str
+                         ) -> None:
+        """Every action at once: warnings must not queue behind one another."""
+        jobs = []
+        concern = self.inp.concern
+        for action in actions:
+            if action == Action.warn_victim:
+                jobs += [self._warn(action, "victim", i, v, task_ref, decision)
+                         for i, v in enumerate(concern.victims, 1)]
+            elif action == Action.notify_emergency_contact:
+                jobs += [self._warn(action, "contact", i, c, task_ref, decision)
+                         for i, c in enumerate(concern.contacts, 1)]
+            elif action in AGENCY_FOR:
+                jobs.append(self._notify_agency(action, task_ref, decision))
+            else:
+                jobs.append(self._record_action(action))
+        await asyncio.gather(*jobs)
+
+    async def _warn(self, action: Action, role: str, i: int, person: Person, task_ref: str,
+                    decision: DutyDecision) -> None:
+        inp = self.inp
+        notice = (victim_warning(inp.clinic, inp.case_id, inp.flag.patient, inp.concern, person)
+                  if role == "victim"
+                  else contact_notice(inp.clinic, inp.case_id, inp.flag.patient, person))
+        recipient = Recipient(key=person_key(role, i), name=person.name, email=person.email,
+                              phone=person.phone, address=person.address)
+        await self._deliver(action, role, recipient, notice, task_ref, decision,
+                            "Patient identity and the threat communicated")
+
+    async def _notify_agency(self, action: Action, task_ref: str, decision: DutyDecision
+                             ) -> None:
+        inp = self.inp
+        agency = inp.clinic.agency(AGENCY_FOR[action])
+        if agency is None:
+            # No contact configured: a person must find one; the task says which kind.
+            await self._record_action(action)
+            return
+        notice = agency_notice(inp.clinic, inp.case_id, inp.flag.patient, inp.concern, agency,
+                               PURPOSE[action], decision.legal_basis)
+        recipient = Recipient(key=f"agency-{agency.kind.value}", name=agency.name,
+                              email=agency.email, phone=agency.phone)
+        await self._deliver(action, agency.kind.value, recipient, notice, task_ref, decision,
+                            "Patient identity and date of birth, the threat communicated, "
+                            "identity and contact of persons at risk")
+
+    async def _deliver(self, action: Action, role: str, to: Recipient, notice: Notice,
+                       task_ref: str, decision: DutyDecision, what: str) -> None:
+        """E-mail where an address is known; otherwise, or if refused, a task for a person."""
+        step = f"{self.prefix}.{action.value}"
+        channel, address = "email", to.email or ""
+        record = NoticeRecord(step=step, recipient_key=to.key, recipient_role=role,
+                              channel=channel, status="sending")
+        self.notifications.append(record)
+        if to.email:
+            try:
+                receipt = await mail.send(self.inp.case_id, step, to.key, to.email, notice,
+                                          reply_to=self.inp.clinic.reply_to)
+                record.message_id, record.sent_at, record.status = (
+                    receipt.message_id, receipt.sent_at, "sent")
+            except mail.DeliveryFailed:
+                record.status = "refused"
+                await self._publish()
+                done = await self.board.run(self._task(
+                    TaskKind.delivery_failed, Role.clinician,
+                    self.inp.policy.timers.call_due, f"Deliver the {role} notice another way",
+                    f"The mail server refused the notice to {role} {to.key}. Deliver it "
+                    "another way (e.g. phone) and record how.",
+                ))
+                if done.outcome != "delivered":
+                    record.status = "not_delivered"
+                    await self._publish()
+                    return
+                channel = DeliveryFailureForm.model_validate(done.form).delivered_by
+                address = to.phone or to.address or ""
+                record.status, record.channel = "delivered", channel
+        else:
+            record.channel, record.status = "phone", "call_pending"
+            await self._publish()
+            done = await self.board.run(self._task(
+                TaskKind.call_person, Role.clinician, self.inp.policy.timers.call_due,
+                f"Call the {role}",
+                f"No e-mail address for {role} {to.key}: phone them with the warning and "
+                "record the outcome (reached / message_left / not_reached).",
+            ))
+            record.status = done.outcome
+            if done.outcome == "not_reached":
+                await mail.tell_staff(
+                    self.inp.case_id, self.inp.clinic, f"{step}.{to.key}.unreached",
+                    [Role.supervisor], "a warning could not be delivered",
+                    [f"The clinician could not reach {role} {to.key}."])
+                await self._publish()
+                return
+            channel = "phone"
+            address = CallForm.model_validate(done.form).number_called or to.phone or ""
+        disclosure = Disclosure(
+            case_id=self.inp.case_id, step=step, recipient_key=to.key,
+            clinic_id=self.inp.clinic.id, patient_ref=self.inp.flag.patient.ref,
+            disclosed_at=workflow.now(), recipient_name=to.name,
+            recipient_address=address, channel=channel, description=what,
+            purpose=PURPOSE[action], legal_basis=decision.legal_basis, task_ref=task_ref,
+        )
+        await mail.record(disclosure)
+        self.disclosures.append(disclosure)
+        await self._publish()
+
+    async def _record_action(self, action: Action) -> None:
+        await self.board.run(self._task(
+            TaskKind.record_action, Role.clinician, self.inp.policy.timers.action_due,
+            f"Carry out: {action.value.replace('_', ' ')}",
+            f"Confide cannot do '{action.value}' itself. Do it and record when and how.",
+        ))
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _plan_choices(self) -> list[str]:
+        plans = self.inp.policy.duty_to_warn.discharge_plans
+        return [str(i) for i in range(len(plans))] if isinstance(plans, list) else []
+
+    def _task(self, kind: TaskKind, role: Role, within, title: str, instructions: str,
+              **extra) -> Task:
+        self._seq += 1
+        now = workflow.now()
+        timers = self.inp.policy.timers
+        return Task(
+            task_id=f"{self.prefix}-{self._seq}-{kind.value}",
+            kind=kind, role=role, allowed_roles=[role],
+            assignee=self.inp.flag.clinician.id if role == Role.clinician else None,
+            created_at=now, due_at=due(now, within),
+            reminder_before=min(timers.reminder_before, within / 2),
+            escalate_every=timers.escalate_every,
+            title=title, instructions=instructions, **extra,
+        )
+
+    def _status(self) -> ConcernStatus:
+        return ConcernStatus(
+            case_id=self.inp.case_id, index=self.inp.index, kind=self.kind.value,
+            workflow_id=workflow.info().workflow_id, phase=self.phase,
+            policy_version=self.inp.policy.version,
+            policy_unverified=self.inp.policy.unverified, decision=self.decision,
+            tasks=self.board.views(), notifications=list(self.notifications),
+            disclosures=list(self.disclosures), overdue=self.board.overdue(),
+            next_due=self.board.next_due(), updated_at=workflow.now(),
+        )
+
+    async def _publish(self) -> None:
+        """Keep search attributes, current details and the parent case up to date."""
+        waiting = self.board.waiting_on()
+        next_due = self.board.next_due()
+        workflow.upsert_search_attributes([
+            sa.STATUS.value_set(self.phase.value),
+            sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
+            sa.DUE_AT.value_set(next_due) if next_due else sa.DUE_AT.value_unset(),
+            sa.OVERDUE.value_set(self.board.overdue()),
+        ])
+        rule = self.inp.policy.duty_to_warn
+        header = (
+            f"## Case {self.inp.case_id} — {self.kind.value} (concern {self.inp.index})\n"
+            f"Phase: **{self.phase.value}** · policy {rule.jurisdiction} "
+            f"({rule.category.value}) {self.inp.policy.version}"
+            + (" · **policy unverified**" if self.inp.policy.unverified else "")
+        )
+        workflow.set_current_details(render_details(header, list(self.board.tasks.values())))
+        if self.inp.parent_workflow_id:
+            self._revision += 1
+            status = self._status()
+            status.revision = self._revision
+            await workflow.get_external_workflow_handle(self.inp.parent_workflow_id).signal(
+                "concern_changed", status
+            )

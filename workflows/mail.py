@@ -1,0 +1,90 @@
+"""Workflow-side calls to the notice, approval-code and ledger activities, with one retry policy.
+
+SMTP trouble retries with backoff for about a quarter of an hour; after that, or at once on a
+permanent refusal, the caller gets DeliveryFailed and turns it into a human task.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.approvals import ApprovalActivities, IssueCodesInput
+    from activities.ledger import LedgerActivities
+    from activities.notify import NoticeActivities, NoticeReceipt, SendNoticeInput
+    from domain.clinic import Clinic, Role
+    from domain.notices import Notice, staff_notice
+    from domain.records import Disclosure
+
+MAIL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=12,
+)
+LEDGER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
+
+
+class DeliveryFailed(Exception):
+    """The notice could not be delivered by e-mail (refused, or retries exhausted)."""
+
+
+async def send(case_id: str, step: str, recipient_key: str, to: str, notice: Notice,
+               reply_to: str | None = None) -> NoticeReceipt:
+    """Send one notice through the send_notice activity."""
+    try:
+        return await workflow.execute_activity_method(
+            NoticeActivities.send_notice,
+            SendNoticeInput(
+                case_id=case_id,
+                step=step,
+                recipient_key=recipient_key,
+                to=to,
+                subject=notice.subject,
+                body=notice.body,
+                reply_to=reply_to,
+            ),
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=MAIL_RETRY,
+        )
+    except ActivityError as e:
+        raise DeliveryFailed(str(e.cause) if e.cause else "delivery failed") from None
+
+
+async def tell_staff(case_id: str, clinic: Clinic, step: str, roles: list[Role],
+                     headline: str, lines: list[str], only: list[str] | None = None) -> None:
+    """E-mail everyone with these roles (or only these staff ids). Best effort: a failed staff
+    message must not stop a mandated step, so failures are logged, not raised."""
+    notice = staff_notice(clinic, case_id, headline, lines)
+    people = [s for s in clinic.staff if set(s.roles) & set(roles)]
+    if only is not None:
+        people = [s for s in clinic.staff if s.id in only]
+    for person in people:
+        try:
+            await send(case_id, step, f"staff-{person.id}", person.email, notice)
+        except DeliveryFailed:
+            workflow.logger.warning("staff notice not delivered", extra={"step": step})
+
+
+async def issue_codes(inp: IssueCodesInput) -> dict[str, str]:
+    """Have approval codes e-mailed; returns {actor: salted hash}."""
+    return await workflow.execute_activity_method(
+        ApprovalActivities.issue_approval_codes,
+        inp,
+        start_to_close_timeout=timedelta(seconds=120),
+        retry_policy=MAIL_RETRY,
+    )
+
+
+async def record(d: Disclosure) -> None:
+    """Append a disclosure to the ledger; retried until the database takes it."""
+    await workflow.execute_activity_method(
+        LedgerActivities.record_disclosure,
+        d,
+        start_to_close_timeout=timedelta(seconds=30),
+        retry_policy=LEDGER_RETRY,
+    )

@@ -1,0 +1,183 @@
+"""The human-task mechanism inside a workflow: open, watch (remind, escalate), complete, wait.
+
+A workflow owns one TaskBoard; its `complete_task` Update and validator delegate here, so every
+path shares one set of rules (domain.tasks.check_completion) and one escalation ladder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from activities.approvals import IssueCodesInput
+    from domain.clinic import Clinic, Role
+    from domain.forms import OUTCOMES
+    from domain.tasks import (
+        Task,
+        TaskCompletion,
+        TaskStatus,
+        TaskView,
+        check_completion,
+        next_escalation,
+    )
+    from workflows import mail
+
+
+class Completed(BaseModel):
+    """A completed task's answer: the completion as sent and its parsed form."""
+
+    completion: TaskCompletion
+    form: dict
+    outcome: str
+
+
+class TaskBoard:
+    """All tasks of one workflow, with a watcher per open task."""
+
+    def __init__(self, case_id: str, clinic: Clinic,
+                 on_change: Callable[[], Awaitable[None]]) -> None:
+        self.case_id = case_id
+        self.clinic = clinic
+        self.tasks: dict[str, Task] = {}
+        self._done: dict[str, Completed] = {}
+        self._on_change = on_change
+        self._watchers: list[asyncio.Task] = []
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def open_tasks(self) -> list[Task]:
+        """Open tasks, earliest deadline first."""
+        return sorted(
+            (t for t in self.tasks.values() if t.status == TaskStatus.open),
+            key=lambda t: t.due_at,
+        )
+
+    def views(self) -> list[TaskView]:
+        """Open tasks as queries show them (no code hashes)."""
+        return [t.public() for t in self.open_tasks()]
+
+    def waiting_on(self) -> list[str]:
+        """Roles that can act on an open task (ConfideWaitingOn)."""
+        return sorted({r.value for t in self.open_tasks() for r in t.allowed_roles})
+
+    def next_due(self) -> datetime | None:
+        """The earliest open deadline (ConfideDueAt)."""
+        tasks = self.open_tasks()
+        return tasks[0].due_at if tasks else None
+
+    def overdue(self) -> bool:
+        """Whether any open task is past its deadline (ConfideOverdue)."""
+        return any(t.overdue for t in self.open_tasks())
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self, task: Task) -> None:
+        """Add a task, send its approval codes if it needs them, and start its watcher."""
+        task.workflow_id = workflow.info().workflow_id
+        if task.requires_code:
+            task.code_salt = workflow.uuid4().hex
+            await self._issue_codes(task, task.allowed_roles)
+        self.tasks[task.task_id] = task
+        self._watchers.append(asyncio.create_task(self._watch(task)))
+        await self._on_change()
+
+    def validate(self, done: TaskCompletion) -> None:
+        """The Update validator: raises TaskRejected before anything reaches history."""
+        check_completion(self.tasks.get(done.task_id), done, self.clinic)
+
+    async def complete(self, done: TaskCompletion) -> TaskView:
+        """Record a validated completion (called from the Update handler)."""
+        task = self.tasks[done.task_id]
+        form = check_completion(task, done, self.clinic)
+        task.status = TaskStatus.done
+        task.completed_by = done.actor
+        task.completed_at = workflow.now()
+        task.outcome = done.outcome or OUTCOMES[task.kind][0]
+        self._done[task.task_id] = Completed(
+            completion=done, form=form.model_dump(mode="json"), outcome=task.outcome
+        )
+        await self._on_change()
+        return task.public()
+
+    async def wait(self, task_id: str) -> Completed:
+        """Wait until a task is completed; it escalates meanwhile, it never just times out."""
+        await workflow.wait_condition(lambda: task_id in self._done)
+        return self._done[task_id]
+
+    async def run(self, task: Task) -> Completed:
+        """Open a task and wait for its completion."""
+        await self.open(task)
+        return await self.wait(task.task_id)
+
+    # -- reminders and escalation ------------------------------------------------------------
+
+    async def _closed_by(self, task: Task, at: datetime) -> bool:
+        remaining = at - workflow.now()
+        if remaining.total_seconds() <= 0:
+            return task.status != TaskStatus.open
+        try:
+            await workflow.wait_condition(lambda: task.status != TaskStatus.open,
+                                          timeout=remaining)
+            return True
+        except TimeoutError:
+            return False
+
+    async def _watch(self, task: Task) -> None:
+        if await self._closed_by(task, task.due_at - task.reminder_before):
+            return
+        await mail.tell_staff(
+            self.case_id, self.clinic, f"{task.task_id}.reminder", task.allowed_roles,
+            "task due soon", self._lines(task), only=[task.assignee] if task.assignee else None,
+        )
+        deadline = task.due_at
+        round_ = 0
+        while not await self._closed_by(task, deadline):
+            round_ += 1
+            await self._escalate(task, round_)
+            deadline = deadline + task.escalate_every
+
+    async def _escalate(self, task: Task, round_: int) -> None:
+        """Past due: mark overdue, widen who may act where lawful, tell everyone concerned."""
+        task.overdue = True
+        new_role = next_escalation(task)
+        if new_role is not None:
+            task.escalation_level += 1
+            if task.delegable and new_role not in task.allowed_roles:
+                task.allowed_roles.append(new_role)
+                if task.requires_code:
+                    await self._issue_codes(task, [new_role])
+        await self._on_change()
+        notify = list(dict.fromkeys([*task.allowed_roles, *([new_role] if new_role else [])]))
+        await mail.tell_staff(
+            self.case_id, self.clinic, f"{task.task_id}.overdue{round_}", notify,
+            "task OVERDUE" + (f", escalated to {new_role.value}" if new_role else ""),
+            self._lines(task),
+        )
+
+    async def _issue_codes(self, task: Task, roles: list[Role]) -> None:
+        approvers = [
+            s for s in self.clinic.staff
+            if set(s.roles) & set(roles) and not (task.four_eyes and s.id == task.requester)
+            and s.id not in task.code_hashes
+        ]
+        if approvers:
+            task.code_hashes.update(await mail.issue_codes(IssueCodesInput(
+                case_id=self.case_id, task_id=task.task_id, salt=task.code_salt,
+                due_at=task.due_at, clinic=self.clinic, approvers=approvers,
+            )))
+
+    def _lines(self, task: Task) -> list[str]:
+        return [
+            f"Task: {task.title} ({task.task_id})",
+            f"Who: {' or '.join(r.value for r in task.allowed_roles)}",
+            f"Due: {task.due_at.isoformat(timespec='minutes')}",
+            f"Workflow: {task.workflow_id}",
+            "Complete it in the Temporal Web UI (More Actions > Send an Update > complete_task),",
+            "with `confide`, or through the API.",
+        ]
