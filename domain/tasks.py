@@ -239,5 +239,5 @@ def render_details(header: str, tasks: list[Task], footer: str = "") -> str:
 
 
 def due(now: datetime, after: timedelta) -> datetime:
-    """A due time, rounded to the second so it reads cleanly everywhere."""
-    return (now + after).replace(microsecond=0)
+    """A due time: exactly `after` from now (statutory clocks are not rounded)."""
+    return now + after

@@ -8,11 +8,13 @@ from datetime import timedelta
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
+from domain.clinic import Role, StaffMember
 from domain.flags import Flag
 from domain.tasks import TaskCompletion
 from intake.cases import start_case
 from tests.conftest import make_worker
 from tests.support import demo_clinic, eventually, flag_body
+from workflows import search_attributes as sa
 from workflows.case import CaseWorkflow
 
 
@@ -63,3 +65,116 @@ async def test_ca_warns_victim_and_police_and_records_both(ts_env, mail, smtp, l
         result = await started.handle.result()
         assert result.status == "closed"
         assert len(result.disclosures) == 2
+
+
+async def test_overdue_assessment_escalates_at_the_policys_time(ts_env, mail, smtp, ledger,
+                                                                task_queue):
+    client = ts_env.client
+    flag = Flag.model_validate(flag_body(flag_id="CA-OVERDUE"))
+    due_after = timedelta(hours=4)  # Timers.assessment_due, the policy's window
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_case(client, task_queue, flag, demo_clinic())
+        task = await open_task(started.handle, "risk_assessment")
+        assert task.due_at - task.created_at == due_after
+        assert task.allowed_roles == ["clinician"]
+
+        await ts_env.sleep(due_after - timedelta(minutes=1))
+        # The reminder went to the assignee before the deadline; nothing is overdue yet.
+        await eventually(lambda: any("due soon" in m["Subject"]
+                                     for m in mail.to("lee@demo-clinic.test")))
+        before = await open_task(started.handle, "risk_assessment")
+        assert not before.overdue and not mail.to("kim@demo-clinic.test")
+
+        await ts_env.sleep(timedelta(minutes=2))
+        after = await eventually(lambda: _overdue_task(started.handle))
+        assert after.allowed_roles == ["clinician", "supervisor"]
+        await eventually(lambda: any("OVERDUE" in m["Subject"]
+                                     for m in mail.to("kim@demo-clinic.test")))
+        child = client.get_workflow_handle(task.workflow_id)
+        desc = await eventually(lambda: _described_overdue(child))
+        assert "supervisor" in desc.typed_search_attributes.get(sa.WAITING_ON)
+        # The supervisor may now do the assessment the clinician did not.
+        await complete(client, after, actor="sup-kim", data={
+            "serious_threat": False, "identifiable_victims": False, "imminent": False})
+        result = await started.handle.result()
+        assert result.status == "closed" and not result.disclosures
+
+
+async def _overdue_task(handle):
+    tasks = await handle.query(CaseWorkflow.tasks)
+    return next((t for t in tasks if t.overdue), None)
+
+
+async def _described_overdue(handle):
+    desc = await handle.describe()
+    return desc if desc.typed_search_attributes.get(sa.OVERDUE) else None
+
+
+async def _accepted_updates(handle) -> int:
+    history = await handle.fetch_history()
+    return sum(1 for e in history.events
+               if e.HasField("workflow_execution_update_accepted_event_attributes"))
+
+
+def clinic_with_dual_role():
+    clinic = demo_clinic()
+    both = StaffMember(id="dr-both", name="Dr. Both", email="both@demo-clinic.test",
+                       roles=[Role.clinician, Role.supervisor])
+    return clinic.model_copy(update={"staff": [*clinic.staff, both]})
+
+
+async def test_tx_waits_for_supervisor_rejects_bad_completions_and_never_warns_victim(
+        ts_env, mail, smtp, ledger, task_queue):
+    client = ts_env.client
+    flag = Flag.model_validate(flag_body(flag_id="TX-1", jurisdiction="US-TX",
+                                         clinician={"id": "dr-both"}))
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_case(client, task_queue, flag, clinic_with_dual_role())
+        task = await open_task(started.handle, "risk_assessment")
+        await complete(client, task, actor="dr-both", data={
+            "serious_threat": True, "identifiable_victims": True, "imminent": True})
+        decision = await open_task(started.handle, "release_decision")
+        assert decision.requires_code and decision.choices == [
+            "notify_law_enforcement", "notify_medical_personnel"]
+        code_mail = await eventually(lambda: mail.to("kim@demo-clinic.test"))
+        code = code_in(code_mail[0])
+        assert not mail.to("both@demo-clinic.test"), "the requester gets no code"
+
+        # Time passes: the case waits on the supervisor and notifies no one.
+        await ts_env.sleep(timedelta(minutes=90))
+        assert not mail.to("police@agency.test") and not mail.to("casey@example.org")
+
+        child = client.get_workflow_handle(decision.workflow_id)
+        accepted_before = await _accepted_updates(child)
+        rejected = {
+            "needs the role supervisor": dict(actor="dr-lee", outcome="approve", code=code),
+            "may not also decide": dict(actor="dr-both", outcome="approve", code=code),
+            "not the one e-mailed": dict(actor="sup-kim", outcome="approve", code="00000000"),
+            "needs the approval code": dict(actor="sup-kim", outcome="approve"),
+            "not permitted in this case: warn_victim": dict(
+                actor="sup-kim", outcome="approve", code=code,
+                data={"actions": ["warn_victim"], "reason": "warn"}),
+            "not on the roster": dict(actor="mallory", outcome="approve", code=code),
+        }
+        for message, kw in rejected.items():
+            kw.setdefault("data", {"actions": ["notify_law_enforcement"], "reason": "imminent"})
+            with pytest.raises(WorkflowUpdateFailedError) as err:
+                await complete(client, decision, **kw)
+            assert message in str(err.value.cause), (message, err.value.cause)
+        assert await _accepted_updates(child) == accepted_before, "rejections stay out"
+
+        await complete(client, decision, actor="sup-kim", outcome="approve", code=code,
+                       data={"actions": ["notify_law_enforcement"], "reason": "imminent"})
+        police = await eventually(lambda: mail.to("police@agency.test"))
+        assert "Jordan Example" in police[0].get_content()
+        assert "Jordan" not in police[0]["Subject"]
+        rows = await eventually(lambda: ledger.for_case(started.case_id))
+        assert [r.recipient_key for r in rows] == ["agency-law_enforcement"]
+        assert "611.004" in rows[0].legal_basis
+        await ts_env.sleep(timedelta(days=7))
+        reassess = await open_task(started.handle, "reassessment")
+        await complete(client, reassess, actor="dr-lee", data={
+            "serious_threat": False, "identifiable_victims": False, "imminent": False})
+        result = await started.handle.result()
+    assert not mail.to("casey@example.org"), "Texas never notifies the victim"
+    assert [d.recipient_key for d in result.disclosures] == ["agency-law_enforcement"]
