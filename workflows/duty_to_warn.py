@@ -142,7 +142,7 @@ class DutyToWarnWorkflow:
             self.phase = Phase.notifying
             await self._publish()
             await asyncio.gather(
-                self._carry_out(decision.required, decision, f"{self.prefix}-assess"),
+                self._carry_out(decision.required, decision, assessment.completion.task_id),
                 mail.tell_staff(
                     inp.case_id, inp.clinic, f"{self.prefix}.informed", [Role.supervisor],
                     "mandatory duty triggered: you are informed",

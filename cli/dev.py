@@ -1,0 +1,170 @@
+"""`confide dev` (what `make run` calls): the whole stack on embedded defaults, Ctrl-C stops it.
+
+Temporal dev server (state in var/, SQLite with WAL) and Web UI, search attributes, a mail sink
+writing var/mail/*.eml, the worker, and the intake API with the demo clinic configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import uvicorn
+from temporalio.client import Client
+
+from domain.clinic import ClinicDirectory, hash_api_key
+from infra.ledger_db import Ledger
+from infra.mail_sink import start_mail_sink
+from infra.settings import Settings
+from infra.temporal import data_converter
+from intake.app import create_app
+from worker import build_worker
+from workflows import search_attributes as sa
+
+DEMO_CLINIC = "demo-clinic"
+
+
+class PortTaken(SystemExit):
+    """A port the stack needs is in use."""
+
+
+def check_ports(settings: Settings) -> None:
+    """Fail fast, naming the variable to change, if a port is taken."""
+    for var, port in [
+        ("TEMPORAL_PORT", settings.temporal_port),
+        ("TEMPORAL_UI_PORT", settings.ui_port),
+        ("CONFIDE_API_PORT", settings.api_port),
+        ("CONFIDE_SMTP_PORT", settings.smtp_port),
+    ]:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                raise PortTaken(
+                    f"confide dev: port {port} is taken; set {var} to a free port"
+                ) from None
+
+
+def dev_api_key(var: Path) -> str:
+    """CONFIDE_DEV_API_KEY, else the key generated on first start and kept in var/."""
+    if key := os.environ.get("CONFIDE_DEV_API_KEY"):
+        return key
+    path = var / "dev-api-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def temporal_command(settings: Settings) -> list[str]:
+    """The dev server's command line: persistent SQLite with the pragmas that double its rate."""
+    binary = Path(sys.executable).parent / "temporal"
+    cmd = [
+        str(binary), "server", "start-dev",
+        "--ip", "127.0.0.1",
+        "--port", str(settings.temporal_port),
+        "--ui-port", str(settings.ui_port),
+        "--db-filename", str(settings.var_dir / "temporal.db"),
+        "--sqlite-pragma", "journal_mode=wal",
+        "--sqlite-pragma", "synchronous=1",
+        "--ui-disable-news-fetch",
+        "--log-level", "warn",
+    ]
+    for key, type_name in sa.TYPE_NAMES.items():
+        cmd += ["--search-attribute", f"{key.name}={type_name}"]
+    return cmd
+
+
+async def wait_for_temporal(settings: Settings, proc: subprocess.Popen) -> Client:
+    """Connect once the dev server answers (it starts in well under a second here)."""
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise SystemExit(f"confide dev: the Temporal dev server exited (code "
+                             f"{proc.returncode}); see {settings.var_dir / 'temporal.log'}")
+        try:
+            return await Client.connect(settings.temporal_address,
+                                        namespace=settings.temporal_namespace,
+                                        data_converter=data_converter())
+        except RuntimeError:
+            await asyncio.sleep(0.1)
+    raise SystemExit("confide dev: the Temporal dev server did not answer within 30 s")
+
+
+class _Server(uvicorn.Server):
+    # The stack owns Ctrl-C; uvicorn must not swallow it.
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+async def run_dev() -> None:
+    """Start everything, print where it is, and stop it all on Ctrl-C or SIGTERM."""
+    settings = Settings.from_env()
+    var = settings.var_dir
+    (var / "mail").mkdir(parents=True, exist_ok=True)
+    check_ports(settings)
+    key = dev_api_key(var)
+    directory = ClinicDirectory.load(settings.clinics_file)
+    demo = directory.get(DEMO_CLINIC)
+    if demo is not None:
+        demo.api_key_sha256.append(hash_api_key(key))
+
+    log = open(var / "temporal.log", "ab")  # noqa: SIM115 (lives as long as the process)
+    proc = subprocess.Popen(temporal_command(settings), stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    mail = None
+    try:
+        print("confide dev: starting the Temporal dev server ...", flush=True)
+        client = await wait_for_temporal(settings, proc)
+        mail = start_mail_sink(var / "mail", settings.smtp_port)
+        ledger = Ledger(settings.ledger_url)
+        ledger.migrate()
+        app = create_app(settings, directory, client)
+        server = _Server(uvicorn.Config(app, host="127.0.0.1", port=settings.api_port,
+                                        log_level="warning"))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with build_worker(client, settings, ledger):
+            api = asyncio.create_task(server.serve())
+            print(banner(settings, key), flush=True)
+            await stop.wait()
+            print("\nconfide dev: stopping ...", flush=True)
+            server.should_exit = True
+            await api
+    finally:
+        if mail is not None:
+            mail.stop()
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        print("confide dev: stopped. State is kept in var/; `make run` resumes it.", flush=True)
+
+
+def banner(settings: Settings, key: str) -> str:
+    """What `make run` prints once everything is up."""
+    api = f"http://127.0.0.1:{settings.api_port}"
+    return f"""
+Confide dev stack is up.
+  Temporal Web UI   {settings.ui_url}
+  Temporal gRPC     {settings.temporal_address}
+  Intake API        {api}   (OpenAPI: {api}/openapi.json)
+  SMTP (mail sink)  127.0.0.1:{settings.smtp_port} -> {settings.var_dir / 'mail'}
+  Ledger            {settings.ledger_url}
+  Demo clinic       demo-clinic   API key: {key}
+
+Try:  CONFIDE_API_KEY={key} .venv/bin/confide flag deploy/dev/sample-flag.json
+Ctrl-C stops everything.
+"""

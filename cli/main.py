@@ -1,0 +1,205 @@
+"""The `confide` command: run the stack, send flags, list and complete tasks, replay, policy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infra.settings import Settings
+
+app = typer.Typer(help="Confide: confidentiality-exception workflows on Temporal.",
+                  no_args_is_help=True, add_completion=False)
+policy_app = typer.Typer(help="Jurisdiction policy data.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+console = Console()
+
+
+def _api_key(settings: Settings, given: str | None) -> str:
+    key = given or os.environ.get("CONFIDE_API_KEY") or os.environ.get("CONFIDE_DEV_API_KEY")
+    path = settings.var_dir / "dev-api-key"
+    if not key and path.exists():
+        key = path.read_text().strip()
+    if not key:
+        raise typer.BadParameter("no API key: pass --api-key or set CONFIDE_API_KEY")
+    return key
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole dev stack (Temporal + Web UI, mail sink, worker, intake API)."""
+    from cli.dev import run_dev
+
+    asyncio.run(run_dev())
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker against TEMPORAL_ADDRESS until Ctrl-C."""
+    from worker import main
+
+    asyncio.run(main())
+
+
+@app.command()
+def flag(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Flag JSON body")],
+    api: Annotated[str | None, typer.Option(help="Intake API base URL")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Clinic API key")] = None,
+) -> None:
+    """Send a flagged session to the intake API; prints the case and its Web UI link."""
+    settings = Settings.from_env()
+    url = (api or f"http://127.0.0.1:{settings.api_port}") + "/v1/flags"
+    try:
+        body = json.loads(file.read_text())
+    except json.JSONDecodeError as e:
+        raise typer.BadParameter(f"{file} is not JSON: {e}") from None
+    r = httpx.post(url, json=body, timeout=30,
+                   headers={"Authorization": f"Bearer {_api_key(settings, api_key)}"})
+    console.print_json(r.text)
+    if r.status_code >= 400:
+        raise typer.Exit(1)
+
+
+@app.command()
+def tasks(
+    clinic: Annotated[str | None, typer.Option(help="Only this clinic's cases")] = None,
+) -> None:
+    """Open tasks across all running cases: case, task, role, due, overdue."""
+    rows = asyncio.run(_open_tasks(clinic))
+    table = Table("case", "task", "kind", "role", "due", "overdue", "workflow")
+    for case_id, t in rows:
+        table.add_row(case_id, t.task_id, t.kind.value,
+                      " or ".join(r.value for r in t.allowed_roles),
+                      t.due_at.isoformat(timespec="minutes"),
+                      "[bold red]OVERDUE[/]" if t.overdue else "", t.workflow_id)
+    console.print(table if rows else "No open tasks.")
+
+
+async def _open_tasks(clinic: str | None):
+    from infra.temporal import connect
+    from workflows.case import CaseWorkflow
+
+    client = await connect(Settings.from_env())
+    query = "ConfidePath = 'case' AND ExecutionStatus = 'Running'"
+    if clinic:
+        query += f" AND ConfideClinic = '{clinic}'"
+    rows = []
+    async for wf in client.list_workflows(query):
+        for t in await client.get_workflow_handle(wf.id).query(CaseWorkflow.tasks):
+            rows.append((wf.id, t))
+    return sorted(rows, key=lambda r: r[1].due_at)
+
+
+@app.command()
+def complete(
+    case_id: str,
+    task_id: str,
+    actor: Annotated[str, typer.Option(help="Roster id of the person completing it")],
+    outcome: Annotated[str | None, typer.Option()] = None,
+    data: Annotated[str, typer.Option(help="The task's form as JSON")] = "{}",
+    code: Annotated[str | None, typer.Option(help="Approval code from the e-mail")] = None,
+    note: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Complete a task with the `complete_task` Update (same validation as the Web UI)."""
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from domain.tasks import TaskCompletion
+
+    async def go():
+        from infra.temporal import connect
+        from workflows.case import CaseWorkflow
+
+        client = await connect(Settings.from_env())
+        open_tasks = await client.get_workflow_handle(case_id).query(CaseWorkflow.tasks)
+        task = next((t for t in open_tasks if t.task_id == task_id), None)
+        if task is None:
+            raise typer.BadParameter(f"no open task {task_id} in case {case_id}")
+        done = TaskCompletion(task_id=task_id, actor=actor, outcome=outcome,
+                              data=json.loads(data), code=code, note=note)
+        return await client.get_workflow_handle(task.workflow_id).execute_update(
+            "complete_task", done)
+
+    try:
+        asyncio.run(go())
+    except WorkflowUpdateFailedError as e:
+        console.print(f"[red]rejected:[/] {getattr(e.cause, 'message', e.cause)}")
+        raise typer.Exit(1) from None
+    console.print(f"completed {task_id}")
+
+
+@app.command()
+def replay(
+    case_id: Annotated[str | None, typer.Argument(help="Replay a case and its concerns")] = None,
+    file: Annotated[list[Path] | None, typer.Option(help="History JSON file(s) instead")] = None,
+) -> None:
+    """Replay histories against this code: proves the record and the code still agree."""
+    from audit.replay import replay_case, replay_files
+
+    if not case_id and not file:
+        raise typer.BadParameter("give a CASE_ID or --file")
+    results = asyncio.run(replay_files(file) if file else replay_case(case_id))
+    failed = 0
+    for workflow_id, error in results:
+        failed += error is not None
+        console.print(f"{'[red]FAIL[/]' if error else '[green]ok[/]  '} {workflow_id}"
+                      + (f"  {error}" if error else ""))
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def ledger(case_id: str) -> None:
+    """The disclosures recorded for a case (the ledger's rows)."""
+    from infra.ledger_db import Ledger
+
+    rows = Ledger(Settings.from_env().ledger_url).for_case(case_id)
+    table = Table("date", "recipient", "address", "what", "purpose", "legal basis", "task")
+    for r in rows:
+        table.add_row(r.disclosed_at.isoformat(timespec="minutes"), r.recipient_name,
+                      r.recipient_address, r.description, r.purpose, r.legal_basis,
+                      r.task_ref or "")
+    console.print(table if rows else f"No disclosures recorded for {case_id}.")
+
+
+@policy_app.command("show")
+def policy_show(jurisdiction: str) -> None:
+    """Show a jurisdiction's duty-to-warn rule, its sources and what is unverified."""
+    from domain.policy import UnknownJurisdiction, resolve_policy
+
+    try:
+        snap = resolve_policy(jurisdiction.upper())
+    except UnknownJurisdiction as e:
+        raise typer.BadParameter(str(e)) from None
+    rule = snap.duty_to_warn
+    plans = (rule.discharge_plans if rule.discharge_plans == "unverified" else
+             " OR ".join("(" + " AND ".join(a.value for a in p) + ")"
+                         for p in rule.discharge_plans) or "-")
+    table = Table(show_header=False)
+    for label, value in [
+        ("jurisdiction", f"{rule.jurisdiction} ({rule.name})"),
+        ("policy version", snap.version),
+        ("duty to warn", f"{rule.category.value} ({rule.category_basis})"),
+        ("trigger", rule.trigger),
+        ("discharge", plans),
+        ("permitted", ", ".join(a.value for a in rule.permitted_actions) or "-"),
+        ("optional", ", ".join(a.value for a in rule.optional_actions) or "-"),
+        ("forbidden", ", ".join(a.value for a in rule.forbidden_actions) or "-"),
+        ("statute", rule.statute),
+        ("unverified", ", ".join(rule.unverified) or "none"),
+        ("sources", "\n".join(rule.sources)),
+        ("notes", rule.notes or "-"),
+        ("timers", ", ".join(f"{k}={v}" for k, v in snap.timers.model_dump().items())),
+    ]:
+        table.add_row(label, str(value))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

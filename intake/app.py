@@ -1,0 +1,179 @@
+"""The intake API clinic systems call (DESIGN.md §3)."""
+
+
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.case import CaseStatus
+from domain.clinic import Clinic, ClinicDirectory
+from domain.flags import Flag
+from domain.tasks import TaskCompletion, TaskView
+from infra.settings import Settings
+from infra.temporal import connect
+from intake import errors
+from intake.cases import start_case
+from workflows.case import DUTY_TO_WARN_KINDS, CaseWorkflow
+
+MAX_BODY = 64 * 1024
+
+
+class FlagAccepted(BaseModel):
+    """The answer to POST /v1/flags."""
+
+    case_id: str
+    workflow_id: str
+    web_ui: str
+    created: bool
+
+
+class CompleteTaskBody(BaseModel):
+    """POST /v1/cases/{case_id}/tasks/{task_id}: the Update's body; task_id from the path."""
+
+    model_config = ConfigDict(extra="forbid")
+    task_id: str | None = None
+    actor: str
+    outcome: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    code: str | None = None
+    note: str | None = Field(None, max_length=2000)
+
+
+class TaskOut(TaskView):
+    """A task with a link to the workflow page where it is completed in the Web UI."""
+
+    web_ui: str
+
+
+class CaseOut(BaseModel):
+    """GET /v1/cases/{case_id}."""
+
+    case_id: str
+    status: str
+    jurisdiction: str
+    policy_version: str
+    policy_unverified: bool
+    web_ui: str
+    overdue: bool
+    next_due: Any
+    tasks: list[TaskOut]
+    deadlines: list[dict[str, Any]]
+    concerns: list[dict[str, Any]]
+    notifications: list[dict[str, Any]]
+    disclosures: list[dict[str, Any]]
+
+
+def create_app(settings: Settings, directory: ClinicDirectory,
+               client: Client | None = None) -> FastAPI:
+    """The FastAPI app; pass a client in tests, or let it connect from the settings."""
+    state: dict[str, Client] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        state["client"] = client or await connect(settings)
+        yield
+
+    app = FastAPI(title="Confide intake API", version="1", lifespan=lifespan)
+    app.add_middleware(errors.BodyLimit, limit=MAX_BODY)
+    errors.install(app)
+    bearer = HTTPBearer(auto_error=False)
+
+    def clinic_for(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Clinic:
+        clinic = directory.by_api_key(creds.credentials) if creds else None
+        if clinic is None:
+            raise HTTPException(401, "missing or invalid API key",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return clinic
+
+    Caller = Annotated[Clinic, Depends(clinic_for)]
+
+    def own(case_id: str, caller: Clinic) -> None:
+        if case_id.split(".", 1)[0] != caller.id:
+            raise HTTPException(403, "this case belongs to another clinic")
+
+    async def case_status(case_id: str) -> CaseStatus:
+        try:
+            return await state["client"].get_workflow_handle(case_id).query(
+                CaseWorkflow.status)
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                raise HTTPException(404, f"no case {case_id}") from None
+            raise HTTPException(503, "the workflow service is unavailable") from None
+
+    @app.post("/v1/flags", status_code=202, response_model=FlagAccepted)
+    async def submit_flag(flag: Flag, caller: Caller, response: Response) -> FlagAccepted:
+        """Open a case for a flagged session (idempotent on clinic + flag id)."""
+        if flag.clinic_id != caller.id:
+            raise HTTPException(403, "the API key belongs to another clinic")
+        for i, concern in enumerate(flag.concerns):
+            if concern.kind not in DUTY_TO_WARN_KINDS:
+                raise HTTPException(422, {"error": "invalid request", "errors": [{
+                    "field": f"concerns[{i}].kind",
+                    "problem": f"{concern.kind.value} cases are not automated yet; report "
+                    "directly to the agency"}]})
+        started = await start_case(state["client"], settings.task_queue, flag, caller)
+        if not started.same_body:
+            raise HTTPException(409, f"flag {flag.flag_id} was already sent with a different "
+                                     "body; send a new flag_id for a new case")
+        if not started.created:
+            response.status_code = 200
+        return FlagAccepted(case_id=started.case_id, workflow_id=started.case_id,
+                            web_ui=settings.workflow_url(started.case_id),
+                            created=started.created)
+
+    @app.get("/v1/cases/{case_id}", response_model=CaseOut)
+    async def get_case(case_id: str, caller: Caller) -> CaseOut:
+        """Status, open tasks with ready-to-paste examples, deadlines, notices, disclosures."""
+        own(case_id, caller)
+        s = await case_status(case_id)
+        tasks = [TaskOut(**t.model_dump(), web_ui=settings.workflow_url(t.workflow_id))
+                 for t in s.tasks]
+        return CaseOut(
+            case_id=s.case_id, status=s.status, jurisdiction=s.jurisdiction,
+            policy_version=s.policy_version, policy_unverified=s.policy_unverified,
+            web_ui=settings.workflow_url(case_id), overdue=s.overdue, next_due=s.next_due,
+            tasks=tasks,
+            deadlines=[{"task_id": t.task_id, "due_at": t.due_at, "overdue": t.overdue}
+                       for t in s.tasks],
+            concerns=[{"index": c.index, "kind": c.kind, "phase": c.phase,
+                       "workflow_id": c.workflow_id,
+                       "decision": c.decision.model_dump(mode="json") if c.decision else None}
+                      for c in s.concerns],
+            notifications=[n.model_dump(mode="json") for n in s.notifications],
+            disclosures=[d.model_dump(mode="json") for d in s.disclosures],
+        )
+
+    @app.post("/v1/cases/{case_id}/tasks/{task_id}", response_model=TaskView)
+    async def complete_task(case_id: str, task_id: str, body: CompleteTaskBody,
+                            caller: Caller) -> TaskView:
+        """Complete a task through the same `complete_task` Update the Web UI uses."""
+        own(case_id, caller)
+        if body.task_id not in (None, task_id):
+            raise HTTPException(422, {"error": "invalid request", "errors": [
+                {"field": "task_id", "problem": "does not match the task in the URL"}]})
+        s = await case_status(case_id)
+        task = next((t for t in s.tasks if t.task_id == task_id), None)
+        if task is None:
+            raise HTTPException(404, f"no open task {task_id} in case {case_id}")
+        done = TaskCompletion(**body.model_dump(exclude={"task_id"}), task_id=task_id)
+        try:
+            return await state["client"].get_workflow_handle(task.workflow_id).execute_update(
+                "complete_task", done, result_type=TaskView)
+        except WorkflowUpdateFailedError as e:
+            cause = e.cause
+            message = getattr(cause, "message", None) or str(cause)
+            raise HTTPException(422, {"error": "task not completed", "reason": message}) \
+                from None
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz(request: Request) -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
