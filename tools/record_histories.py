@@ -1,0 +1,112 @@
+"""Record the checked-in histories that tests/test_replay.py replays.
+
+Runs each duty-to-warn scenario to completion on the time-skipping test server (real SMTP sink,
+SQLite ledger) and saves the case's and its concerns' histories under tests/histories/.
+Re-run it when a path changes on purpose, and keep the old files: they are the cases on record.
+    .venv/bin/python tools/record_histories.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import tempfile
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from domain.flags import Flag  # noqa: E402
+from domain.tasks import TaskCompletion  # noqa: E402
+from infra.ledger_db import Ledger  # noqa: E402
+from infra.temporal import data_converter  # noqa: E402
+from intake.cases import start_case  # noqa: E402
+from tests.conftest import make_worker  # noqa: E402
+from tests.support import BIN, demo_clinic, eventually, flag_body, start_smtp  # noqa: E402
+from workflows import search_attributes as sa  # noqa: E402
+from workflows.case import CaseWorkflow  # noqa: E402
+
+OUT = ROOT / "tests" / "histories"
+NO_THREAT = {"serious_threat": False, "identifiable_victims": False, "imminent": False}
+THREAT = {"serious_threat": True, "identifiable_victims": True, "imminent": True}
+
+
+async def _task(handle, kind):
+    async def find():
+        return next((t for t in await handle.query(CaseWorkflow.tasks) if t.kind == kind), None)
+    return await eventually(find)
+
+
+async def _done(client, task, **kw):
+    await client.get_workflow_handle(task.workflow_id).execute_update(
+        "complete_task", TaskCompletion(task_id=task.task_id, **kw))
+
+
+async def scenario(env, client, queue, sink, name, jurisdiction, steps):
+    sink.clear()
+    flag = Flag.model_validate(flag_body(flag_id=f"HIST-{name}", jurisdiction=jurisdiction))
+    started = await start_case(client, queue, flag, demo_clinic())
+    await steps(env, client, started.handle, sink)
+    await started.handle.result()
+    ids = [started.case_id] + [c.workflow_id for c in
+                               (await started.handle.query(CaseWorkflow.status)).concerns]
+    for wid in ids:
+        history = await client.get_workflow_handle(wid).fetch_history()
+        path = OUT / f"{wid}.json"
+        path.write_text(history.to_json())
+        print(f"wrote {path.relative_to(ROOT)} ({len(history.events)} events)")
+
+
+async def ca_mandatory(env, client, handle, sink):
+    await _done(client, await _task(handle, "risk_assessment"), actor="dr-lee", data=THREAT)
+    await eventually(lambda: sink.to("police@agency.test"))
+    await env.sleep(timedelta(days=7))
+    await _done(client, await _task(handle, "reassessment"), actor="dr-lee", data=NO_THREAT)
+
+
+async def tx_permissive(env, client, handle, sink):
+    await _done(client, await _task(handle, "risk_assessment"), actor="dr-lee", data=THREAT)
+    decision = await _task(handle, "release_decision")
+    mail = await eventually(lambda: [m for m in sink.to("kim@demo-clinic.test")
+                                     if "approval code" in m["Subject"]])
+    code = re.search(r": (\d{8})", mail[0].get_content()).group(1)
+    await _done(client, decision, actor="sup-kim", outcome="approve", code=code,
+                data={"actions": ["notify_law_enforcement"], "reason": "imminent"})
+    await env.sleep(timedelta(days=7))
+    await _done(client, await _task(handle, "reassessment"), actor="dr-lee", data=NO_THREAT)
+
+
+async def ca_overdue_then_closed(env, client, handle, sink):
+    await _task(handle, "risk_assessment")
+    await env.sleep(timedelta(hours=5))
+    task = await _task(handle, "risk_assessment")
+    await _done(client, task, actor="sup-kim", data=NO_THREAT)
+
+
+async def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    ctl, sink = start_smtp()
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=data_converter())
+    await sa.register(env.client)
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Ledger(f"sqlite:///{tmp}/ledger.db")
+        ledger.migrate()
+        queue = f"hist-{uuid.uuid4()}"
+        async with make_worker(env.client, queue, ctl.port, ledger):
+            for name, juris, steps in [("CA-MANDATORY", "US-CA", ca_mandatory),
+                                       ("TX-PERMISSIVE", "US-TX", tx_permissive),
+                                       ("CA-OVERDUE", "US-CA", ca_overdue_then_closed)]:
+                await scenario(env, env.client, queue, sink, name, juris, steps)
+    await env.shutdown()
+    ctl.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
