@@ -12,6 +12,7 @@ from activities.approvals import ApprovalActivities
 from activities.ledger import LedgerActivities
 from activities.notify import NoticeActivities
 from infra.ledger_db import Ledger
+from infra.logging import configure as configure_logging
 from infra.settings import Settings
 from infra.temporal import connect
 from workflows.case import CaseWorkflow
@@ -39,6 +40,7 @@ def build_worker(client: Client, settings: Settings, ledger: Ledger) -> Worker:
 
 async def main() -> None:
     """Run the worker until SIGINT or SIGTERM."""
+    configure_logging()
     settings = Settings.from_env()
     ledger = Ledger(settings.ledger_url)
     ledger.migrate()

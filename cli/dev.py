@@ -21,6 +21,7 @@ from temporalio.client import Client
 
 from domain.clinic import ClinicDirectory, hash_api_key
 from infra.ledger_db import Ledger
+from infra.logging import configure as configure_logging
 from infra.mail_sink import start_mail_sink
 from infra.settings import Settings
 from infra.temporal import data_converter
@@ -109,6 +110,7 @@ async def run_dev() -> None:
     """Start everything, print where it is, and stop it all on Ctrl-C or SIGTERM."""
     settings = Settings.from_env()
     var = settings.var_dir
+    configure_logging(os.environ.get("CONFIDE_LOG_LEVEL", "WARNING"))
     (var / "mail").mkdir(parents=True, exist_ok=True)
     check_ports(settings)
     key = dev_api_key(var)
