@@ -20,7 +20,8 @@ def _check_email(value: str | None) -> str | None:
     if value is None:
         return None
     local, _, domain = value.partition("@")
-    if not local or "." not in domain or " " in value or domain.startswith("."):
+    if (not local or "." not in domain or " " in value or "@" in domain
+            or domain.startswith(".") or domain.endswith(".")):
         raise ValueError("is not an e-mail address")
     return value
 

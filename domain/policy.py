@@ -91,6 +91,10 @@ class DutyToWarnRule(BaseModel):
                 clash = set(plan) & set(self.forbidden_actions)
                 if clash:
                     raise ValueError(f"{self.jurisdiction}: plan uses forbidden {sorted(clash)}")
+        for field in ("optional_actions", "permitted_actions"):
+            clash = set(getattr(self, field)) & set(self.forbidden_actions)
+            if clash:
+                raise ValueError(f"{self.jurisdiction}: {field} has forbidden {sorted(clash)}")
         if (self.discharge_plans == "unverified") != ("discharge" in self.unverified):
             raise ValueError(f"{self.jurisdiction}: 'discharge' must be listed as unverified")
         return self
@@ -233,12 +237,13 @@ def decide_threat(
                 reason="serious threat but no identifiable victim and not imminent",
                 unverified=unverified,
             )
-        # No one to warn, but 164.512(j) still permits telling those able to prevent it.
-        permitted = [
-            a
-            for a in _permitted(rule, FEDERAL_DEFAULT_THREAT)
-            if a not in (Action.warn_victim, Action.notify_parent_or_guardian)
-        ]
+        # No one to warn, but 164.512(j) still permits telling those able to prevent it:
+        # whatever the state allows beyond warning a victim, else law enforcement.
+        victim_directed = (Action.warn_victim, Action.notify_parent_or_guardian)
+        allowed = [*_permitted(rule, FEDERAL_DEFAULT_THREAT), *rule.optional_actions]
+        permitted = [a for a in dict.fromkeys(allowed) if a not in victim_directed]
+        if not permitted and Action.notify_law_enforcement not in rule.forbidden_actions:
+            permitted = [Action.notify_law_enforcement]
         return DutyDecision(
             mode=DecisionMode.ask,
             permitted=permitted,
@@ -253,16 +258,23 @@ def decide_threat(
         return DutyDecision(
             mode=DecisionMode.act,
             required=list(plans[plan]),
-            permitted=[a for a in rule.optional_actions if a not in plans[plan]],
+            permitted=[
+                a for a in rule.optional_actions
+                if a not in plans[plan] and a not in rule.forbidden_actions
+            ],
             legal_basis=_basis(rule),
             reason=f"mandatory duty ({rule.category_basis}) triggered",
             unverified=unverified,
         )
-    reason = (
-        "disclosure permitted; a supervisor decides"
-        if rule.category == Category.permissive
-        else "duty or discharge unverified: federal permission, a supervisor decides"
-    )
+    if rule.category == Category.permissive:
+        reason = "disclosure permitted by state law; a supervisor decides"
+    elif rule.category == Category.none:
+        reason = "no state duty to warn: federal 164.512(j) permission, a supervisor decides"
+    else:
+        reason = (
+            "mandatory duty, but how to discharge it is unverified: "
+            "federal 164.512(j) permission, a supervisor decides"
+        )
     return DutyDecision(
         mode=DecisionMode.ask,
         permitted=_permitted(rule, FEDERAL_DEFAULT_THREAT),

@@ -98,9 +98,11 @@ class Ledger:
             dialect.insert(disclosures)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["case_id", "step", "recipient_key"])
+            .returning(disclosures.c.id)
         )
+        # RETURNING, not rowcount: psycopg 3 reports -1 for this statement.
         with self.engine.begin() as conn:
-            return conn.execute(stmt).rowcount == 1
+            return conn.execute(stmt).first() is not None
 
     def for_case(self, case_id: str) -> list[Disclosure]:
         """Every disclosure of one case, oldest first."""
@@ -127,4 +129,6 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=5000")
+    # Without this, INSERT OR REPLACE deletes a row without firing the no-delete trigger.
+    cur.execute("PRAGMA recursive_triggers=ON")
     cur.close()

@@ -53,6 +53,7 @@ class MailSink:
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.recipients: set[str] = set()
         # recipient address -> list of SMTP replies to give, in order, before accepting.
         self.script: dict[str, list[str]] = {}
 
@@ -64,8 +65,10 @@ class MailSink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(msg)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.recipients.update(envelope.rcpt_tos)
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[Message]:
@@ -75,6 +78,7 @@ class MailSink:
     def clear(self) -> None:
         self.messages.clear()
         self.envelopes.clear()
+        self.recipients.clear()
         self.script.clear()
 
 

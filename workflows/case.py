@@ -128,7 +128,8 @@ class CaseWorkflow:
                          + (" — **OVERDUE**" if c.overdue else "")
                          + f" → workflow `{c.workflow_id}`")
             for t in c.tasks:
-                lines.append(f"  - task `{t.task_id}` ({' or '.join(r.value for r in t.allowed_roles)})"
-                             f" due {t.due_at.isoformat(timespec='minutes')}: {t.title} — "
-                             f"complete it on the concern's workflow with `complete_task`")
+                roles = " or ".join(r.value for r in t.allowed_roles)
+                lines.append(f"  - task `{t.task_id}` ({roles}) due "
+                             f"{t.due_at.isoformat(timespec='minutes')}: {t.title} — "
+                             "complete it on the concern's workflow with `complete_task`")
         workflow.set_current_details("\n".join(lines))

@@ -26,7 +26,9 @@ MAIL_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=12,
 )
-LEDGER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
+LEDGER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1)
+)
 
 
 class DeliveryFailed(Exception):

@@ -26,11 +26,11 @@ TYPE_NAMES = {
 async def register(client, namespace: str = "default") -> None:
     """Register the contract's attributes on a server that lacks them (idempotent)."""
     from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.service import RPCError, RPCStatusCode
     from temporalio.api.operatorservice.v1 import (
         AddSearchAttributesRequest,
         ListSearchAttributesRequest,
     )
+    from temporalio.service import RPCError, RPCStatusCode
 
     try:
         existing = (await client.operator_service.list_search_attributes(

@@ -1,0 +1,404 @@
+"""Human-task completion rules, escalation and rendering (domain.tasks) with the demo clinic."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from domain.clinic import Role
+from domain.forms import ReleaseDecisionForm, RiskAssessmentForm, SelfHarmAssessmentForm, TaskKind
+from domain.policy import Action
+from domain.tasks import (
+    Task,
+    TaskCompletion,
+    TaskRejected,
+    TaskStatus,
+    check_completion,
+    completion_example,
+    hash_code,
+    next_escalation,
+    render_details,
+)
+from tests.support import demo_clinic
+
+PACIFIC = timezone(timedelta(hours=-8))
+NOW = datetime(2026, 11, 27, 10, 15, tzinfo=PACIFIC)
+SALT = "salt-7f3a"
+KIM_CODE = "482913"
+DIAZ_CODE = "771204"
+SECRET = "Zebulon-Secret"
+
+RISK_DATA = {"serious_threat": True, "identifiable_victims": True, "imminent": False}
+
+
+@pytest.fixture(scope="module")
+def clinic():
+    return demo_clinic()
+
+
+def risk_task(**overrides) -> Task:
+    fields = {
+        "task_id": "c1-1-risk_assessment",
+        "kind": TaskKind.risk_assessment,
+        "role": Role.clinician,
+        "allowed_roles": [Role.clinician],
+        "assignee": "dr-lee",
+        "created_at": NOW,
+        "due_at": NOW + timedelta(hours=4),
+        "reminder_before": timedelta(hours=1),
+        "escalate_every": timedelta(hours=1),
+        "title": "Risk assessment (threat to others)",
+        "instructions": "Assess the threat.",
+        "choices": ["0", "1"],
+    }
+    fields.update(overrides)
+    return Task(**fields)
+
+
+def release_task(**overrides) -> Task:
+    fields = {
+        "task_id": "c1-2-release_decision",
+        "kind": TaskKind.release_decision,
+        "role": Role.supervisor,
+        "allowed_roles": [Role.supervisor],
+        "requester": "dr-lee",
+        "four_eyes": True,
+        "requires_code": True,
+        "created_at": NOW,
+        "due_at": NOW + timedelta(hours=2),
+        "reminder_before": timedelta(hours=1),
+        "escalate_every": timedelta(hours=1),
+        "title": "Release decision",
+        "instructions": "Approve a release set or decline.",
+        "choices": ["warn_victim", "notify_law_enforcement"],
+        "code_salt": SALT,
+        "code_hashes": {"sup-kim": hash_code(SALT, KIM_CODE),
+                        "po-diaz": hash_code(SALT, DIAZ_CODE)},
+    }
+    fields.update(overrides)
+    return Task(**fields)
+
+
+def done(task_id: str = "c1-2-release_decision", actor: str = "sup-kim", **kw) -> TaskCompletion:
+    return TaskCompletion(task_id=task_id, actor=actor, **kw)
+
+
+def approve(actions=("warn_victim",), **kw) -> TaskCompletion:
+    kw.setdefault("code", KIM_CODE)
+    return done(outcome="approve", data={"actions": list(actions), "reason": "imminent"}, **kw)
+
+
+# ----------------------------------------------------------------------------- who may complete
+
+
+def test_unknown_task_is_rejected_with_its_id(clinic):
+    with pytest.raises(TaskRejected, match=r"unknown task 'nope-9'"):
+        check_completion(None, done(task_id="nope-9"), clinic)
+
+
+@pytest.mark.parametrize("status", [TaskStatus.done, TaskStatus.cancelled])
+def test_task_that_is_not_open_is_rejected(clinic, status):
+    with pytest.raises(TaskRejected, match=f"already {status.value}"):
+        check_completion(release_task(status=status), approve(), clinic)
+
+
+def test_actor_not_on_the_roster_is_rejected(clinic):
+    with pytest.raises(TaskRejected, match=r"'mallory' is not on the roster of clinic demo-clinic"):
+        check_completion(release_task(), approve(actor="mallory"), clinic)
+
+
+def test_actor_without_an_allowed_role_is_rejected(clinic):
+    # dr-lee is a clinician; the release decision needs a supervisor.
+    with pytest.raises(TaskRejected, match=r"needs the role supervisor; dr-lee lacks it"):
+        check_completion(release_task(), approve(actor="dr-lee"), clinic)
+
+
+def test_any_of_several_allowed_roles_is_enough(clinic):
+    task = release_task(allowed_roles=[Role.supervisor, Role.privacy_officer])
+    form = check_completion(task, approve(actor="po-diaz", code=DIAZ_CODE), clinic)
+    assert isinstance(form, ReleaseDecisionForm)
+
+
+def test_four_eyes_rejects_the_requester_deciding_their_own_request(clinic):
+    task = release_task(requester="sup-kim")
+    with pytest.raises(TaskRejected, match=r"needs a second person: sup-kim requested it"):
+        check_completion(task, approve(), clinic)
+
+
+def test_requester_may_complete_when_four_eyes_is_off(clinic):
+    task = release_task(requester="sup-kim", four_eyes=False)
+    form = check_completion(task, approve(), clinic)
+    assert form.actions == [Action.warn_victim]
+
+
+# ----------------------------------------------------------------------------- outcome and form
+
+
+@pytest.mark.parametrize("outcome", ["maybe", "completed", None])
+def test_release_decision_outcome_must_be_approve_or_decline(clinic, outcome):
+    completion = done(outcome=outcome, data={"actions": ["warn_victim"], "reason": "x"},
+                      code=KIM_CODE)
+    with pytest.raises(TaskRejected, match=r"outcome must be one of approve, decline"):
+        check_completion(release_task(), completion, clinic)
+
+
+def test_single_outcome_task_defaults_its_outcome(clinic):
+    form = check_completion(
+        risk_task(), done(task_id="c1-1-risk_assessment", actor="dr-lee", data=RISK_DATA), clinic
+    )
+    assert isinstance(form, RiskAssessmentForm)
+    assert form.serious_threat is True and form.discharge_plan == 0
+
+
+def test_single_outcome_task_rejects_another_outcome(clinic):
+    completion = done(task_id="c1-1-risk_assessment", actor="dr-lee", outcome="approve",
+                      data=RISK_DATA)
+    with pytest.raises(TaskRejected, match=r"outcome must be one of completed"):
+        check_completion(risk_task(), completion, clinic)
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "field"),
+    [
+        (TaskKind.risk_assessment,
+         {"serious_threat": SECRET, "identifiable_victims": True, "imminent": True},
+         "serious_threat"),
+        (TaskKind.self_harm_assessment,
+         {"risk_level": SECRET, "safety_plan_in_place": True}, "risk_level"),
+        (TaskKind.call_person, {"called_at": SECRET}, "called_at"),
+        (TaskKind.record_action, {"done_at": SECRET, "details": "x"}, "done_at"),
+        (TaskKind.call_person,
+         {"called_at": "2026-11-27T11:00:00-08:00", "number_called": SECRET * 4},
+         "number_called"),
+    ],
+)
+def test_invalid_form_names_the_field_but_never_echoes_the_value(clinic, kind, data, field):
+    task = risk_task(kind=kind, choices=[])
+    outcome = {TaskKind.call_person: "reached", TaskKind.record_action: "done"}.get(kind)
+    completion = done(task_id=task.task_id, actor="dr-lee", outcome=outcome, data=data)
+    with pytest.raises(TaskRejected) as rejected:
+        check_completion(task, completion, clinic)
+    message = str(rejected.value)
+    assert f"does not fit the {kind.value} form" in message
+    assert field in message
+    assert SECRET not in message
+
+
+def test_release_action_outside_the_action_vocabulary_is_rejected_without_echo(clinic):
+    with pytest.raises(TaskRejected) as rejected:
+        check_completion(release_task(), approve(actions=[SECRET]), clinic)
+    message = str(rejected.value)
+    assert "actions.0" in message
+    assert SECRET not in message
+
+
+def test_unknown_form_field_is_rejected(clinic):
+    data = {**RISK_DATA, "victim_name": "x"}
+    with pytest.raises(TaskRejected, match=r"victim_name: Extra inputs are not permitted"):
+        check_completion(risk_task(), done(task_id="c1-1-risk_assessment", actor="dr-lee",
+                                           data=data), clinic)
+
+
+def test_missing_required_form_field_is_rejected(clinic):
+    with pytest.raises(TaskRejected, match=r"imminent: Field required"):
+        check_completion(
+            risk_task(),
+            done(task_id="c1-1-risk_assessment", actor="dr-lee",
+                 data={"serious_threat": True, "identifiable_victims": True}),
+            clinic,
+        )
+
+
+# ----------------------------------------------------------------------------- approval codes
+
+
+def test_missing_approval_code_is_rejected(clinic):
+    with pytest.raises(TaskRejected, match=r"needs the approval code e-mailed to sup-kim"):
+        check_completion(release_task(), approve(code=None), clinic)
+
+
+def test_wrong_approval_code_is_rejected_without_echoing_it(clinic):
+    with pytest.raises(TaskRejected, match=r"not the one e-mailed to sup-kim") as rejected:
+        check_completion(release_task(), approve(code="999999"), clinic)
+    assert "999999" not in str(rejected.value)
+
+
+def test_another_actors_code_is_rejected(clinic):
+    task = release_task(allowed_roles=[Role.supervisor, Role.privacy_officer])
+    with pytest.raises(TaskRejected, match=r"not the one e-mailed to po-diaz"):
+        check_completion(task, approve(actor="po-diaz", code=KIM_CODE), clinic)
+
+
+def test_actor_without_an_issued_code_is_rejected(clinic):
+    task = release_task(code_hashes={"po-diaz": hash_code(SALT, DIAZ_CODE)})
+    with pytest.raises(TaskRejected, match=r"not the one e-mailed to sup-kim"):
+        check_completion(task, approve(code=DIAZ_CODE), clinic)
+
+
+def test_right_approval_code_is_accepted_and_the_form_returned(clinic):
+    form = check_completion(release_task(), approve(actions=["warn_victim",
+                                                             "notify_law_enforcement"]), clinic)
+    assert isinstance(form, ReleaseDecisionForm)
+    assert form.actions == [Action.warn_victim, Action.notify_law_enforcement]
+    assert form.reason == "imminent"
+
+
+def test_approval_code_is_accepted_with_surrounding_whitespace(clinic):
+    form = check_completion(release_task(), approve(code=f"  {KIM_CODE}\n"), clinic)
+    assert form.actions == [Action.warn_victim]
+
+
+def test_hash_code_depends_on_salt_and_code():
+    assert hash_code(SALT, KIM_CODE) == hash_code(SALT, KIM_CODE)
+    assert hash_code(SALT, KIM_CODE) != hash_code("other-salt", KIM_CODE)
+    assert hash_code(SALT, KIM_CODE) != hash_code(SALT, DIAZ_CODE)
+    assert KIM_CODE not in hash_code(SALT, KIM_CODE)
+
+
+# ----------------------------------------------------------------------------- choices
+
+
+def test_approve_without_actions_is_rejected(clinic):
+    with pytest.raises(TaskRejected,
+                       match=r"approve needs data.actions: one or more of "
+                             r"warn_victim, notify_law_enforcement"):
+        check_completion(release_task(), approve(actions=[]), clinic)
+
+
+def test_decline_with_actions_is_rejected(clinic):
+    completion = done(outcome="decline", data={"actions": ["warn_victim"], "reason": "no"},
+                      code=KIM_CODE)
+    with pytest.raises(TaskRejected, match=r"decline takes no data.actions"):
+        check_completion(release_task(), completion, clinic)
+
+
+def test_decline_with_a_reason_and_no_actions_is_accepted(clinic):
+    completion = done(outcome="decline", data={"reason": "not imminent"}, code=KIM_CODE)
+    form = check_completion(release_task(), completion, clinic)
+    assert form.actions == [] and form.reason == "not imminent"
+
+
+def test_approving_an_action_outside_the_tasks_choices_is_rejected(clinic):
+    with pytest.raises(TaskRejected,
+                       match=r"not permitted in this case: initiate_hospitalization "
+                             r"\(permitted: warn_victim, notify_law_enforcement\)"):
+        check_completion(release_task(),
+                         approve(actions=["warn_victim", "initiate_hospitalization"]), clinic)
+
+
+def test_texas_style_task_refuses_warning_the_victim(clinic):
+    task = release_task(choices=["notify_law_enforcement", "notify_medical_personnel"])
+    with pytest.raises(TaskRejected, match=r"not permitted in this case: warn_victim"):
+        check_completion(task, approve(actions=["warn_victim"]), clinic)
+
+
+def test_risk_assessment_discharge_plan_outside_choices_is_rejected(clinic):
+    completion = done(task_id="c1-1-risk_assessment", actor="dr-lee",
+                      data={**RISK_DATA, "discharge_plan": 2})
+    with pytest.raises(TaskRejected, match=r"data.discharge_plan must be one of 0, 1"):
+        check_completion(risk_task(), completion, clinic)
+
+
+def test_risk_assessment_discharge_plan_inside_choices_is_accepted(clinic):
+    completion = done(task_id="c1-1-risk_assessment", actor="dr-lee",
+                      data={**RISK_DATA, "discharge_plan": 1})
+    assert check_completion(risk_task(), completion, clinic).discharge_plan == 1
+
+
+def test_risk_assessment_without_choices_does_not_check_the_plan(clinic):
+    completion = done(task_id="c1-1-risk_assessment", actor="dr-lee",
+                      data={**RISK_DATA, "discharge_plan": 3})
+    assert check_completion(risk_task(choices=[]), completion, clinic).discharge_plan == 3
+
+
+def test_self_harm_assessment_parses_its_form(clinic):
+    task = risk_task(kind=TaskKind.self_harm_assessment, choices=[])
+    completion = done(task_id=task.task_id, actor="dr-lee",
+                      data={"risk_level": "high", "safety_plan_in_place": False})
+    form = check_completion(task, completion, clinic)
+    assert isinstance(form, SelfHarmAssessmentForm)
+    assert form.risk_level == "high"
+
+
+# ----------------------------------------------------------------------------- escalation
+
+
+def test_next_escalation_climbs_clinician_supervisor_privacy_officer_then_stops():
+    climbed = [next_escalation(risk_task(escalation_level=level)) for level in range(3)]
+    assert climbed == [Role.supervisor, Role.privacy_officer, None]
+
+
+def test_supervisor_task_escalates_to_privacy_officer_then_stops():
+    assert next_escalation(release_task()) == Role.privacy_officer
+    assert next_escalation(release_task(escalation_level=1)) is None
+
+
+# ----------------------------------------------------------------------------- examples
+
+
+def test_release_decision_example_includes_code_and_the_choices():
+    example = completion_example(release_task())
+    assert example["task_id"] == "c1-2-release_decision"
+    assert example["actor"] == "<supervisor id>"
+    assert example["outcome"] == "approve"
+    assert example["data"]["actions"] == ["warn_victim", "notify_law_enforcement"]
+    assert "code" in example
+
+
+def test_example_without_code_requirement_has_no_code_and_names_the_assignee():
+    example = completion_example(risk_task())
+    assert "code" not in example
+    assert example["actor"] == "dr-lee"
+    assert example["outcome"] == "completed"
+
+
+def test_risk_assessment_example_is_accepted_when_sent_as_is(clinic):
+    example = completion_example(risk_task())
+    form = check_completion(risk_task(), TaskCompletion.model_validate(example), clinic)
+    assert isinstance(form, RiskAssessmentForm)
+
+
+def test_public_view_hides_code_hashes():
+    view = release_task().public()
+    dumped = view.model_dump_json()
+    assert "code_hashes" not in dumped and "code_salt" not in dumped
+    assert hash_code(SALT, KIM_CODE) not in dumped
+    assert view.example["data"]["actions"] == ["warn_victim", "notify_law_enforcement"]
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def test_render_details_lists_open_tasks_by_due_time_with_overdue_marker():
+    late = risk_task(task_id="c1-1-risk_assessment", title="Late assessment",
+                     due_at=NOW + timedelta(hours=1), overdue=True)
+    later = release_task(title="Pending decision", due_at=NOW + timedelta(hours=3))
+    finished = risk_task(task_id="c1-0-call_person", title="Finished call",
+                         status=TaskStatus.done)
+    text = render_details("## Case demo-clinic.F-1001", [later, finished, late],
+                          footer="Policy sha256:x")
+    lines = text.splitlines()
+    assert lines[0] == "## Case demo-clinic.F-1001"
+    assert "### Late assessment — **OVERDUE**" in lines
+    assert "### Pending decision" in lines
+    assert "Finished call" not in text
+    assert "- due **2026-11-27T11:15-08:00**" in lines
+    assert "- due **2026-11-27T13:15-08:00**" in lines
+    assert text.index("Late assessment") < text.index("Pending decision")
+    assert "`c1-2-release_decision` · supervisor" in text
+    assert "(assigned: dr-lee)" in text
+    assert '"code": "<code from the e-mail>"' in text
+    assert lines[-1] == "Policy sha256:x"
+
+
+def test_render_details_marks_only_overdue_tasks():
+    text = render_details("h", [risk_task(overdue=False)])
+    assert "OVERDUE" not in text
+    assert "### Risk assessment (threat to others)" in text.splitlines()
+
+
+def test_render_details_says_when_nothing_is_open():
+    text = render_details("h", [risk_task(status=TaskStatus.done)])
+    assert "No open tasks." in text
+    assert "###" not in text
