@@ -50,7 +50,7 @@ async def api(dev_env, smtp, ledger, task_queue):
             yield http
 
 
-async def test_ca_flag_to_warnings_and_ledger_through_the_api(api, mail, ledger):
+async def test_ca_flag_to_warnings_and_ledger_through_the_api(api, dev_env, mail, ledger):
     flag_id = f"E2E-{uuid.uuid4().hex[:8]}"
     body = flag_body(flag_id=flag_id)
     r = await api.post("/v1/flags", json=body)
@@ -91,11 +91,31 @@ async def test_ca_flag_to_warnings_and_ledger_through_the_api(api, mail, ledger)
     case = (await eventually(lambda: _with_disclosures(api, case_id, 2)))
     assert {n["status"] for n in case["notifications"]} == {"sent"}
 
+    await assert_no_phi_outside_payloads(api, dev_env.client, case_id, mail)
+
     # The same flag again finds the same case; a different body under that id conflicts.
     again = await api.post("/v1/flags", json=body)
     assert again.status_code == 200 and again.json()["case_id"] == case_id
     changed = flag_body(flag_id=flag_id, session_id="S-OTHER")
     assert (await api.post("/v1/flags", json=changed)).status_code == 409
+
+
+PHI = ["Jordan", "Example", "Casey", "Rivera", "jordan@example.org", "casey@example.org",
+       "555-01", "1990-04-02", "coworker", "threatened"]
+
+
+async def assert_no_phi_outside_payloads(api, client, case_id, mail):
+    """Workflow ids, search attributes and e-mail subjects carry opaque references only."""
+    case = (await api.get(f"/v1/cases/{case_id}")).json()
+    ids = [case_id] + [c["workflow_id"] for c in case["concerns"]]
+    exposed = list(ids)
+    for wid in ids:
+        desc = await client.get_workflow_handle(wid).describe()
+        exposed += [str(pair.value) for pair in desc.typed_search_attributes]
+    exposed += [m["Subject"] for m in mail.messages]
+    for text in exposed:
+        for phi in PHI:
+            assert phi not in text, f"{phi!r} leaked into {text!r}"
 
 
 async def _with_disclosures(api, case_id, n):
