@@ -5,12 +5,25 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 import structlog
 
 from infra.logging import configure
 
 
-def test_phi_fields_are_masked_in_structlog_and_stdlib_records(capsys):
+@pytest.fixture
+def restore_logging():
+    """configure() replaces the root handler with one bound to this test's captured stderr;
+    later log lines (e.g. from the SMTP server's thread) must not write to it once closed."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
+
+
+def test_phi_fields_are_masked_in_structlog_and_stdlib_records(capsys, restore_logging):
     configure("INFO")
     structlog.get_logger("t").info("notice sent", case_id="demo-clinic.F-1", step="c1.warn",
                                    victims=[{"name": "Casey Rivera"}],
