@@ -1,0 +1,122 @@
+"""`confide dev` (what `make run` runs): starts everything, takes a flag, stops on Ctrl-C,
+resumes its cases on the next start, and names the variable to change when a port is taken."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import httpx
+
+from tests.support import BIN, ROOT, flag_body, free_port
+
+
+def stack_env(tmp_path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "CONFIDE_VAR_DIR": str(tmp_path / "var"),
+        "TEMPORAL_PORT": str(free_port()),
+        "TEMPORAL_UI_PORT": str(free_port()),
+        "CONFIDE_API_PORT": str(free_port()),
+        "CONFIDE_SMTP_PORT": str(free_port()),
+        "CONFIDE_DEV_API_KEY": "dev-stack-test-key",
+    })
+    env.pop("CONFIDE_LEDGER_URL", None)
+    return env
+
+
+def start(env) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN / "confide"), "dev"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_banner(proc: subprocess.Popen, timeout: float = 60) -> str:
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        seen.append(line)
+        if line.startswith("Ctrl-C stops everything"):
+            return "".join(seen)
+    proc.kill()
+    raise AssertionError("the stack did not come up:\n" + "".join(seen))
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+def wait_until(check, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError("condition not met")
+
+
+def test_dev_stack_runs_a_case_stops_cleanly_and_resumes(tmp_path):
+    env = stack_env(tmp_path)
+    api = f"http://127.0.0.1:{env['CONFIDE_API_PORT']}"
+    auth = {"Authorization": "Bearer dev-stack-test-key"}
+    flag_file = tmp_path / "flag.json"
+    flag_file.write_text(json.dumps(flag_body(flag_id="DEV-1")))
+
+    proc = start(env)
+    banner = wait_for_banner(proc)
+    assert f"Intake API        {api}" in banner and "API key: dev-stack-test-key" in banner
+    try:
+        sent = subprocess.run([str(BIN / "confide"), "flag", str(flag_file)], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        case = wait_until(lambda: (r := httpx.get(f"{api}/v1/cases/demo-clinic.DEV-1",
+                                                  headers=auth)).status_code == 200
+                          and r.json()["tasks"] and r.json())
+        task = case["tasks"][0]
+        r = httpx.post(f"{api}/v1/cases/demo-clinic.DEV-1/tasks/{task['task_id']}",
+                       headers=auth, json={"actor": "dr-lee", "data": {
+                           "serious_threat": True, "identifiable_victims": True,
+                           "imminent": True}})
+        assert r.status_code == 200, r.text
+        mail_dir = tmp_path / "var" / "mail"
+        wait_until(lambda: len(list(mail_dir.glob("*.eml"))) >= 3)
+        names = " ".join(p.name for p in mail_dir.glob("*.eml"))
+        assert "casey@example.org" in names and "police@agency.test" in names
+    finally:
+        out = stop(proc)
+    assert proc.returncode == 0, out
+    assert "stopped" in out
+
+    # A second start resumes the same case from var/.
+    proc = start(env)
+    wait_for_banner(proc)
+    try:
+        again = httpx.get(f"{api}/v1/cases/demo-clinic.DEV-1", headers=auth).json()
+        assert len(again["disclosures"]) == 2 and again["status"] == "open"
+    finally:
+        stop(proc)
+
+
+def test_a_taken_port_is_one_line_naming_the_variable(tmp_path):
+    env = stack_env(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", int(env["CONFIDE_API_PORT"])))
+        busy.listen()
+        result = subprocess.run([str(BIN / "confide"), "dev"], env=env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"confide dev: port {env['CONFIDE_API_PORT']} is taken; set CONFIDE_API_PORT "
+        "to a free port")
+    assert "Traceback" not in result.stderr
+
+
