@@ -171,23 +171,20 @@ def ledger(case_id: str) -> None:
 @policy_app.command("show")
 def policy_show(jurisdiction: str) -> None:
     """Show a jurisdiction's duty-to-warn rule, its sources and what is unverified."""
-    from domain.policy import UnknownJurisdiction, resolve_policy
+    from domain.policy import UnknownJurisdiction, describe_plans, resolve_policy
 
     try:
         snap = resolve_policy(jurisdiction.upper())
     except UnknownJurisdiction as e:
         raise typer.BadParameter(str(e)) from None
     rule = snap.duty_to_warn
-    plans = (rule.discharge_plans if rule.discharge_plans == "unverified" else
-             " OR ".join("(" + " AND ".join(a.value for a in p) + ")"
-                         for p in rule.discharge_plans) or "-")
     table = Table(show_header=False)
     for label, value in [
         ("jurisdiction", f"{rule.jurisdiction} ({rule.name})"),
         ("policy version", snap.version),
         ("duty to warn", f"{rule.category.value} ({rule.category_basis})"),
         ("trigger", rule.trigger),
-        ("discharge", plans),
+        ("discharge", describe_plans(rule)),
         ("permitted", ", ".join(a.value for a in rule.permitted_actions) or "-"),
         ("optional", ", ".join(a.value for a in rule.optional_actions) or "-"),
         ("forbidden", ", ".join(a.value for a in rule.forbidden_actions) or "-"),

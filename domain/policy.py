@@ -170,6 +170,15 @@ def resolve_policy(jurisdiction: str, timers: Timers | None = None) -> PolicySna
     )
 
 
+def describe_plans(rule: DutyToWarnRule) -> str:
+    """The discharge plans as one line: '(a AND b) OR (c)'."""
+    if rule.discharge_plans == "unverified":
+        return "unverified"
+    return " OR ".join(
+        "(" + " AND ".join(a.value for a in plan) + ")" for plan in rule.discharge_plans
+    ) or "-"
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         DutyDecision,
         decide_self_harm,
         decide_threat,
+        describe_plans,
     )
     from domain.records import Disclosure, NoticeRecord, Recipient
     from domain.tasks import Task, TaskCompletion, TaskView, due, render_details
@@ -163,11 +164,15 @@ class DutyToWarnWorkflow:
 
     async def _ask_supervisor(self, decision: DutyDecision, assessor: str) -> None:
         self.phase = Phase.awaiting_decision
+        rule = self.inp.policy.duty_to_warn
+        plans = describe_plans(rule)
+        discharge = (f" The state's rule is discharged by {plans}." if plans not in
+                     ("unverified", "-") else "")
         answer = await self.board.run(self._task(
             TaskKind.release_decision, Role.supervisor, self.inp.policy.timers.decision_due,
             "Release decision",
             f"{decision.reason}. Approve a release set (with the approval code e-mailed to "
-            f"you) or decline with a reason. Basis: {decision.legal_basis}.",
+            f"you) or decline with a reason. Basis: {decision.legal_basis}.{discharge}",
             choices=[a.value for a in decision.permitted],
             requester=assessor, four_eyes=True, requires_code=True,
         ))
