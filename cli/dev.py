@@ -20,11 +20,12 @@ import uvicorn
 from temporalio.client import Client
 
 from domain.clinic import ClinicDirectory, hash_api_key
+from infra.keyring import Keyring
 from infra.ledger_db import Ledger
 from infra.logging import configure as configure_logging
 from infra.mail_sink import start_mail_sink
 from infra.settings import Settings
-from infra.temporal import data_converter
+from infra.temporal import connect
 from intake.app import create_app
 from worker import build_worker
 from workflows import search_attributes as sa
@@ -65,8 +66,23 @@ def dev_api_key(var: Path) -> str:
     return path.read_text().strip()
 
 
+def dev_keyring(var: Path) -> None:
+    """Create var/keyring.json on first start unless a keyring is configured elsewhere."""
+    if os.environ.get("CONFIDE_KEYRING") or os.environ.get("CONFIDE_KEYRING_FILE"):
+        return
+    path = var / "keyring.json"
+    if not path.exists():
+        Keyring.generate().dump(path)
+
+
+def codec_endpoint(settings: Settings) -> str:
+    """The URL the Web UI and the CLI decode through (token in the path: see codec_server)."""
+    return f"http://localhost:{settings.api_port}/codec/{settings.codec_tokens()[0]}"
+
+
 def temporal_command(settings: Settings) -> list[str]:
-    """The dev server's command line: persistent SQLite with the pragmas that double its rate."""
+    """The dev server's command line: persistent SQLite with the pragmas that double its rate,
+    and the Web UI pointed at our codec endpoint so it shows decrypted payloads."""
     binary = Path(sys.executable).parent / "temporal"
     cmd = [
         str(binary), "server", "start-dev",
@@ -77,6 +93,7 @@ def temporal_command(settings: Settings) -> list[str]:
         "--sqlite-pragma", "journal_mode=wal",
         "--sqlite-pragma", "synchronous=1",
         "--ui-disable-news-fetch",
+        "--ui-codec-endpoint", codec_endpoint(settings),
         "--log-level", "warn",
     ]
     for key, type_name in sa.TYPE_NAMES.items():
@@ -91,9 +108,7 @@ async def wait_for_temporal(settings: Settings, proc: subprocess.Popen) -> Clien
             raise SystemExit(f"confide dev: the Temporal dev server exited (code "
                              f"{proc.returncode}); see {settings.var_dir / 'temporal.log'}")
         try:
-            return await Client.connect(settings.temporal_address,
-                                        namespace=settings.temporal_namespace,
-                                        data_converter=data_converter())
+            return await connect(settings)
         except RuntimeError:
             await asyncio.sleep(0.1)
     raise SystemExit("confide dev: the Temporal dev server did not answer within 30 s")
@@ -114,6 +129,7 @@ async def run_dev() -> None:
     (var / "mail").mkdir(parents=True, exist_ok=True)
     check_ports(settings)
     key = dev_api_key(var)
+    dev_keyring(var)
     directory = ClinicDirectory.load(settings.clinics_file)
     demo = directory.get(DEMO_CLINIC)
     if demo is not None:
@@ -165,8 +181,11 @@ Confide dev stack is up.
   Intake API        {api}   (OpenAPI: {api}/openapi.json)
   SMTP (mail sink)  127.0.0.1:{settings.smtp_port} -> {settings.var_dir / 'mail'}
   Ledger            {settings.ledger_url}
+  Codec endpoint    {codec_endpoint(settings)}
   Demo clinic       demo-clinic   API key: {key}
 
 Try:  CONFIDE_API_KEY={key} .venv/bin/confide flag deploy/dev/sample-flag.json
+      .venv/bin/temporal workflow show -w demo-clinic.F-1001 \
+          --address {settings.temporal_address} --codec-endpoint {codec_endpoint(settings)}
 Ctrl-C stops everything.
 """

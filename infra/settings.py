@@ -32,6 +32,7 @@ class Settings(BaseModel):
     ledger_url: str
     clinics_file: Path
     smtp: SmtpSettings
+    ui_origins: list[str]
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -52,6 +53,9 @@ class Settings(BaseModel):
             ui_url=_env("CONFIDE_UI_URL", f"http://localhost:{ui_port}"),
             ledger_url=_env("CONFIDE_LEDGER_URL", f"sqlite:///{var / 'ledger.db'}"),
             clinics_file=Path(_env("CONFIDE_CLINICS", str(ROOT / "deploy/dev/clinics.json"))),
+            ui_origins=_env(
+                "CONFIDE_UI_ORIGINS", f"http://localhost:{ui_port},http://127.0.0.1:{ui_port}"
+            ).split(","),
             smtp=SmtpSettings(
                 host=_env("CONFIDE_SMTP_HOST", "127.0.0.1"),
                 port=smtp_port,
@@ -69,6 +73,18 @@ class Settings(BaseModel):
             path.write_text(secrets.token_hex(32))
             path.chmod(0o600)
         return path.read_text().strip().encode()
+
+    def codec_tokens(self) -> list[str]:
+        """Tokens the codec endpoints accept: CONFIDE_CODEC_TOKENS (comma-separated), else one
+        generated under var/ on first use."""
+        if value := os.environ.get("CONFIDE_CODEC_TOKENS"):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        path = self.var_dir / "codec-token"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(24))
+            path.chmod(0o600)
+        return [path.read_text().strip()]
 
     def workflow_url(self, workflow_id: str) -> str:
         """The Web UI page of a workflow."""

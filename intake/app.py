@@ -14,10 +14,12 @@ from domain.case import CaseStatus
 from domain.clinic import Clinic, ClinicDirectory
 from domain.flags import Flag
 from domain.tasks import TaskCompletion, TaskView
+from infra.codec import EncryptionCodec
 from infra.settings import Settings
-from infra.temporal import connect
+from infra.temporal import connect, data_converter
 from intake import errors
 from intake.cases import start_case
+from intake.codec_server import codec_router
 from workflows.case import DUTY_TO_WARN_KINDS, CaseWorkflow
 
 MAX_BODY = 64 * 1024
@@ -70,7 +72,8 @@ class CaseOut(BaseModel):
 
 def create_app(settings: Settings, directory: ClinicDirectory,
                client: Client | None = None) -> FastAPI:
-    """The FastAPI app; pass a client in tests, or let it connect from the settings."""
+    """The FastAPI app (intake API and codec endpoints); pass a client in tests, or let it
+    connect from the settings."""
     state: dict[str, Client] = {"client": client} if client else {}
 
     @asynccontextmanager
@@ -82,6 +85,10 @@ def create_app(settings: Settings, directory: ClinicDirectory,
     app = FastAPI(title="Confide intake API", version="1", lifespan=lifespan)
     app.add_middleware(errors.BodyLimit, limit=MAX_BODY)
     errors.install(app)
+    codec = (client.data_converter if client else data_converter()).payload_codec
+    if not isinstance(codec, EncryptionCodec):
+        raise TypeError("the intake app needs a client built with infra.temporal.data_converter")
+    app.include_router(codec_router(codec, settings.codec_tokens(), settings.ui_origins))
     bearer = HTTPBearer(auto_error=False)
 
     def clinic_for(

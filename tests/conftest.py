@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+from pathlib import Path
+
+# The suite's payload key: a test-only keyring, committed because the checked-in histories
+# under tests/histories/ are encrypted with it (they hold fake data only).
+os.environ["CONFIDE_KEYRING_FILE"] = str(Path(__file__).parent / "keyring.test.json")
+os.environ.pop("CONFIDE_KEYRING", None)
 
 import pytest
 import pytest_asyncio

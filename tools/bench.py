@@ -26,6 +26,7 @@ from temporalio.client import Client  # noqa: E402
 
 from cli.dev import temporal_command  # noqa: E402
 from domain.clinic import ClinicDirectory, hash_api_key  # noqa: E402
+from infra.keyring import Keyring  # noqa: E402
 from infra.ledger_db import Ledger  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from infra.temporal import data_converter  # noqa: E402
@@ -42,7 +43,8 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
-async def one_case(http: httpx.AsyncClient, sink, i: int, run: str) -> tuple[float, float]:
+async def one_case(http: httpx.AsyncClient, sink, i: int, run: str
+                   ) -> tuple[float, float]:
     body = flag_body(flag_id=f"B{run}-{i}")
     body["concerns"][0]["victims"][0]["email"] = f"victim{i}.{run}@example.org"
     t0 = time.perf_counter()
@@ -69,6 +71,7 @@ async def main(cases: int, concurrency: int) -> None:
             "var_dir": Path(tmp), "temporal_port": free_port(), "ui_port": free_port(),
             "task_queue": f"bench-{uuid.uuid4()}"})
         settings.temporal_address = f"127.0.0.1:{settings.temporal_port}"
+        keyring = Keyring.generate()
         proc = await asyncio.create_subprocess_exec(
             *temporal_command(settings), stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL)
@@ -77,7 +80,7 @@ async def main(cases: int, concurrency: int) -> None:
             for _ in range(300):
                 try:
                     client = await Client.connect(settings.temporal_address,
-                                                  data_converter=data_converter())
+                                                  data_converter=data_converter(keyring))
                     break
                 except RuntimeError:
                     await asyncio.sleep(0.1)
