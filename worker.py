@@ -21,8 +21,9 @@ from workflows.duty_to_warn import DutyToWarnWorkflow
 WORKFLOWS = [CaseWorkflow, DutyToWarnWorkflow]
 
 
-def build_worker(client: Client, settings: Settings, ledger: Ledger) -> Worker:
-    """A worker with its activities wired to their clients (SMTP, ledger, code secret)."""
+def build_worker(client: Client, settings: Settings, ledger: Ledger, **options) -> Worker:
+    """A worker with its activities wired to their clients (SMTP, ledger, code secret);
+    `options` go to temporalio's Worker (tests use them to tune caching)."""
     notices = NoticeActivities(settings.smtp)
     approvals = ApprovalActivities(settings.code_secret(), notices)
     ledger_acts = LedgerActivities(ledger)
@@ -35,6 +36,7 @@ def build_worker(client: Client, settings: Settings, ledger: Ledger) -> Worker:
             approvals.issue_approval_codes,
             ledger_acts.record_disclosure,
         ],
+        **options,
     )
 
 

