@@ -12,6 +12,7 @@ from activities.approvals import ApprovalActivities
 from activities.ledger import LedgerActivities
 from activities.notify import NoticeActivities
 from infra.ledger_db import Ledger
+from infra.log_context import LogContextInterceptor
 from infra.logging import configure as configure_logging
 from infra.settings import Settings
 from infra.temporal import connect
@@ -36,6 +37,7 @@ def build_worker(client: Client, settings: Settings, ledger: Ledger, **options) 
             approvals.issue_approval_codes,
             ledger_acts.record_disclosure,
         ],
+        interceptors=[LogContextInterceptor()],
         **options,
     )
 

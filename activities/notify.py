@@ -7,6 +7,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 import aiosmtplib
+import structlog
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -14,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 from domain.notices import message_id
 
 PERMANENT = "PermanentDeliveryFailure"
+log = structlog.get_logger("confide.notify")
 
 
 class SmtpSettings(BaseModel):
@@ -84,17 +86,21 @@ class NoticeActivities:
             )
         except aiosmtplib.SMTPRecipientsRefused as e:
             codes = sorted({r.code for r in e.recipients})
-            raise _failure(codes[-1] if codes else 550) from None
+            raise _failure(inp, codes[-1] if codes else 550) from None
         except aiosmtplib.SMTPResponseException as e:
-            raise _failure(e.code) from None
+            raise _failure(inp, e.code) from None
         except (aiosmtplib.SMTPException, OSError) as e:
             raise ApplicationError(
                 f"mail server unreachable ({type(e).__name__})", type="MailServerUnreachable"
             ) from None
+        log.info("notice sent", step=inp.step, recipient_key=inp.recipient_key,
+                 message_id=msg["Message-ID"])
         return NoticeReceipt(message_id=msg["Message-ID"], sent_at=datetime.now(UTC))
 
 
-def _failure(code: int) -> ApplicationError:
+def _failure(inp: SendNoticeInput, code: int) -> ApplicationError:
+    log.warning("notice refused", step=inp.step, recipient_key=inp.recipient_key,
+                smtp_code=code)
     if 500 <= code < 600:
         return ApplicationError(
             f"mail server refused the message permanently (SMTP {code})",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 from temporalio.api.common.v1 import Payload
@@ -16,7 +15,7 @@ from infra.keyring import Keyring, UnknownKeyId
 from infra.temporal import data_converter
 from intake.cases import start_case
 from tests.conftest import make_worker
-from tests.support import demo_clinic, eventually, flag_body
+from tests.support import demo_clinic, flag_body
 from tests.test_duty_to_warn_workflow import complete, open_task
 
 PLAIN = Payload(metadata={"encoding": b"json/plain"},

@@ -85,6 +85,7 @@ class TaskBoard:
             await self._issue_codes(task, task.allowed_roles)
         self.tasks[task.task_id] = task
         self._watchers.append(asyncio.create_task(self._watch(task)))
+        workflow.logger.info("task opened", extra=_ids(task))
         await self._on_change()
 
     def validate(self, done: TaskCompletion) -> None:
@@ -99,6 +100,7 @@ class TaskBoard:
         task.completed_by = done.actor
         task.completed_at = workflow.now()
         task.outcome = done.outcome or OUTCOMES[task.kind][0]
+        workflow.logger.info("task completed", extra={**_ids(task), "actor": done.actor})
         self._done[task.task_id] = Completed(
             completion=done, form=form.model_dump(mode="json"), outcome=task.outcome
         )
@@ -152,6 +154,8 @@ class TaskBoard:
                 task.allowed_roles.append(new_role)
                 if task.requires_code:
                     await self._issue_codes(task, [new_role])
+        workflow.logger.warning("task overdue", extra={
+            **_ids(task), "escalated_to": new_role.value if new_role else None})
         await self._on_change()
         notify = list(dict.fromkeys([*task.allowed_roles, *([new_role] if new_role else [])]))
         await mail.tell_staff(
@@ -181,3 +185,8 @@ class TaskBoard:
             "Complete it in the Temporal Web UI (More Actions > Send an Update > complete_task),",
             "with `confide`, or through the API.",
         ]
+
+
+def _ids(task: Task) -> dict[str, str]:
+    # Opaque identifiers only: these extras end up as fields of JSON log lines.
+    return {"task_id": task.task_id, "task_kind": task.kind.value, "role": task.role.value}
