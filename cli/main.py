@@ -19,6 +19,8 @@ app = typer.Typer(help="Confide: confidentiality-exception workflows on Temporal
                   no_args_is_help=True, add_completion=False)
 policy_app = typer.Typer(help="Jurisdiction policy data.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
+keys_app = typer.Typer(help="The payload keyring (CONFIDE_KEYRING_FILE).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 
@@ -166,6 +168,37 @@ def ledger(case_id: str) -> None:
                       r.recipient_address, r.description, r.purpose, r.legal_basis,
                       r.task_ref or "")
     console.print(table if rows else f"No disclosures recorded for {case_id}.")
+
+
+def _keyring_file(settings: Settings) -> Path:
+    if os.environ.get("CONFIDE_KEYRING"):
+        raise typer.BadParameter("CONFIDE_KEYRING is set: rotate it in the secret store that "
+                                 "provides it (this command edits keyring files)")
+    return Path(os.environ.get("CONFIDE_KEYRING_FILE") or settings.var_dir / "keyring.json")
+
+
+@keys_app.command("show")
+def keys_show() -> None:
+    """List key ids and which one encrypts new payloads (never the keys)."""
+    from infra.keyring import Keyring
+
+    settings = Settings.from_env()
+    ring = Keyring.from_env(settings.var_dir / "keyring.json")
+    for kid in ring.keys:
+        console.print(f"{kid}{'  (current)' if kid == ring.current else ''}")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a new key and make it current; old keys stay so existing cases still decode.
+    Restart workers and the API afterwards so they encrypt with the new key."""
+    from infra.keyring import Keyring
+
+    settings = Settings.from_env()
+    path = _keyring_file(settings)
+    ring = Keyring.from_env(path).rotated()
+    ring.dump(path)
+    console.print(f"new current key {ring.current} in {path} ({len(ring.keys)} keys)")
 
 
 @policy_app.command("show")

@@ -3,8 +3,10 @@ resumes its cases on the next start, and names the variable to change when a por
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -64,6 +66,13 @@ def wait_until(check, timeout: float = 30.0):
     raise AssertionError("condition not met")
 
 
+def started_input(history_json: str) -> str:
+    """The case input of `temporal workflow show -o json`, as text (payload data is base64)."""
+    first = json.loads(history_json)["events"][0]
+    payload = first["workflowExecutionStartedEventAttributes"]["input"]["payloads"][0]
+    return base64.b64decode(payload["data"]).decode("utf-8", "replace")
+
+
 def test_dev_stack_runs_a_case_stops_cleanly_and_resumes(tmp_path):
     env = stack_env(tmp_path)
     api = f"http://127.0.0.1:{env['CONFIDE_API_PORT']}"
@@ -91,6 +100,22 @@ def test_dev_stack_runs_a_case_stops_cleanly_and_resumes(tmp_path):
         wait_until(lambda: len(list(mail_dir.glob("*.eml"))) >= 3)
         names = " ".join(p.name for p in mail_dir.glob("*.eml"))
         assert "casey@example.org" in names and "police@agency.test" in names
+
+        # Operators read a case decrypted through the codec endpoint the banner names;
+        # without it they (and the database file) see ciphertext only.
+        endpoint = re.search(r"Codec endpoint\s+(\S+)", banner).group(1)
+        ui = httpx.get(f"http://127.0.0.1:{env['TEMPORAL_UI_PORT']}/api/v1/settings").json()
+        assert ui["Codec"]["Endpoint"] == endpoint  # the Web UI decodes through it
+        show = [str(BIN / "temporal"), "workflow", "show", "-w", "demo-clinic.DEV-1",
+                "--address", f"127.0.0.1:{env['TEMPORAL_PORT']}", "-o", "json"]
+        decoded = subprocess.run([*show, "--codec-endpoint", endpoint], capture_output=True,
+                                 text=True, timeout=60)
+        assert decoded.returncode == 0, decoded.stderr
+        assert "Jordan Example" in started_input(decoded.stdout)
+        raw = subprocess.run(show, capture_output=True, text=True, timeout=60)
+        assert "Jordan" not in started_input(raw.stdout)
+        stored = b"".join(p.read_bytes() for p in (tmp_path / "var").glob("temporal.db*"))
+        assert b"Jordan" not in stored and b"Casey" not in stored
     finally:
         out = stop(proc)
     assert proc.returncode == 0, out

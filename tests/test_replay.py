@@ -12,6 +12,7 @@ from temporalio.worker import Replayer
 from audit.replay import replay_files
 from infra.temporal import data_converter
 from tests.changed_workflows import ChangedDutyToWarn
+from worker import WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -35,3 +36,21 @@ async def test_replay_detects_an_incompatible_change():
     replayer = Replayer(workflows=[ChangedDutyToWarn], data_converter=data_converter())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert isinstance(result.replay_failure, workflow.NondeterminismError)
+
+
+def test_checked_in_histories_are_encrypted():
+    for path in HISTORIES:
+        text = path.read_text()
+        assert "Jordan" not in text and "Casey" not in text, path.name
+        assert "YmluYXJ5L2VuY3J5cHRlZA==" in text, path.name  # base64 of binary/encrypted
+
+
+async def test_replay_without_the_key_fails_naming_the_key_id():
+    from infra.keyring import Keyring
+
+    path = next(p for p in HISTORIES if p.name == "demo-clinic.HIST-CA-MANDATORY.json")
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    stranger = Replayer(workflows=WORKFLOWS, data_converter=data_converter(Keyring.generate()))
+    result = await stranger.replay_workflow(history, raise_on_replay_failure=False)
+    kid = Keyring.from_env(Path("unused")).current
+    assert result.replay_failure is not None and kid in str(result.replay_failure)
