@@ -43,6 +43,10 @@ class AgencyKind(StrEnum):
     adult_protective_services = "adult_protective_services"
     medical_personnel = "medical_personnel"
     county_director_of_community_services = "county_director_of_community_services"
+    long_term_care_ombudsman = "long_term_care_ombudsman"
+    licensing_agency = "licensing_agency"
+    medical_examiner = "medical_examiner"
+    prosecutor = "prosecutor"
 
 
 class Agency(BaseModel):
