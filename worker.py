@@ -16,10 +16,11 @@ from infra.log_context import LogContextInterceptor
 from infra.logging import configure as configure_logging
 from infra.settings import Settings
 from infra.temporal import connect
+from workflows.abuse_report import AbuseReportWorkflow
 from workflows.case import CaseWorkflow
 from workflows.duty_to_warn import DutyToWarnWorkflow
 
-WORKFLOWS = [CaseWorkflow, DutyToWarnWorkflow]
+WORKFLOWS = [CaseWorkflow, DutyToWarnWorkflow, AbuseReportWorkflow]
 
 
 def build_worker(client: Client, settings: Settings, ledger: Ledger, **options) -> Worker:

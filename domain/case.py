@@ -33,6 +33,9 @@ class ConcernInput(BaseModel):
     clinic: Clinic
     policy: PolicySnapshot
     parent_workflow_id: str | None = None
+    # Abuse reports: each (victim, reporter) pair is its own duty and its own workflow.
+    victim_index: int = 0
+    reporter: str | None = None
 
 
 class Phase(StrEnum):
@@ -42,6 +45,9 @@ class Phase(StrEnum):
     awaiting_decision = "awaiting_decision"
     notifying = "notifying"
     follow_up = "follow_up"
+    oral_report = "oral_report"
+    written_report = "written_report"
+    informing = "informing"
     closed = "closed"
 
 

@@ -57,6 +57,8 @@ class Agency(BaseModel):
     name: str
     email: Email | None = None
     phone: str | None = None
+    # Where written reports are filed when the agency takes them only on its own portal.
+    portal_url: str | None = None
 
 
 class Clinic(BaseModel):

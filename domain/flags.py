@@ -6,9 +6,16 @@ import hashlib
 import json
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 # Opaque keys become part of workflow ids and URLs, so they are restricted to a safe alphabet.
 OpaqueKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -20,8 +27,14 @@ def _check_email(value: str | None) -> str | None:
     if value is None:
         return None
     local, _, domain = value.partition("@")
-    if (not local or "." not in domain or " " in value or "@" in domain
-            or domain.startswith(".") or domain.endswith(".")):
+    if (
+        not local
+        or "." not in domain
+        or " " in value
+        or "@" in domain
+        or domain.startswith(".")
+        or domain.endswith(".")
+    ):
         raise ValueError("is not an e-mail address")
     return value
 
@@ -34,6 +47,12 @@ LongText = Annotated[str, StringConstraints(max_length=4000)]
 class _Strict(BaseModel):
     # Unknown fields are rejected so a misspelled field is a 422, not silently dropped data.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must include a time zone offset, e.g. 2026-11-27T10:15:00-08:00")
+    return value
 
 
 class Person(_Strict):
@@ -73,6 +92,9 @@ class ConcernKind(StrEnum):
     dependent_adult_abuse = "dependent_adult_abuse"
 
 
+ABUSE_KINDS = {ConcernKind.child_abuse, ConcernKind.elder_abuse, ConcernKind.dependent_adult_abuse}
+
+
 class Concern(_Strict):
     """One concern raised in the session, with the people it involves."""
 
@@ -81,12 +103,21 @@ class Concern(_Strict):
     victims: Annotated[list[Person], Field(max_length=20)] = []
     # For self-harm: people able to prevent or lessen the threat (164.512(j)), e.g. family.
     contacts: Annotated[list[Person], Field(max_length=20)] = []
+    # Abuse reports. When the reporter learned of it (the statutory clock); default flagged_at.
+    known_at: Annotated[datetime, AfterValidator(_aware)] | None = None
+    # Every mandated reporter who learned of it; each has a personal duty. Default: the
+    # flag's clinician.
+    reporters: Annotated[list[OpaqueKey], Field(max_length=10)] = []
+    alleged_abuser: Person | None = None
+    # Routing depends on these in some states (LA/SC child, CA/AL/AR/NJ/SC/TN elder).
+    abuser_is_caretaker: bool | None = None
+    setting: Literal["facility", "community"] | None = None
 
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("must include a time zone offset, e.g. 2026-11-27T10:15:00-08:00")
-    return value
+    @model_validator(mode="after")
+    def _abuse_needs_victims(self) -> Concern:
+        if self.kind in ABUSE_KINDS and not self.victims:
+            raise ValueError(f"a {self.kind.value} concern needs at least one victim")
+        return self
 
 
 class Flag(_Strict):

@@ -94,6 +94,46 @@ class AcknowledgeForm(_Form):
     notes: Notes = ""
 
 
+class OralReportForm(_Form):
+    """The reporter's record of the oral (initial) report to the agency."""
+
+    agency: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    number_called: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    called_at: datetime
+    taken_by: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    reference_number: Annotated[str, StringConstraints(max_length=100)] = ""
+
+
+class WrittenReportForm(_Form):
+    """The reporter's review of the written report Confide prepared, before it is sent."""
+
+    reviewed: bool
+    corrections: Notes = ""
+
+
+class PortalSubmissionForm(_Form):
+    """Record of a written report filed on the agency's own portal."""
+
+    submitted_at: datetime
+    confirmation_number: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class NotInformedReason(StrEnum):
+    """164.512(c)(2): the only reasons not to tell an adult victim about the report."""
+
+    risk_of_serious_harm = "risk_of_serious_harm"
+    representative_is_suspected_abuser = "representative_is_suspected_abuser"
+
+
+class InformIndividualForm(_Form):
+    """Whether the adult was told of the report (164.512(c)(2)), or why not."""
+
+    informed_at: datetime | None = None
+    method: Annotated[str, StringConstraints(max_length=100)] = ""
+    reason_not_informed: NotInformedReason | None = None
+    notes: Notes = ""
+
+
 class TaskKind(StrEnum):
     """Every kind of human step, each with its form and allowed outcomes."""
 
@@ -105,6 +145,10 @@ class TaskKind(StrEnum):
     delivery_failed = "delivery_failed"
     reassessment = "reassessment"
     self_harm_reassessment = "self_harm_reassessment"
+    oral_report = "oral_report"
+    written_report = "written_report"
+    portal_submission = "portal_submission"
+    inform_individual = "inform_individual"
 
 
 FORMS: dict[TaskKind, type[_Form]] = {
@@ -116,6 +160,10 @@ FORMS: dict[TaskKind, type[_Form]] = {
     TaskKind.delivery_failed: DeliveryFailureForm,
     TaskKind.reassessment: RiskAssessmentForm,
     TaskKind.self_harm_reassessment: SelfHarmAssessmentForm,
+    TaskKind.oral_report: OralReportForm,
+    TaskKind.written_report: WrittenReportForm,
+    TaskKind.portal_submission: PortalSubmissionForm,
+    TaskKind.inform_individual: InformIndividualForm,
 }
 
 # The first outcome is the default when the caller leaves `outcome` out.
@@ -128,6 +176,10 @@ OUTCOMES: dict[TaskKind, list[str]] = {
     TaskKind.delivery_failed: ["delivered", "not_delivered"],
     TaskKind.reassessment: ["completed"],
     TaskKind.self_harm_reassessment: ["completed"],
+    TaskKind.oral_report: ["reported"],
+    TaskKind.written_report: ["submit"],
+    TaskKind.portal_submission: ["submitted"],
+    TaskKind.inform_individual: ["informed", "not_informed"],
 }
 
 # Ready-to-paste examples of `data`, shown in current details and GET /v1/cases.
@@ -157,6 +209,23 @@ EXAMPLES: dict[TaskKind, dict] = {
     TaskKind.self_harm_reassessment: {
         "risk_level": "low",
         "safety_plan_in_place": True,
+        "notes": "",
+    },
+    TaskKind.oral_report: {
+        "agency": "County child protective services",
+        "number_called": "+1-555-0300",
+        "called_at": "2026-11-27T10:30:00-08:00",
+        "taken_by": "Intake worker name",
+        "reference_number": "",
+    },
+    TaskKind.written_report: {"reviewed": True, "corrections": ""},
+    TaskKind.portal_submission: {
+        "submitted_at": "2026-11-27T12:00:00-08:00",
+        "confirmation_number": "...",
+    },
+    TaskKind.inform_individual: {
+        "informed_at": "2026-11-27T12:00:00-08:00",
+        "method": "in person",
         "notes": "",
     },
 }

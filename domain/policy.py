@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.reporting import Calendar, ReportingRule, holidays_for, reporting_rule
 
 FEDERAL_BASIS = "45 CFR 164.512(j) (serious and imminent threat to health or safety)"
 FEDERAL_SOURCE = "https://www.hhs.gov/hipaa/for-professionals/faq/520/index.html"
@@ -104,10 +106,16 @@ class Timers(BaseModel):
     """How long each human step may take before reminders and escalation.
 
     These are clinical service levels, not statutory deadlines (no source sets them); a clinic
-    can tighten them. Statutory deadlines (abuse reports) live in their own rules.
+    can tighten them. Statutory deadlines (abuse reports) live in their own rules; where a
+    statute says only "immediately", `oral_immediately` is the bound Confide holds it to.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    oral_immediately: timedelta = timedelta(hours=1)
+    inform_due: timedelta = timedelta(hours=24)
+    # Reminders before a statutory deadline, each sent only if the window is longer.
+    statutory_reminders: tuple[timedelta, ...] = (
+        timedelta(hours=12), timedelta(hours=4), timedelta(hours=1))
     assessment_due: timedelta = timedelta(hours=4)
     decision_due: timedelta = timedelta(hours=2)
     call_due: timedelta = timedelta(hours=2)
@@ -119,18 +127,49 @@ class Timers(BaseModel):
 
 
 class PolicySnapshot(BaseModel):
-    """The rules a case runs under, fixed at case start; `version` hashes all of it."""
+    """The rules a case runs under, fixed at case start; `version` hashes all of it.
+
+    Holidays are resolved into `calendar` here, so replay never depends on the holidays
+    library's data of the day.
+    """
 
     model_config = ConfigDict(frozen=True)
     jurisdiction: str
     duty_to_warn: DutyToWarnRule
     timers: Timers
     version: str
+    child_abuse: ReportingRule | None = None
+    elder_abuse: ReportingRule | None = None
+    calendar: Calendar | None = None
+    # The concern kinds of the case: which of the rules above it relies on.
+    kinds: list[str] = []
+
+    def reporting(self, kind: str) -> ReportingRule:
+        """The reporting rule for a child, elder or dependent-adult abuse concern."""
+        rule = self.child_abuse if kind == "child_abuse" else self.elder_abuse
+        if rule is None:
+            raise ValueError(f"no reporting rule resolved for {kind}")
+        return rule
+
+    def unverified_rules(self) -> list[str]:
+        """The rules this case relies on that a source did not fully confirm."""
+        out = []
+        if {"threat_to_others", "self_harm"} & set(self.kinds) and self.duty_to_warn.unverified:
+            out.append("duty_to_warn")
+        for kind in ("child_abuse", "elder_abuse"):
+            rule = getattr(self, kind)
+            used = kind in self.kinds or (kind == "elder_abuse"
+                                          and "dependent_adult_abuse" in self.kinds)
+            if rule is not None and used and (rule.unverified or rule.default):
+                out.append(kind)
+        return out
 
     @property
     def unverified(self) -> bool:
         """True when any rule this case relies on is not confirmed by a source."""
-        return bool(self.duty_to_warn.unverified)
+        if not self.kinds:  # snapshots recorded before `kinds` existed: duty to warn only
+            return bool(self.duty_to_warn.unverified)
+        return bool(self.unverified_rules())
 
 
 class UnknownJurisdiction(ValueError):
@@ -158,15 +197,35 @@ def duty_to_warn_rule(jurisdiction: str) -> DutyToWarnRule:
         raise UnknownJurisdiction(f"no policy data for jurisdiction {jurisdiction!r}") from None
 
 
-def resolve_policy(jurisdiction: str, timers: Timers | None = None) -> PolicySnapshot:
+def resolve_policy(
+    jurisdiction: str,
+    timers: Timers | None = None,
+    *,
+    kinds: list[str] | None = None,
+    timezone: str = "America/Los_Angeles",
+    year: int | None = None,
+) -> PolicySnapshot:
     """Resolve everything a case needs from the policy data into one hashed snapshot."""
     rule = duty_to_warn_rule(jurisdiction)
     timers = timers or Timers()
-    body = {"dtw": rule.model_dump(mode="json"), "timers": timers.model_dump(mode="json")}
+    state = jurisdiction.removeprefix("US-")
+    start = year or datetime.now(UTC).year
+    child = reporting_rule(jurisdiction, "child_abuse")
+    elder = reporting_rule(jurisdiction, "elder_abuse")
+    # Two years of holidays cover any statutory deadline measured in days or working days.
+    calendar = Calendar(timezone=timezone, holidays=holidays_for(state, range(start, start + 2)))
+    body = {
+        "dtw": rule.model_dump(mode="json"),
+        "child": child.model_dump(mode="json"),
+        "elder": elder.model_dump(mode="json"),
+        "calendar": calendar.model_dump(mode="json"),
+        "timers": timers.model_dump(mode="json"),
+    }
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     version = "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]
     return PolicySnapshot(
-        jurisdiction=jurisdiction, duty_to_warn=rule, timers=timers, version=version
+        jurisdiction=jurisdiction, duty_to_warn=rule, timers=timers, version=version,
+        child_abuse=child, elder_abuse=elder, calendar=calendar, kinds=list(kinds or []),
     )
 
 

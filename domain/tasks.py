@@ -20,9 +20,11 @@ from domain.forms import (
     EXAMPLES,
     FORMS,
     OUTCOMES,
+    InformIndividualForm,
     ReleaseDecisionForm,
     RiskAssessmentForm,
     TaskKind,
+    WrittenReportForm,
 )
 
 
@@ -47,11 +49,20 @@ class Task(BaseModel):
     four_eyes: bool = False
     # Escalation widens `allowed_roles` only where someone else may lawfully do the step.
     delegable: bool = True
+    # A personal duty (e.g. a non-delegable mandated report): only the assignee may complete.
+    only_assignee: bool = False
+    # Text prepared for the assignee to review (e.g. a written report); queries show it.
+    document: str | None = None
     requires_code: bool = False
     created_at: datetime
     due_at: datetime
     reminder_before: timedelta
+    # Further reminders before the deadline (statutory deadlines get several).
+    more_reminders: list[timedelta] = Field(default_factory=list)
     escalate_every: timedelta
+    # Roles told at every escalation whether or not they may act (e.g. supervisor and privacy
+    # officer on an overdue mandated report they may not file themselves).
+    escalate_to: list[Role] = Field(default_factory=list)
     escalation_level: int = 0
     overdue: bool = False
     title: str
@@ -71,7 +82,8 @@ class Task(BaseModel):
         """What queries and the API show: no code hashes."""
         return TaskView(
             **self.model_dump(exclude={"code_salt", "code_hashes", "reminder_before",
-                                       "escalate_every", "delegable"}),
+                                       "more_reminders", "escalate_every", "escalate_to",
+                                       "delegable"}),
             example=completion_example(self),
         )
 
@@ -87,10 +99,12 @@ class TaskView(BaseModel):
     assignee: str | None = None
     requester: str | None = None
     four_eyes: bool = False
+    only_assignee: bool = False
     requires_code: bool = False
     created_at: datetime
     due_at: datetime
     escalation_level: int = 0
+    document: str | None = None
     overdue: bool = False
     title: str
     instructions: str
@@ -137,6 +151,11 @@ def check_completion(task: Task | None, done: TaskCompletion, clinic: Clinic) ->
     member = clinic.member(done.actor)
     if member is None:
         raise TaskRejected(f"actor {done.actor!r} is not on the roster of clinic {clinic.id}")
+    if task.only_assignee and done.actor != task.assignee:
+        raise TaskRejected(
+            f"only {task.assignee} may complete task {task.task_id}: the reporting duty is "
+            "personal and may not be delegated"
+        )
     if not set(member.roles) & set(task.allowed_roles):
         allowed = " or ".join(r.value for r in task.allowed_roles)
         raise TaskRejected(f"task {task.task_id} needs the role {allowed}; {done.actor} lacks it")
@@ -183,6 +202,16 @@ def _check_choices(task: Task, outcome: str, form: BaseModel) -> None:
             raise TaskRejected(
                 f"not permitted in this case: {', '.join(refused)} (permitted: {offered})"
             )
+    if isinstance(form, InformIndividualForm):
+        if outcome == "informed" and form.informed_at is None:
+            raise TaskRejected("informed needs data.informed_at (and the method)")
+        if outcome == "not_informed" and form.reason_not_informed is None:
+            raise TaskRejected(
+                "not_informed needs data.reason_not_informed: risk_of_serious_harm or "
+                "representative_is_suspected_abuser (45 CFR 164.512(c)(2))"
+            )
+    if isinstance(form, WrittenReportForm) and not form.reviewed:
+        raise TaskRejected("data.reviewed must be true: review the prepared report first")
     if isinstance(form, RiskAssessmentForm) and task.choices:
         if str(form.discharge_plan) not in task.choices:
             raise TaskRejected(

@@ -20,7 +20,7 @@ from infra.temporal import connect, data_converter
 from intake import errors
 from intake.cases import start_case
 from intake.codec_server import codec_router
-from workflows.case import DUTY_TO_WARN_KINDS, CaseWorkflow
+from workflows.case import CaseWorkflow
 
 MAX_BODY = 64 * 1024
 
@@ -68,6 +68,25 @@ class CaseOut(BaseModel):
     concerns: list[dict[str, Any]]
     notifications: list[dict[str, Any]]
     disclosures: list[dict[str, Any]]
+
+
+def roster_problems(flag: Flag, clinic: Clinic) -> list[dict[str, str]]:
+    """Every person who must act on the case has to be on the clinic's roster as a clinician,
+    or their tasks could never be completed."""
+    problems = []
+
+    def check(field: str, staff_id: str) -> None:
+        member = clinic.member(staff_id)
+        if member is None or "clinician" not in member.roles:
+            problems.append({"field": field,
+                             "problem": f"{staff_id!r} is not a clinician on the roster of "
+                                        f"{clinic.id}"})
+
+    check("clinician.id", flag.clinician.id)
+    for i, concern in enumerate(flag.concerns):
+        for j, reporter in enumerate(concern.reporters):
+            check(f"concerns[{i}].reporters[{j}]", reporter)
+    return problems
 
 
 def create_app(settings: Settings, directory: ClinicDirectory,
@@ -120,12 +139,9 @@ def create_app(settings: Settings, directory: ClinicDirectory,
         """Open a case for a flagged session (idempotent on clinic + flag id)."""
         if flag.clinic_id != caller.id:
             raise HTTPException(403, "the API key belongs to another clinic")
-        for i, concern in enumerate(flag.concerns):
-            if concern.kind not in DUTY_TO_WARN_KINDS:
-                raise HTTPException(422, {"error": "invalid request", "errors": [{
-                    "field": f"concerns[{i}].kind",
-                    "problem": f"{concern.kind.value} cases are not automated yet; report "
-                    "directly to the agency"}]})
+        roster_errors = roster_problems(flag, caller)
+        if roster_errors:
+            raise HTTPException(422, {"error": "invalid request", "errors": roster_errors})
         started = await start_case(state["client"], settings.task_queue, flag, caller)
         if not started.same_body:
             raise HTTPException(409, f"flag {flag.flag_id} was already sent with a different "

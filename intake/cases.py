@@ -27,7 +27,12 @@ def case_input(flag: Flag, clinic: Clinic) -> CaseInput:
         case_id=case_id_for(flag.clinic_id, flag.flag_id),
         flag=flag,
         clinic=clinic.public(),
-        policy=resolve_policy(flag.jurisdiction),
+        policy=resolve_policy(
+            flag.jurisdiction,
+            kinds=[c.kind.value for c in flag.concerns],
+            timezone=clinic.timezone,
+            year=flag.flagged_at.year,
+        ),
     )
 
 

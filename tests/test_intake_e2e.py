@@ -8,7 +8,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from domain.clinic import ClinicDirectory, hash_api_key
+from domain.clinic import ClinicDirectory, Role, StaffMember, hash_api_key
 from infra.settings import Settings
 from intake.app import MAX_BODY, create_app
 from tests.conftest import make_worker
@@ -146,11 +146,77 @@ async def test_oversized_body_is_413(api):
     assert (await api.post("/v1/flags", json=big)).status_code == 413
 
 
-async def test_concern_kinds_without_a_path_are_refused_not_dropped(api):
-    body = flag_body(flag_id="ABUSE-1")
-    body["concerns"].append({"kind": "child_abuse", "summary": "disclosed abuse"})
+async def test_people_who_must_act_must_be_clinicians_on_the_roster(api):
+    body = flag_body(flag_id="ROSTER-1", clinician={"id": "dr-nobody"})
+    body["concerns"].append({"kind": "child_abuse", "summary": "disclosed abuse",
+                             "victims": [{"name": "A Child", "age": 7}],
+                             "reporters": ["dr-lee", "sup-kim"]})
     r = await api.post("/v1/flags", json=body)
-    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "concerns[1].kind"
+    assert r.status_code == 422
+    assert {e["field"] for e in r.json()["errors"]} == {"clinician.id",
+                                                        "concerns[1].reporters[1]"}
+
+
+async def test_child_abuse_end_to_end_every_reporter_files_and_the_case_closes_last(
+        dev_env, smtp, ledger, task_queue, mail):
+    """Two clinicians heard the disclosure: each has a personal duty; the case closes only
+    when both have reported, and the written reports reach the agency by e-mail."""
+    demo = demo_clinic()
+    demo.api_key_sha256 = [hash_api_key(KEY)]
+    ray = StaffMember(id="dr-ray", name="Dr. Ray", email="ray@demo-clinic.test",
+                      roles=[Role.clinician])
+    demo.staff.append(ray)
+    settings = Settings.from_env().model_copy(update={"task_queue": task_queue})
+    app = create_app(settings, ClinicDirectory(clinics=[demo]), dev_env.client)
+    flag_id = f"CHILD-{uuid.uuid4().hex[:6]}"
+    body = flag_body(flag_id=flag_id)
+    body["concerns"] = [{"kind": "child_abuse", "summary": "Child disclosed being hit",
+                         "victims": [{"name": "Robin Child", "age": 9}],
+                         "alleged_abuser": {"name": "Pat Parent"},
+                         "abuser_is_caretaker": True, "reporters": ["dr-lee", "dr-ray"]}]
+    async with make_worker(dev_env.client, task_queue, smtp[0].port, ledger):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://intake",
+                                     headers={"Authorization": f"Bearer {KEY}"}) as http:
+            r = await http.post("/v1/flags", json=body)
+            assert r.status_code == 202, r.text
+            case_id = r.json()["case_id"]
+            for reporter in ("dr-lee", "dr-ray"):
+                oral = await eventually(lambda rep=reporter: _task(http, case_id,
+                                                                   "oral_report", rep))
+                r = await http.post(f"/v1/cases/{case_id}/tasks/{oral['task_id']}", json={
+                    "actor": reporter, "outcome": "reported", "data": {
+                        "agency": "County CWS", "number_called": "+1-555-0300",
+                        "called_at": "2026-11-27T10:30:00-08:00", "taken_by": "Intake A"}})
+                assert r.status_code == 200, r.text
+                written = await eventually(lambda rep=reporter: _task(http, case_id,
+                                                                      "written_report", rep))
+                assert "SS 8572" in written["document"]
+                r = await http.post(f"/v1/cases/{case_id}/tasks/{written['task_id']}",
+                                    json={"actor": reporter, "outcome": "submit",
+                                          "data": {"reviewed": True}})
+                assert r.status_code == 200, r.text
+                if reporter == "dr-lee":
+                    await eventually(lambda: len(mail.to("cps@agency.test")) == 1)
+                    case = (await http.get(f"/v1/cases/{case_id}")).json()
+                    assert case["status"] != "closed", "one reporter's duty remains"
+            await eventually(lambda: len(mail.to("cps@agency.test")) == 2)
+            case = await eventually(lambda: _closed(http, case_id))
+    rows = ledger.for_case(case_id)
+    assert len(rows) == 4 and {r.recipient_address for r in rows} == {
+        "+1-555-0300", "cps@agency.test"}
+    assert len(case["disclosures"]) == 4
+
+
+async def _task(http, case_id, kind, assignee):
+    case = (await http.get(f"/v1/cases/{case_id}")).json()
+    return next((t for t in case["tasks"]
+                 if t["kind"] == kind and t["assignee"] == assignee), None)
+
+
+async def _closed(http, case_id):
+    case = (await http.get(f"/v1/cases/{case_id}")).json()
+    return case if case["status"] == "closed" else None
 
 
 async def test_openapi_document_is_served(api):

@@ -11,17 +11,18 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.case import CaseInput, CaseStatus, ConcernInput, ConcernStatus, Phase
-    from domain.flags import ConcernKind
+    from domain.flags import ABUSE_KINDS, ConcernKind
     from domain.tasks import TaskView
     from workflows import search_attributes as sa
+    from workflows.abuse_report import AbuseReportWorkflow
     from workflows.duty_to_warn import DutyToWarnWorkflow
 
 DUTY_TO_WARN_KINDS = {ConcernKind.threat_to_others, ConcernKind.self_harm}
 
 
-def concern_workflow_id(case_id: str, index: int, kind: str) -> str:
+def concern_workflow_id(case_id: str, index: int, kind: str, suffix: str = "") -> str:
     """Child ids extend the case id: opaque, derived, no PHI."""
-    return f"{case_id}.c{index}-{kind}"
+    return f"{case_id}.c{index}-{kind}{suffix}"
 
 
 @workflow.defn
@@ -31,15 +32,16 @@ class CaseWorkflow:
     @workflow.init
     def __init__(self, inp: CaseInput) -> None:
         self.inp = inp
-        self.concerns: dict[int, ConcernStatus] = {}
+        # Keyed by the child's workflow id: an abuse concern has one child per duty.
+        self.concerns: dict[str, ConcernStatus] = {}
         self.closed = False
 
     @workflow.signal
     def concern_changed(self, status: ConcernStatus) -> None:
         """A concern's workflow reports its new state."""
-        current = self.concerns.get(status.index)
+        current = self.concerns.get(status.workflow_id)
         if current is None or status.revision >= current.revision:
-            self.concerns[status.index] = status
+            self.concerns[status.workflow_id] = status
             self._publish()
 
     @workflow.query
@@ -58,7 +60,7 @@ class CaseWorkflow:
             jurisdiction=self.inp.policy.jurisdiction,
             status="closed" if self.closed else ("overdue" if self._overdue() else "open"),
             policy_version=self.inp.policy.version,
-            policy_unverified=self.inp.policy.unverified,
+            policy_unverified=self._unverified(),
             concerns=concerns,
             tasks=self.tasks(),
             notifications=[n for c in concerns for n in c.notifications],
@@ -72,36 +74,48 @@ class CaseWorkflow:
         """Start every concern's path and wait for all of them."""
         children = []
         for index, concern in enumerate(inp.flag.concerns, 1):
-            if concern.kind not in DUTY_TO_WARN_KINDS:
-                # The intake API refuses these until their path exists; never drop one silently.
+            base = ConcernInput(case_id=inp.case_id, index=index, flag=inp.flag,
+                                concern=concern, clinic=inp.clinic, policy=inp.policy,
+                                parent_workflow_id=workflow.info().workflow_id)
+            if concern.kind in DUTY_TO_WARN_KINDS:
+                runs = [(DutyToWarnWorkflow.run, base, "")]
+            elif concern.kind in ABUSE_KINDS:
+                # Every reporter has a personal duty for every victim.
+                reporters = concern.reporters or [inp.flag.clinician.id]
+                runs = [(AbuseReportWorkflow.run,
+                         base.model_copy(update={"victim_index": v, "reporter": r}),
+                         f"-v{v + 1}-{r}")
+                        for v in range(len(concern.victims)) for r in reporters]
+            else:  # a kind the models accept but no path handles: fail loudly, never drop
                 raise ApplicationError(
                     f"concern {index}: no path for kind {concern.kind.value}", non_retryable=True
                 )
-            child_id = concern_workflow_id(inp.case_id, index, concern.kind.value)
-            children.append(workflow.start_child_workflow(
-                DutyToWarnWorkflow.run,
-                ConcernInput(case_id=inp.case_id, index=index, flag=inp.flag, concern=concern,
-                             clinic=inp.clinic, policy=inp.policy,
-                             parent_workflow_id=workflow.info().workflow_id),
-                id=child_id,
-                search_attributes=workflow.info().typed_search_attributes.updated(
-                    SearchAttributePair(sa.PATH, concern.kind.value)
-                ),
-                static_summary=f"{concern.kind.value} · case {inp.case_id}",
-                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-            ))
+            for run, child_input, suffix in runs:
+                children.append(workflow.start_child_workflow(
+                    run, child_input,
+                    id=concern_workflow_id(inp.case_id, index, concern.kind.value, suffix),
+                    search_attributes=workflow.info().typed_search_attributes.updated(
+                        SearchAttributePair(sa.PATH, concern.kind.value)
+                    ),
+                    static_summary=f"{concern.kind.value} · case {inp.case_id}",
+                    parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+                ))
         handles = await asyncio.gather(*children)
         self._publish()
         results = await asyncio.gather(*handles)
         for result in results:
-            self.concerns[result.index] = result
+            self.concerns[result.workflow_id] = result
         self.closed = True
         self._publish()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
     def _ordered(self) -> list[ConcernStatus]:
-        return [self.concerns[i] for i in sorted(self.concerns)]
+        return sorted(self.concerns.values(), key=lambda c: (c.index, c.workflow_id))
+
+    def _unverified(self) -> bool:
+        return self.inp.policy.unverified or any(c.policy_unverified
+                                                 for c in self.concerns.values())
 
     def _overdue(self) -> bool:
         return any(c.overdue for c in self.concerns.values())
@@ -119,10 +133,11 @@ class CaseWorkflow:
             sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
             sa.DUE_AT.value_set(min(dues)) if dues else sa.DUE_AT.value_unset(),
             sa.OVERDUE.value_set(self._overdue()),
+            sa.POLICY_UNVERIFIED.value_set(self._unverified()),
         ])
         lines = [f"## Case {self.inp.case_id} · {self.inp.policy.jurisdiction} · "
                  f"policy {self.inp.policy.version}"
-                 + (" · **policy unverified**" if self.inp.policy.unverified else ""), ""]
+                 + (" · **policy unverified**" if self._unverified() else ""), ""]
         for c in concerns:
             lines.append(f"- concern {c.index} `{c.kind}`: **{c.phase.value}**"
                          + (" — **OVERDUE**" if c.overdue else "")

@@ -9,8 +9,11 @@ DUE_AT = SearchAttributeKey.for_datetime("ConfideDueAt")
 CLINIC = SearchAttributeKey.for_keyword("ConfideClinic")
 JURISDICTION = SearchAttributeKey.for_keyword("ConfideJurisdiction")
 OVERDUE = SearchAttributeKey.for_bool("ConfideOverdue")
+# Added to the contract's list: a case relying on a rule no source confirmed, for the
+# privacy officer's filter (`ConfidePolicyUnverified = true`).
+POLICY_UNVERIFIED = SearchAttributeKey.for_bool("ConfidePolicyUnverified")
 
-ALL = [PATH, STATUS, WAITING_ON, DUE_AT, CLINIC, JURISDICTION, OVERDUE]
+ALL = [PATH, STATUS, WAITING_ON, DUE_AT, CLINIC, JURISDICTION, OVERDUE, POLICY_UNVERIFIED]
 
 TYPE_NAMES = {
     PATH: "Keyword",
@@ -20,6 +23,7 @@ TYPE_NAMES = {
     CLINIC: "Keyword",
     JURISDICTION: "Keyword",
     OVERDUE: "Bool",
+    POLICY_UNVERIFIED: "Bool",
 }
 
 

@@ -131,12 +131,16 @@ class TaskBoard:
             return False
 
     async def _watch(self, task: Task) -> None:
-        if await self._closed_by(task, task.due_at - task.reminder_before):
-            return
-        await mail.tell_staff(
-            self.case_id, self.clinic, f"{task.task_id}.reminder", task.allowed_roles,
-            "task due soon", self._lines(task), only=[task.assignee] if task.assignee else None,
-        )
+        offsets = sorted({task.reminder_before, *task.more_reminders}, reverse=True)
+        window = task.due_at - task.created_at
+        for n, before in enumerate(o for o in offsets if o < window):
+            if await self._closed_by(task, task.due_at - before):
+                return
+            await mail.tell_staff(
+                self.case_id, self.clinic, f"{task.task_id}.reminder{n or ''}",
+                task.allowed_roles, "task due soon", self._lines(task),
+                only=[task.assignee] if task.assignee else None,
+            )
         deadline = task.due_at
         round_ = 0
         while not await self._closed_by(task, deadline):
@@ -157,7 +161,8 @@ class TaskBoard:
         workflow.logger.warning("task overdue", extra={
             **_ids(task), "escalated_to": new_role.value if new_role else None})
         await self._on_change()
-        notify = list(dict.fromkeys([*task.allowed_roles, *([new_role] if new_role else [])]))
+        notify = list(dict.fromkeys(
+            [*task.allowed_roles, *task.escalate_to, *([new_role] if new_role else [])]))
         await mail.tell_staff(
             self.case_id, self.clinic, f"{task.task_id}.overdue{round_}", notify,
             "task OVERDUE" + (f", escalated to {new_role.value}" if new_role else ""),

@@ -1,0 +1,303 @@
+"""Mandated abuse reports: child abuse, elder and dependent-adult abuse (one duty per workflow).
+
+Nothing here waits on a supervisor: supervisors and the privacy officer are informed at once and
+told again when a deadline passes, but the reporter's own tasks are the only gate, and where the
+statute makes the duty personal only the reporter may complete them (CA PC 11166; NY, GA, TX).
+
+  start   : the reporter is told what the law requires, by when, to whom; supervisor and
+            privacy officer informed
+  oral    : the reporter records the oral report (agency, number, time, who took it, ref.)
+  written : Confide prepares the report from the case; the reporter reviews it; Confide sends
+            it to the agency (e-mail) or asks for the portal confirmation number
+  inform  : adults only (164.512(c)(2)): inform the individual, or record why not
+Each report (oral, written) is a ledger row with the agency as recipient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.abuse_report import KIND_TITLE, duty_lines, written_report
+    from domain.case import ConcernInput, ConcernStatus, Phase
+    from domain.clinic import Agency, AgencyKind, Role
+    from domain.forms import (
+        OralReportForm,
+        PortalSubmissionForm,
+        TaskKind,
+        WrittenReportForm,
+    )
+    from domain.notices import Notice
+    from domain.records import Disclosure, NoticeRecord
+    from domain.reporting import (
+        Calendar,
+        Clock,
+        Delegation,
+        ReportingRule,
+        WrittenReport,
+        due_at,
+    )
+    from domain.tasks import Task, TaskCompletion, TaskView, render_details
+    from workflows import mail
+    from workflows import search_attributes as sa
+    from workflows.task_board import TaskBoard
+
+PERSONAL = {Delegation.non_delegable, Delegation.unverified,
+            Delegation.also_notify_person_in_charge}
+DEFAULT_AGENCY = {"child_abuse": AgencyKind.child_protective_services}
+
+
+def choose_agency(rule: ReportingRule, inp: ConcernInput) -> Agency | None:
+    """The clinic's contact for the first route that applies to this concern."""
+    concern = inp.concern
+    applies = {"always"}
+    if concern.abuser_is_caretaker is not None:
+        applies.add("caretaker_abuser" if concern.abuser_is_caretaker else
+                    "non_caretaker_abuser")
+    if concern.setting:
+        applies.add(concern.setting)
+    routes = [r for r in rule.agencies if r.when in applies] or [
+        r for r in rule.agencies if r.when != "death"]
+    protective = DEFAULT_AGENCY.get(rule.kind, AgencyKind.adult_protective_services)
+    kinds = [r.kind for r in routes]
+    # The protective-services agency first where the statute lists it among the routes (it
+    # investigates); otherwise the statute's order; the clinic's protective agency last.
+    kinds = ([protective] if protective in kinds else []) + kinds + [protective]
+    return next((a for k in kinds if (a := inp.clinic.agency(k)) is not None), None)
+
+
+@workflow.defn
+class AbuseReportWorkflow:
+    """One reporter's duty to report abuse of one victim."""
+
+    @workflow.init
+    def __init__(self, inp: ConcernInput) -> None:
+        self.inp = inp
+        self.kind = inp.concern.kind.value
+        self.rule = inp.policy.reporting(self.kind)
+        self.reporter = inp.reporter or inp.flag.clinician.id
+        self.victim = inp.concern.victims[inp.victim_index]
+        self.known_at = inp.concern.known_at or inp.flag.flagged_at
+        self.calendar = inp.policy.calendar or Calendar(timezone=inp.clinic.timezone)
+        self.prefix = f"c{inp.index}-v{inp.victim_index + 1}-{self.reporter}"
+        self.phase = Phase.oral_report
+        self.notifications: list[NoticeRecord] = []
+        self.disclosures: list[Disclosure] = []
+        self.board = TaskBoard(inp.case_id, inp.clinic, self._publish)
+        self._revision = 0
+
+    @workflow.update
+    async def complete_task(self, done: TaskCompletion) -> TaskView:
+        """Complete one of this duty's tasks (same rules in the UI, the CLI and the API)."""
+        return await self.board.complete(done)
+
+    @complete_task.validator
+    def _check_task(self, done: TaskCompletion) -> None:
+        self.board.validate(done)
+
+    @workflow.query
+    def tasks(self) -> list[TaskView]:
+        """Open tasks."""
+        return self.board.views()
+
+    @workflow.query
+    def status(self) -> ConcernStatus:
+        """Phase, tasks, reports sent and disclosures."""
+        return self._status()
+
+    @workflow.run
+    async def run(self, inp: ConcernInput) -> ConcernStatus:
+        """Tell, report orally, report in writing, inform the adult; never wait on approval."""
+        rule, timers = self.rule, inp.policy.timers
+        oral_due = (due_at(rule.oral_deadline, self.known_at, self.calendar)
+                    if rule.oral_deadline else self.known_at + timers.oral_immediately)
+        written_due = self._written_due(None)
+        await self._publish()
+        await asyncio.gather(
+            mail.tell_staff(inp.case_id, inp.clinic, f"{self.prefix}.duty", [Role.clinician],
+                            "mandated report required", duty_lines(rule, self.kind, oral_due,
+                                                                   written_due),
+                            only=[self.reporter]),
+            mail.tell_staff(inp.case_id, inp.clinic, f"{self.prefix}.informed",
+                            [Role.supervisor, Role.privacy_officer],
+                            "a mandated report is under way: you are informed",
+                            [f"Reporter: {self.reporter}", f"Kind: {KIND_TITLE[self.kind]}",
+                             f"Oral report due: {oral_due.isoformat(timespec='minutes')}",
+                             "No approval is needed or possible; the reporter's duty is "
+                             "personal." if rule.delegation in PERSONAL else
+                             "The statute allows reporting through the person in charge."]),
+        )
+        oral = await self.board.run(self._task(
+            TaskKind.oral_report, oral_due,
+            f"Oral report of {KIND_TITLE[self.kind]}",
+            "Call the agency now and record: agency, number called, time, who took the "
+            "report, reference number. " + "; ".join(a.description for a in rule.agencies),
+        ))
+        oral_form = OralReportForm.model_validate(oral.form)
+        await self._record(f"{self.prefix}.oral_report", oral_form.agency,
+                           oral_form.number_called, "phone", oral.completion.task_id,
+                           f"Oral report of {KIND_TITLE[self.kind]}: identity of the victim and "
+                           "the alleged abuser, the disclosure made in session",
+                           at=oral_form.called_at)
+        informing = (asyncio.create_task(self._inform()) if rule.inform_individual
+                     else None)
+        if self._written_needed():
+            await self._written(oral_form)
+        if informing is not None:
+            self.phase = Phase.informing
+            await informing
+        self.phase = Phase.closed
+        await self._publish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._status()
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _written_needed(self) -> bool:
+        # Unverified means "maybe required": the conservative choice is to file it.
+        return self.rule.written in (WrittenReport.required, WrittenReport.unverified)
+
+    def _written_due(self, oral_at: datetime | None) -> datetime | None:
+        d = self.rule.written_deadline
+        if d is None:
+            return None
+        if d.clock == Clock.knowledge:
+            return due_at(d, self.known_at, self.calendar)
+        return due_at(d, oral_at, self.calendar) if oral_at else None
+
+    async def _written(self, oral: OralReportForm) -> None:
+        inp = self.inp
+        self.phase = Phase.written_report
+        due = self._written_due(oral.called_at) or (
+            workflow.now() + inp.policy.timers.oral_immediately * 24)
+        reporter = inp.clinic.member(self.reporter)
+        document = written_report(self.rule, self.kind, inp.clinic, reporter, inp.flag.patient,
+                                   inp.concern, self.victim, oral, self.known_at)
+        review = await self.board.run(self._task(
+            TaskKind.written_report, due,
+            f"Written report ({self.rule.written_form or 'agency form'})",
+            "Review the prepared report (the task's `document`), add corrections if needed, "
+            "and submit: Confide sends it to the agency.", document=document,
+        ))
+        corrections = WrittenReportForm.model_validate(review.form).corrections
+        if corrections:
+            document += f"\n\nCORRECTIONS BY THE REPORTER\n{corrections}"
+        agency = choose_agency(self.rule, inp)
+        step = f"{self.prefix}.written_report"
+        what = f"Written report of {KIND_TITLE[self.kind]} ({self.rule.written_form or 'form'})"
+        if agency is not None and agency.email:
+            record = NoticeRecord(step=step, recipient_key=f"agency-{agency.kind.value}",
+                                  recipient_role=agency.kind.value, channel="email",
+                                  status="sending")
+            self.notifications.append(record)
+            try:
+                receipt = await mail.send(
+                    inp.case_id, step, record.recipient_key, agency.email,
+                    Notice(subject=f"Mandated report from {inp.clinic.name} "
+                                   f"(ref {inp.case_id})", body=document),
+                    reply_to=inp.clinic.reply_to)
+                record.message_id, record.sent_at, record.status = (
+                    receipt.message_id, receipt.sent_at, "sent")
+                await self._record(step, agency.name, agency.email, "email",
+                                   review.completion.task_id, what)
+                return
+            except mail.DeliveryFailed:
+                record.status = "refused"
+        portal = await self.board.run(self._task(
+            TaskKind.portal_submission, due, "File the written report on the agency portal",
+            "The agency takes written reports on its portal"
+            + (f" ({agency.portal_url})" if agency and agency.portal_url else "")
+            + ": file the reviewed report there and record the confirmation number.",
+            document=document,
+        ))
+        form = PortalSubmissionForm.model_validate(portal.form)
+        await self._record(step, agency.name if agency else "agency portal",
+                           (agency.portal_url if agency else None) or "agency portal",
+                           "portal", portal.completion.task_id,
+                           f"{what}; confirmation {form.confirmation_number}",
+                           at=form.submitted_at)
+
+    async def _inform(self) -> None:
+        await self.board.run(self._task(
+            TaskKind.inform_individual, workflow.now() + self.inp.policy.timers.inform_due,
+            "Inform the individual of the report",
+            "45 CFR 164.512(c)(2): tell the adult that a report has been made (outcome "
+            "informed), or record why not (outcome not_informed): risk_of_serious_harm, or "
+            "representative_is_suspected_abuser.", personal=False,
+        ))
+
+    async def _record(self, step: str, name: str, address: str, channel: str, task_ref: str,
+                      what: str, at: datetime | None = None) -> None:
+        inp = self.inp
+        d = Disclosure(
+            case_id=inp.case_id, step=step, recipient_key=f"agency-{self.kind}",
+            clinic_id=inp.clinic.id, patient_ref=inp.flag.patient.ref,
+            disclosed_at=at or workflow.now(), recipient_name=name, recipient_address=address,
+            channel=channel, description=what,
+            purpose=f"mandated report of {KIND_TITLE[self.kind]}",
+            legal_basis=self.rule.legal_basis, task_ref=task_ref,
+        )
+        await mail.record(d)
+        self.disclosures.append(d)
+        await self._publish()
+
+    def _task(self, kind: TaskKind, due: datetime, title: str, instructions: str,
+              document: str | None = None, personal: bool = True) -> Task:
+        now = workflow.now()
+        timers = self.inp.policy.timers
+        window = max(due - now, timedelta(minutes=1))
+        own = personal and self.rule.delegation in PERSONAL
+        return Task(
+            task_id=f"{self.prefix}-{kind.value}", kind=kind, role=Role.clinician,
+            allowed_roles=[Role.clinician], assignee=self.reporter, only_assignee=own,
+            delegable=not own, created_at=now, due_at=due,
+            reminder_before=min(timers.reminder_before, window / 2),
+            more_reminders=list(timers.statutory_reminders) if personal else [],
+            escalate_every=timers.escalate_every,
+            escalate_to=[Role.supervisor, Role.privacy_officer],
+            title=title, instructions=instructions, document=document,
+        )
+
+    # -- status ------------------------------------------------------------------------------
+
+    def _status(self) -> ConcernStatus:
+        return ConcernStatus(
+            case_id=self.inp.case_id, index=self.inp.index, kind=self.kind,
+            workflow_id=workflow.info().workflow_id, phase=self.phase,
+            policy_version=self.inp.policy.version,
+            policy_unverified=bool(self.rule.unverified or self.rule.default),
+            tasks=self.board.views(), notifications=list(self.notifications),
+            disclosures=list(self.disclosures), overdue=self.board.overdue(),
+            next_due=self.board.next_due(), updated_at=workflow.now(),
+        )
+
+    async def _publish(self) -> None:
+        waiting = self.board.waiting_on()
+        next_due = self.board.next_due()
+        unverified = bool(self.rule.unverified or self.rule.default)
+        workflow.upsert_search_attributes([
+            sa.STATUS.value_set(self.phase.value),
+            sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
+            sa.DUE_AT.value_set(next_due) if next_due else sa.DUE_AT.value_unset(),
+            sa.OVERDUE.value_set(self.board.overdue()),
+            sa.POLICY_UNVERIFIED.value_set(unverified),
+        ])
+        header = (
+            f"## Case {self.inp.case_id} — {KIND_TITLE[self.kind]} (concern {self.inp.index}, "
+            f"victim {self.inp.victim_index + 1}, reporter {self.reporter})\n"
+            f"Phase: **{self.phase.value}** · {self.rule.jurisdiction} {self.rule.statute} · "
+            f"policy {self.inp.policy.version}"
+            + (" · **policy unverified**: " + ", ".join(self.rule.unverified)
+               if unverified else "")
+            + "\n\nNo approval is needed: supervisors are informed, never a gate."
+        )
+        workflow.set_current_details(render_details(header, list(self.board.tasks.values())))
+        if self.inp.parent_workflow_id:
+            self._revision += 1
+            status = self._status()
+            status.revision = self._revision
+            await workflow.get_external_workflow_handle(self.inp.parent_workflow_id).signal(
+                "concern_changed", status)
