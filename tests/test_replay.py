@@ -17,11 +17,12 @@ from worker import WORKFLOWS
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
-def test_histories_exist_for_every_duty_to_warn_outcome():
+def test_histories_exist_for_every_path_and_outcome():
     names = {p.name for p in HISTORIES}
     for scenario in ("CA-MANDATORY", "TX-PERMISSIVE", "CA-OVERDUE"):
         assert f"demo-clinic.HIST-{scenario}.json" in names
         assert f"demo-clinic.HIST-{scenario}.c1-threat_to_others.json" in names
+    assert "demo-clinic.HIST-CA-CHILD-ABUSE.c1-child_abuse-v1-dr-lee.json" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

@@ -2,8 +2,9 @@
 
 Runs each duty-to-warn scenario to completion on the time-skipping test server (real SMTP sink,
 SQLite ledger) and saves the case's and its concerns' histories under tests/histories/.
-Re-run it when a path changes on purpose, and keep the old files: they are the cases on record.
-    .venv/bin/python tools/record_histories.py
+Existing histories are kept (they are the cases on record, which new code must still replay);
+only missing scenarios are recorded, unless --all is given.
+    .venv/bin/python tools/record_histories.py [--all]
 """
 
 from __future__ import annotations
@@ -47,9 +48,13 @@ async def _done(client, task, **kw):
         "complete_task", TaskCompletion(task_id=task.task_id, **kw))
 
 
-async def scenario(env, client, queue, sink, name, jurisdiction, steps):
+async def scenario(env, client, queue, sink, name, jurisdiction, steps, concerns=None):
     sink.clear()
-    flag = Flag.model_validate(flag_body(flag_id=f"HIST-{name}", jurisdiction=jurisdiction))
+    body = flag_body(flag_id=f"HIST-{name}", jurisdiction=jurisdiction)
+    if concerns:
+        body["concerns"] = concerns
+        body["flagged_at"] = (await env.get_current_time()).isoformat()
+    flag = Flag.model_validate(body)
     started = await start_case(client, queue, flag, demo_clinic())
     await steps(env, client, started.handle, sink)
     await started.handle.result()
@@ -88,6 +93,20 @@ async def ca_overdue_then_closed(env, client, handle, sink):
     await _done(client, task, actor="sup-kim", data=NO_THREAT)
 
 
+CHILD = [{"kind": "child_abuse", "summary": "Child disclosed being hit with a belt",
+          "victims": [{"name": "Robin Child", "age": 9}],
+          "alleged_abuser": {"name": "Pat Parent"}, "abuser_is_caretaker": True}]
+ORAL = {"agency": "County CWS", "number_called": "+1-555-0300",
+        "called_at": "2026-11-27T10:30:00-08:00", "taken_by": "Intake A"}
+
+
+async def ca_child_abuse(env, client, handle, sink):
+    await _done(client, await _task(handle, "oral_report"), actor="dr-lee", data=ORAL)
+    await env.sleep(timedelta(hours=37))  # the written report goes overdue and escalates
+    await _done(client, await _task(handle, "written_report"), actor="dr-lee",
+                outcome="submit", data={"reviewed": True})
+
+
 async def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     ctl, sink = start_smtp()
@@ -100,10 +119,16 @@ async def main() -> None:
         ledger.migrate()
         queue = f"hist-{uuid.uuid4()}"
         async with make_worker(env.client, queue, ctl.port, ledger):
-            for name, juris, steps in [("CA-MANDATORY", "US-CA", ca_mandatory),
-                                       ("TX-PERMISSIVE", "US-TX", tx_permissive),
-                                       ("CA-OVERDUE", "US-CA", ca_overdue_then_closed)]:
-                await scenario(env, env.client, queue, sink, name, juris, steps)
+            for name, juris, steps, concerns in [
+                ("CA-MANDATORY", "US-CA", ca_mandatory, None),
+                ("TX-PERMISSIVE", "US-TX", tx_permissive, None),
+                ("CA-OVERDUE", "US-CA", ca_overdue_then_closed, None),
+                ("CA-CHILD-ABUSE", "US-CA", ca_child_abuse, CHILD),
+            ]:
+                if (OUT / f"demo-clinic.HIST-{name}.json").exists() and "--all" not in sys.argv:
+                    print(f"kept tests/histories/demo-clinic.HIST-{name}*.json (on record)")
+                    continue
+                await scenario(env, env.client, queue, sink, name, juris, steps, concerns)
     await env.shutdown()
     ctl.stop()
 
