@@ -142,6 +142,9 @@ async def run_dev() -> None:
     try:
         print("confide dev: starting the Temporal dev server ...", flush=True)
         client = await wait_for_temporal(settings, proc)
+        # --search-attribute registers only into a new database; an existing var/ from an
+        # older version may lack attributes added since.
+        await sa.register(client, settings.temporal_namespace)
         mail = start_mail_sink(var / "mail", settings.smtp_port)
         ledger = Ledger(settings.ledger_url)
         ledger.migrate()

@@ -24,6 +24,23 @@ app.add_typer(keys_app, name="keys")
 console = Console()
 
 
+def _run(coro):
+    """Run a coroutine for a command; turn connection and server errors into one line."""
+    from temporalio.service import RPCError
+
+    try:
+        return asyncio.run(coro)
+    except RPCError as e:
+        console.print(f"[red]error:[/] {e.message}")
+        raise typer.Exit(1) from None
+    except RuntimeError as e:
+        if "connect" not in str(e).lower():
+            raise
+        console.print(f"[red]error:[/] cannot reach Temporal ({e}); is `make run` up, or "
+                      "TEMPORAL_ADDRESS set?")
+        raise typer.Exit(1) from None
+
+
 def _api_key(settings: Settings, given: str | None) -> str:
     key = given or os.environ.get("CONFIDE_API_KEY") or os.environ.get("CONFIDE_DEV_API_KEY")
     path = settings.var_dir / "dev-api-key"
@@ -75,7 +92,7 @@ def tasks(
     clinic: Annotated[str | None, typer.Option(help="Only this clinic's cases")] = None,
 ) -> None:
     """Open tasks across all running cases: case, task, role, due, overdue."""
-    rows = asyncio.run(_open_tasks(clinic))
+    rows = _run(_open_tasks(clinic))
     table = Table("case", "task", "kind", "role", "due", "overdue", "workflow")
     for case_id, t in rows:
         table.add_row(case_id, t.task_id, t.kind.value,
@@ -115,6 +132,11 @@ def complete(
 
     from domain.tasks import TaskCompletion
 
+    try:
+        form = json.loads(data)
+    except json.JSONDecodeError as e:
+        raise typer.BadParameter(f"--data is not JSON: {e}") from None
+
     async def go():
         from infra.temporal import connect
         from workflows.case import CaseWorkflow
@@ -125,12 +147,12 @@ def complete(
         if task is None:
             raise typer.BadParameter(f"no open task {task_id} in case {case_id}")
         done = TaskCompletion(task_id=task_id, actor=actor, outcome=outcome,
-                              data=json.loads(data), code=code, note=note)
+                              data=form, code=code, note=note)
         return await client.get_workflow_handle(task.workflow_id).execute_update(
             "complete_task", done)
 
     try:
-        asyncio.run(go())
+        _run(go())
     except WorkflowUpdateFailedError as e:
         console.print(f"[red]rejected:[/] {getattr(e.cause, 'message', e.cause)}")
         raise typer.Exit(1) from None
@@ -147,7 +169,7 @@ def replay(
 
     if not case_id and not file:
         raise typer.BadParameter("give a CASE_ID or --file")
-    results = asyncio.run(replay_files(file) if file else replay_case(case_id))
+    results = _run(replay_files(file) if file else replay_case(case_id))
     failed = 0
     for workflow_id, error in results:
         failed += error is not None
