@@ -94,6 +94,8 @@ def tasks(
     """Open tasks across all running cases: case, task, role, due, overdue."""
     rows = _run(_open_tasks(clinic))
     table = Table("case", "task", "kind", "role", "due", "overdue", "workflow")
+    for column in table.columns:
+        column.overflow = "fold"  # ids must stay whole to be pasted
     for case_id, t in rows:
         table.add_row(case_id, t.task_id, t.kind.value,
                       " or ".join(r.value for r in t.allowed_roles),
@@ -185,6 +187,8 @@ def ledger(case_id: str) -> None:
 
     rows = Ledger(Settings.from_env().ledger_url).for_case(case_id)
     table = Table("date", "recipient", "address", "what", "purpose", "legal basis", "task")
+    for column in table.columns:
+        column.overflow = "fold"
     for r in rows:
         table.add_row(r.disclosed_at.isoformat(timespec="minutes"), r.recipient_name,
                       r.recipient_address, r.description, r.purpose, r.legal_basis,

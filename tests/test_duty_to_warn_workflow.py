@@ -178,3 +178,27 @@ async def test_tx_waits_for_supervisor_rejects_bad_completions_and_never_warns_v
         result = await started.handle.result()
     assert not mail.to("casey@example.org"), "Texas never notifies the victim"
     assert [d.recipient_key for d in result.disclosures] == ["agency-law_enforcement"]
+
+
+async def test_an_abandoned_task_keeps_escalating_but_backs_off_to_daily(
+        ts_env, mail, smtp, ledger, task_queue):
+    client = ts_env.client
+    flag = Flag.model_validate(flag_body(flag_id="CA-ABANDONED"))
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_case(client, task_queue, flag, demo_clinic())
+        task = await open_task(started.handle, "risk_assessment")
+        await ts_env.sleep(timedelta(hours=48) - timedelta(minutes=1))
+
+        def overdue_to(address):
+            return [m for m in mail.to(address) if "OVERDUE" in m["Subject"]]
+
+        # Due at 4 h: supervisor (4 h), privacy officer (5 h), then after 2, 4, 8 and 16 h
+        # (7, 11, 19, 35 h); the next would be 24 h later, past the 48 h slept. Hourly
+        # escalation would have sent 44.
+        await eventually(lambda: len(overdue_to("kim@demo-clinic.test")) == 6)
+        assert len(overdue_to("diaz@demo-clinic.test")) == 5
+        late = await _overdue_task(started.handle)
+        assert late.allowed_roles == ["clinician", "supervisor", "privacy_officer"]
+        await complete(client, task, actor="po-diaz", data={
+            "serious_threat": False, "identifiable_victims": False, "imminent": False})
+        await started.handle.result()

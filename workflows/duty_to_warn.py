@@ -202,12 +202,15 @@ class DutyToWarnWorkflow:
         jobs = []
         concern = self.inp.concern
         for action in actions:
-            if action == Action.warn_victim:
-                jobs += [self._warn(action, "victim", i, v, task_ref, decision)
-                         for i, v in enumerate(concern.victims, 1)]
-            elif action == Action.notify_emergency_contact:
-                jobs += [self._warn(action, "contact", i, c, task_ref, decision)
-                         for i, c in enumerate(concern.contacts, 1)]
+            people = {Action.warn_victim: ("victim", concern.victims),
+                      Action.notify_emergency_contact: ("contact", concern.contacts)}
+            if action in people:
+                role, persons = people[action]
+                jobs += [self._warn(action, role, i, p, task_ref, decision)
+                         for i, p in enumerate(persons, 1)]
+                if not persons:
+                    # The flag named no one: a person must find and warn them.
+                    jobs.append(self._record_action(action))
             elif action in AGENCY_FOR:
                 jobs.append(self._notify_agency(action, task_ref, decision))
             else:

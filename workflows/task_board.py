@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -27,6 +27,9 @@ with workflow.unsafe.imports_passed_through():
         next_escalation,
     )
     from workflows import mail
+
+
+MAX_ESCALATION_INTERVAL = timedelta(hours=24)
 
 
 class Completed(BaseModel):
@@ -142,11 +145,16 @@ class TaskBoard:
                 only=[task.assignee] if task.assignee else None,
             )
         deadline = task.due_at
+        every = task.escalate_every
         round_ = 0
         while not await self._closed_by(task, deadline):
             round_ += 1
             await self._escalate(task, round_)
-            deadline = deadline + task.escalate_every
+            if next_escalation(task) is None:
+                # At the top of the ladder: keep reminding, but back off to daily so a task
+                # abandoned for months does not grow the history without bound.
+                every = min(every * 2, MAX_ESCALATION_INTERVAL)
+            deadline = deadline + every
 
     async def _escalate(self, task: Task, round_: int) -> None:
         """Past due: mark overdue, widen who may act where lawful, tell everyone concerned."""
