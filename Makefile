@@ -14,12 +14,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/confide dev
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Part of `make test`: lint errors and type errors fail CI like a failing test.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy domain workflows activities infra
 
 bench: $(STAMP)
 	$(PY) tools/bench.py

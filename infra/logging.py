@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
+from structlog.typing import Processor
 
 # Field names that hold PHI anywhere in Confide's models.
 PHI_KEYS = frozenset({
@@ -19,7 +22,7 @@ PHI_KEYS = frozenset({
 })
 
 
-def mask_phi(_logger, _method, event: dict) -> dict:
+def mask_phi(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
     """Replace the value of any PHI-named field, at any depth of dicts and lists."""
     return {k: _mask(k, v) for k, v in event.items()}
 
@@ -36,7 +39,7 @@ def _mask(key: str, value):
 
 def configure(level: str = "INFO") -> None:
     """JSON logs on stderr for structlog and the standard library (temporalio, uvicorn)."""
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

@@ -23,7 +23,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.abuse_report import KIND_TITLE, duty_lines, written_report
     from domain.case import ConcernInput, ConcernStatus, Phase
-    from domain.clinic import Agency, AgencyKind, Role
+    from domain.clinic import Agency, AgencyKind, Role, StaffMember
     from domain.forms import (
         OralReportForm,
         PortalSubmissionForm,
@@ -173,7 +173,11 @@ class AbuseReportWorkflow:
         self.phase = Phase.written_report
         due = self._written_due(oral.called_at) or (
             workflow.now() + inp.policy.timers.oral_immediately * 24)
-        reporter = inp.clinic.member(self.reporter)
+        # The intake API checks reporters against the roster; a roster changed since still
+        # gets a report, signed with the id.
+        reporter = inp.clinic.member(self.reporter) or StaffMember(
+            id=self.reporter, name=self.reporter, email=inp.clinic.reply_to,
+            roles=[Role.clinician])
         document = written_report(self.rule, self.kind, inp.clinic, reporter, inp.flag.patient,
                                    inp.concern, self.victim, oral, self.known_at)
         review = await self.board.run(self._task(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair
@@ -77,6 +78,7 @@ class CaseWorkflow:
             base = ConcernInput(case_id=inp.case_id, index=index, flag=inp.flag,
                                 concern=concern, clinic=inp.clinic, policy=inp.policy,
                                 parent_workflow_id=workflow.info().workflow_id)
+            runs: list[tuple[Any, ConcernInput, str]]
             if concern.kind in DUTY_TO_WARN_KINDS:
                 runs = [(DutyToWarnWorkflow.run, base, "")]
             elif concern.kind in ABUSE_KINDS:

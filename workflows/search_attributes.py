@@ -1,5 +1,7 @@
 """The contract's search attributes (DESIGN.md §3). Opaque values only: never PHI."""
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey
 
 PATH = SearchAttributeKey.for_keyword("ConfidePath")
@@ -15,7 +17,7 @@ POLICY_UNVERIFIED = SearchAttributeKey.for_bool("ConfidePolicyUnverified")
 
 ALL = [PATH, STATUS, WAITING_ON, DUE_AT, CLINIC, JURISDICTION, OVERDUE, POLICY_UNVERIFIED]
 
-TYPE_NAMES = {
+TYPE_NAMES: dict[SearchAttributeKey[Any], str] = {
     PATH: "Keyword",
     STATUS: "Keyword",
     WAITING_ON: "KeywordList",
