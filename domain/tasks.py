@@ -36,8 +36,8 @@ class TaskStatus(StrEnum):
     cancelled = "cancelled"
 
 
-class Task(BaseModel):
-    """A human step: who may do it, by when, what it asks, and how it escalates."""
+class TaskFields(BaseModel):
+    """What everyone may see of a task: who may do it, by when, what it asks."""
 
     task_id: str
     kind: TaskKind
@@ -47,26 +47,17 @@ class Task(BaseModel):
     # Four eyes: where set, the actor may not be this person (e.g. the assessing clinician).
     requester: str | None = None
     four_eyes: bool = False
-    # Escalation widens `allowed_roles` only where someone else may lawfully do the step.
-    delegable: bool = True
     # A personal duty (e.g. a non-delegable mandated report): only the assignee may complete.
     only_assignee: bool = False
-    # Text prepared for the assignee to review (e.g. a written report); queries show it.
-    document: str | None = None
     requires_code: bool = False
     created_at: datetime
     due_at: datetime
-    reminder_before: timedelta
-    # Further reminders before the deadline (statutory deadlines get several).
-    more_reminders: list[timedelta] = Field(default_factory=list)
-    escalate_every: timedelta
-    # Roles told at every escalation whether or not they may act (e.g. supervisor and privacy
-    # officer on an overdue mandated report they may not file themselves).
-    escalate_to: list[Role] = Field(default_factory=list)
     escalation_level: int = 0
     overdue: bool = False
     title: str
     instructions: str
+    # Text prepared for the assignee to review (e.g. a written report).
+    document: str | None = None
     # The allowed answers where the form has a choice: plan indices, permitted actions.
     choices: list[str] = Field(default_factory=list)
     workflow_id: str = ""
@@ -74,46 +65,35 @@ class Task(BaseModel):
     completed_by: str | None = None
     completed_at: datetime | None = None
     outcome: str | None = None
+
+
+class Task(TaskFields):
+    """A human step inside its workflow, with how it reminds and escalates and the hashes
+    of its approval codes (never shown)."""
+
+    # Escalation widens `allowed_roles` only where someone else may lawfully do the step.
+    delegable: bool = True
+    reminder_before: timedelta
+    # Further reminders before the deadline (statutory deadlines get several).
+    more_reminders: list[timedelta] = Field(default_factory=list)
+    escalate_every: timedelta
+    # Roles told at every escalation whether or not they may act (e.g. supervisor and privacy
+    # officer on an overdue mandated report they may not file themselves).
+    escalate_to: list[Role] = Field(default_factory=list)
     # Salted hashes of the approval codes e-mailed to each eligible actor; never the codes.
     code_salt: str = ""
     code_hashes: dict[str, str] = Field(default_factory=dict, repr=False)
 
     def public(self) -> TaskView:
-        """What queries and the API show: no code hashes."""
-        return TaskView(
-            **self.model_dump(exclude={"code_salt", "code_hashes", "reminder_before",
-                                       "more_reminders", "escalate_every", "escalate_to",
-                                       "delegable"}),
-            example=completion_example(self),
-        )
+        """What queries and the API show: the shared fields and a ready-to-paste example."""
+        shared = {name: getattr(self, name) for name in TaskFields.model_fields}
+        return TaskView(**shared, example=completion_example(self))
 
 
-class TaskView(BaseModel):
+class TaskView(TaskFields):
     """A task as queries, the API and the CLI show it."""
 
     model_config = ConfigDict(extra="ignore")
-    task_id: str
-    kind: TaskKind
-    role: Role
-    allowed_roles: list[Role]
-    assignee: str | None = None
-    requester: str | None = None
-    four_eyes: bool = False
-    only_assignee: bool = False
-    requires_code: bool = False
-    created_at: datetime
-    due_at: datetime
-    escalation_level: int = 0
-    document: str | None = None
-    overdue: bool = False
-    title: str
-    instructions: str
-    choices: list[str] = []
-    workflow_id: str = ""
-    status: TaskStatus
-    completed_by: str | None = None
-    completed_at: datetime | None = None
-    outcome: str | None = None
     example: dict[str, Any]
 
 

@@ -40,9 +40,9 @@ with workflow.unsafe.imports_passed_through():
         WrittenReport,
         due_at,
     )
-    from domain.tasks import Task, TaskCompletion, TaskView, render_details
+    from domain.tasks import Task
     from workflows import mail
-    from workflows import search_attributes as sa
+    from workflows.concern_base import ConcernWorkflowBase
     from workflows.task_board import TaskBoard
 
 PERSONAL = {Delegation.non_delegable, Delegation.unverified,
@@ -70,7 +70,7 @@ def choose_agency(rule: ReportingRule, inp: ConcernInput) -> Agency | None:
 
 
 @workflow.defn
-class AbuseReportWorkflow:
+class AbuseReportWorkflow(ConcernWorkflowBase):
     """One reporter's duty to report abuse of one victim."""
 
     @workflow.init
@@ -87,26 +87,6 @@ class AbuseReportWorkflow:
         self.notifications: list[NoticeRecord] = []
         self.disclosures: list[Disclosure] = []
         self.board = TaskBoard(inp.case_id, inp.clinic, self._publish)
-        self._revision = 0
-
-    @workflow.update
-    async def complete_task(self, done: TaskCompletion) -> TaskView:
-        """Complete one of this duty's tasks (same rules in the UI, the CLI and the API)."""
-        return await self.board.complete(done)
-
-    @complete_task.validator
-    def _check_task(self, done: TaskCompletion) -> None:
-        self.board.validate(done)
-
-    @workflow.query
-    def tasks(self) -> list[TaskView]:
-        """Open tasks."""
-        return self.board.views()
-
-    @workflow.query
-    def status(self) -> ConcernStatus:
-        """Phase, tasks, reports sent and disclosures."""
-        return self._status()
 
     @workflow.run
     async def run(self, inp: ConcernInput) -> ConcernStatus:
@@ -267,41 +247,16 @@ class AbuseReportWorkflow:
 
     # -- status ------------------------------------------------------------------------------
 
-    def _status(self) -> ConcernStatus:
-        return ConcernStatus(
-            case_id=self.inp.case_id, index=self.inp.index, kind=self.kind,
-            workflow_id=workflow.info().workflow_id, phase=self.phase,
-            policy_version=self.inp.policy.version,
-            policy_unverified=bool(self.rule.unverified or self.rule.default),
-            tasks=self.board.views(), notifications=list(self.notifications),
-            disclosures=list(self.disclosures), overdue=self.board.overdue(),
-            next_due=self.board.next_due(), updated_at=workflow.now(),
-        )
+    def _policy_unverified(self) -> bool:
+        return bool(self.rule.unverified or self.rule.default)
 
-    async def _publish(self) -> None:
-        waiting = self.board.waiting_on()
-        next_due = self.board.next_due()
-        unverified = bool(self.rule.unverified or self.rule.default)
-        workflow.upsert_search_attributes([
-            sa.STATUS.value_set(self.phase.value),
-            sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
-            sa.DUE_AT.value_set(next_due) if next_due else sa.DUE_AT.value_unset(),
-            sa.OVERDUE.value_set(self.board.overdue()),
-            sa.POLICY_UNVERIFIED.value_set(unverified),
-        ])
-        header = (
+    def _header(self) -> str:
+        return (
             f"## Case {self.inp.case_id} — {KIND_TITLE[self.kind]} (concern {self.inp.index}, "
             f"victim {self.inp.victim_index + 1}, reporter {self.reporter})\n"
             f"Phase: **{self.phase.value}** · {self.rule.jurisdiction} {self.rule.statute} · "
             f"policy {self.inp.policy.version}"
-            + (" · **policy unverified**: " + ", ".join(self.rule.unverified)
-               if unverified else "")
+            + (" · **policy unverified**: " + ", ".join(self.rule.unverified or ["default"])
+               if self._policy_unverified() else "")
             + "\n\nNo approval is needed: supervisors are informed, never a gate."
         )
-        workflow.set_current_details(render_details(header, list(self.board.tasks.values())))
-        if self.inp.parent_workflow_id:
-            self._revision += 1
-            status = self._status()
-            status.revision = self._revision
-            await workflow.get_external_workflow_handle(self.inp.parent_workflow_id).signal(
-                "concern_changed", status)

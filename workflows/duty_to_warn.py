@@ -40,9 +40,9 @@ with workflow.unsafe.imports_passed_through():
         describe_plans,
     )
     from domain.records import Disclosure, NoticeRecord, Recipient
-    from domain.tasks import Task, TaskCompletion, TaskView, due, render_details
+    from domain.tasks import Task, due
     from workflows import mail
-    from workflows import search_attributes as sa
+    from workflows.concern_base import ConcernWorkflowBase
     from workflows.task_board import TaskBoard
 
 AGENCY_FOR = {
@@ -67,7 +67,7 @@ PURPOSE = {
 
 
 @workflow.defn
-class DutyToWarnWorkflow:
+class DutyToWarnWorkflow(ConcernWorkflowBase):
     """One threat_to_others or self_harm concern of a case."""
 
     @workflow.init
@@ -81,28 +81,6 @@ class DutyToWarnWorkflow:
         self.disclosures: list[Disclosure] = []
         self.board = TaskBoard(inp.case_id, inp.clinic, self._publish)
         self._seq = 0
-        self._revision = 0
-
-    # -- the contract: Update, queries -------------------------------------------------------
-
-    @workflow.update
-    async def complete_task(self, done: TaskCompletion) -> TaskView:
-        """Complete one of this concern's tasks (same rules in the UI, the CLI and the API)."""
-        return await self.board.complete(done)
-
-    @complete_task.validator
-    def _check_task(self, done: TaskCompletion) -> None:
-        self.board.validate(done)
-
-    @workflow.query
-    def tasks(self) -> list[TaskView]:
-        """Open tasks."""
-        return self.board.views()
-
-    @workflow.query
-    def status(self) -> ConcernStatus:
-        """Phase, decision, tasks, notices and disclosures."""
-        return self._status()
 
     # -- the path ----------------------------------------------------------------------------
 
@@ -332,39 +310,14 @@ class DutyToWarnWorkflow:
             title=title, instructions=instructions, **extra,
         )
 
-    def _status(self) -> ConcernStatus:
-        return ConcernStatus(
-            case_id=self.inp.case_id, index=self.inp.index, kind=self.kind.value,
-            workflow_id=workflow.info().workflow_id, phase=self.phase,
-            policy_version=self.inp.policy.version,
-            policy_unverified=self.inp.policy.unverified, decision=self.decision,
-            tasks=self.board.views(), notifications=list(self.notifications),
-            disclosures=list(self.disclosures), overdue=self.board.overdue(),
-            next_due=self.board.next_due(), updated_at=workflow.now(),
-        )
+    def _policy_unverified(self) -> bool:
+        return bool(self.inp.policy.duty_to_warn.unverified)
 
-    async def _publish(self) -> None:
-        """Keep search attributes, current details and the parent case up to date."""
-        waiting = self.board.waiting_on()
-        next_due = self.board.next_due()
-        workflow.upsert_search_attributes([
-            sa.STATUS.value_set(self.phase.value),
-            sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
-            sa.DUE_AT.value_set(next_due) if next_due else sa.DUE_AT.value_unset(),
-            sa.OVERDUE.value_set(self.board.overdue()),
-        ])
+    def _header(self) -> str:
         rule = self.inp.policy.duty_to_warn
-        header = (
+        return (
             f"## Case {self.inp.case_id} — {self.kind.value} (concern {self.inp.index})\n"
             f"Phase: **{self.phase.value}** · policy {rule.jurisdiction} "
             f"({rule.category.value}) {self.inp.policy.version}"
-            + (" · **policy unverified**" if self.inp.policy.unverified else "")
+            + (" · **policy unverified**" if self._policy_unverified() else "")
         )
-        workflow.set_current_details(render_details(header, list(self.board.tasks.values())))
-        if self.inp.parent_workflow_id:
-            self._revision += 1
-            status = self._status()
-            status.revision = self._revision
-            await workflow.get_external_workflow_handle(self.inp.parent_workflow_id).signal(
-                "concern_changed", status
-            )

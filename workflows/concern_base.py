@@ -1,0 +1,82 @@
+"""What every concern workflow shares: the `complete_task` Update, the `tasks` and `status`
+queries, and keeping search attributes, current details and the parent case up to date."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.case import ConcernInput, ConcernStatus, Phase
+    from domain.policy import DutyDecision
+    from domain.records import Disclosure, NoticeRecord
+    from domain.tasks import TaskCompletion, TaskView, render_details
+    from workflows import search_attributes as sa
+    from workflows.task_board import TaskBoard
+
+
+class ConcernWorkflowBase:
+    """Subclasses set up the fields below in their `@workflow.init` and supply `_header` and
+    `_policy_unverified`."""
+
+    inp: ConcernInput
+    board: TaskBoard
+    phase: Phase
+    decision: DutyDecision | None = None
+    notifications: list[NoticeRecord]
+    disclosures: list[Disclosure]
+    _revision: int = 0
+
+    @workflow.update
+    async def complete_task(self, done: TaskCompletion) -> TaskView:
+        """Complete one of this concern's tasks (same rules in the UI, the CLI and the API)."""
+        return await self.board.complete(done)
+
+    @complete_task.validator
+    def _check_task(self, done: TaskCompletion) -> None:
+        self.board.validate(done)
+
+    @workflow.query
+    def tasks(self) -> list[TaskView]:
+        """Open tasks."""
+        return self.board.views()
+
+    @workflow.query
+    def status(self) -> ConcernStatus:
+        """Phase, decision, tasks, notices and disclosures."""
+        return self._status()
+
+    def _header(self) -> str:
+        raise NotImplementedError
+
+    def _policy_unverified(self) -> bool:
+        raise NotImplementedError
+
+    def _status(self) -> ConcernStatus:
+        return ConcernStatus(
+            case_id=self.inp.case_id, index=self.inp.index, kind=self.inp.concern.kind.value,
+            workflow_id=workflow.info().workflow_id, phase=self.phase,
+            policy_version=self.inp.policy.version,
+            policy_unverified=self._policy_unverified(), decision=self.decision,
+            tasks=self.board.views(), notifications=list(self.notifications),
+            disclosures=list(self.disclosures), overdue=self.board.overdue(),
+            next_due=self.board.next_due(), updated_at=workflow.now(),
+            revision=self._revision,
+        )
+
+    async def _publish(self) -> None:
+        """Search attributes, current details, and the new status signalled to the case."""
+        waiting = self.board.waiting_on()
+        next_due = self.board.next_due()
+        workflow.upsert_search_attributes([
+            sa.STATUS.value_set(self.phase.value),
+            sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
+            sa.DUE_AT.value_set(next_due) if next_due else sa.DUE_AT.value_unset(),
+            sa.OVERDUE.value_set(self.board.overdue()),
+            sa.POLICY_UNVERIFIED.value_set(self._policy_unverified()),
+        ])
+        workflow.set_current_details(
+            render_details(self._header(), list(self.board.tasks.values())))
+        if self.inp.parent_workflow_id:
+            self._revision += 1
+            await workflow.get_external_workflow_handle(self.inp.parent_workflow_id).signal(
+                "concern_changed", self._status())
