@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from datetime import datetime
 
+import structlog
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.notify import NoticeActivities, SendNoticeInput
+from activities.notify import PERMANENT, NoticeActivities, SendNoticeInput
 from domain.clinic import Clinic, StaffMember
 from domain.notices import approval_code_notice
 from domain.tasks import hash_code
+
+log = structlog.get_logger("confide.approvals")
 
 
 class IssueCodesInput(BaseModel):
@@ -36,27 +41,45 @@ class ApprovalActivities:
         self._notices = notices
 
     def code_for(self, case_id: str, task_id: str, actor: str) -> str:
-        """The code for one approver. Derived, not random, so a retried activity re-sends the
-        same code instead of invalidating the one already delivered."""
+        """The code for one approver: 80 bits as four groups of base32 (XXXX-XXXX-XXXX-XXXX).
+
+        Derived, not random, so a retried activity re-sends the same code instead of
+        invalidating the one already delivered. 80 bits because its salted hash sits in
+        workflow history, which anyone with Web UI access can decrypt: a short numeric code
+        would fall to brute force in seconds.
+        """
         mac = hmac.new(self._secret, f"{case_id}|{task_id}|{actor}".encode(), hashlib.sha256)
-        return f"{int.from_bytes(mac.digest()[:8], 'big') % 10**8:08d}"
+        raw = base64.b32encode(mac.digest()[:10]).decode()
+        return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
 
     @activity.defn(name="issue_approval_codes")
     async def issue_approval_codes(self, inp: IssueCodesInput) -> dict[str, str]:
-        """E-mail each approver their code; return only {actor: salted hash}."""
+        """E-mail each approver their code; return only {actor: salted hash}.
+
+        An approver whose address the mail server refuses permanently is left out (and
+        logged) rather than failing the others: the decision escalates to the next role anyway.
+        Transient trouble still fails the activity, so it retries.
+        """
         hashes: dict[str, str] = {}
         for person in inp.approvers:
             code = self.code_for(inp.case_id, inp.task_id, person.id)
             notice = approval_code_notice(inp.clinic, inp.case_id, inp.task_id, code, inp.due_at)
-            await self._notices.send_notice(
-                SendNoticeInput(
-                    case_id=inp.case_id,
-                    step=f"{inp.task_id}.code",
-                    recipient_key=f"staff-{person.id}",
-                    to=person.email,
-                    subject=notice.subject,
-                    body=notice.body,
+            try:
+                await self._notices.send_notice(
+                    SendNoticeInput(
+                        case_id=inp.case_id,
+                        step=f"{inp.task_id}.code",
+                        recipient_key=f"staff-{person.id}",
+                        to=person.email,
+                        subject=notice.subject,
+                        body=notice.body,
+                    )
                 )
-            )
+            except ApplicationError as e:
+                if e.type != PERMANENT:
+                    raise
+                log.warning("approval code not delivered", task_id=inp.task_id,
+                            approver=person.id)
+                continue
             hashes[person.id] = hash_code(inp.salt, code)
         return hashes

@@ -113,9 +113,14 @@ class TaskRejected(ValueError):
     """A completion the validator refuses; the message is shown to the supervisor as is."""
 
 
+def normalize_code(code: str) -> str:
+    """Codes are compared without dashes, spaces or case, as people retype them."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
 def hash_code(salt: str, code: str) -> str:
     """The stored form of an approval code."""
-    return hashlib.sha256(f"{salt}:{code.strip()}".encode()).hexdigest()
+    return hashlib.sha256(f"{salt}:{normalize_code(code)}".encode()).hexdigest()
 
 
 def check_completion(task: Task | None, done: TaskCompletion, clinic: Clinic) -> BaseModel:
@@ -130,7 +135,8 @@ def check_completion(task: Task | None, done: TaskCompletion, clinic: Clinic) ->
         raise TaskRejected(f"task {task.task_id} is already {task.status.value}")
     member = clinic.member(done.actor)
     if member is None:
-        raise TaskRejected(f"actor {done.actor!r} is not on the roster of clinic {clinic.id}")
+        # The value is not echoed: someone may have typed a person's name here.
+        raise TaskRejected(f"actor is not a roster id of clinic {clinic.id}")
     if task.only_assignee and done.actor != task.assignee:
         raise TaskRejected(
             f"only {task.assignee} may complete task {task.task_id}: the reporting duty is "
@@ -177,6 +183,8 @@ def _check_choices(task: Task, outcome: str, form: BaseModel) -> None:
             raise TaskRejected(f"approve needs data.actions: one or more of {offered}")
         if outcome == "decline" and form.actions:
             raise TaskRejected("decline takes no data.actions; give the reason instead")
+        if len(set(form.actions)) != len(form.actions):
+            raise TaskRejected("data.actions lists an action more than once")
         refused = [a.value for a in form.actions if a.value not in task.choices]
         if refused:
             raise TaskRejected(

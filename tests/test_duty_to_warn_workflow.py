@@ -19,7 +19,8 @@ from workflows.case import CaseWorkflow
 
 
 def code_in(message) -> str:
-    return re.search(r"approval code for task \S+: (\d{8})", message.get_content()).group(1)
+    return re.search(r"approval code for task \S+: ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})", message.get_content()
+                     ).group(1)
 
 
 async def open_task(handle, kind: str):
@@ -149,12 +150,13 @@ async def test_tx_waits_for_supervisor_rejects_bad_completions_and_never_warns_v
         rejected = {
             "needs the role supervisor": dict(actor="dr-lee", outcome="approve", code=code),
             "may not also decide": dict(actor="dr-both", outcome="approve", code=code),
-            "not the one e-mailed": dict(actor="sup-kim", outcome="approve", code="00000000"),
+            "not the one e-mailed": dict(actor="sup-kim", outcome="approve",
+                                         code="AAAA-BBBB-CCCC-DDDD"),
             "needs the approval code": dict(actor="sup-kim", outcome="approve"),
             "not permitted in this case: warn_victim": dict(
                 actor="sup-kim", outcome="approve", code=code,
                 data={"actions": ["warn_victim"], "reason": "warn"}),
-            "not on the roster": dict(actor="mallory", outcome="approve", code=code),
+            "not a roster id": dict(actor="mallory", outcome="approve", code=code),
         }
         for message, kw in rejected.items():
             kw.setdefault("data", {"actions": ["notify_law_enforcement"], "reason": "imminent"})

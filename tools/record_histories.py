@@ -79,7 +79,7 @@ async def tx_permissive(env, client, handle, sink):
     decision = await _task(handle, "release_decision")
     mail = await eventually(lambda: [m for m in sink.to("kim@demo-clinic.test")
                                      if "approval code" in m["Subject"]])
-    code = re.search(r": (\d{8})", mail[0].get_content()).group(1)
+    code = re.search(r": ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})", mail[0].get_content()).group(1)
     await _done(client, decision, actor="sup-kim", outcome="approve", code=code,
                 data={"actions": ["notify_law_enforcement"], "reason": "imminent"})
     await env.sleep(timedelta(days=7))
