@@ -21,6 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+# An approval code as the e-mails carry it (80 bits, four groups of base32).
+CODE_PATTERN = r"([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})"
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as s:

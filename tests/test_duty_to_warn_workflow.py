@@ -13,13 +13,13 @@ from domain.flags import Flag
 from domain.tasks import TaskCompletion
 from intake.cases import start_case
 from tests.conftest import make_worker
-from tests.support import demo_clinic, eventually, flag_body
+from tests.support import CODE_PATTERN, demo_clinic, eventually, flag_body
 from workflows import search_attributes as sa
 from workflows.case import CaseWorkflow
 
 
 def code_in(message) -> str:
-    return re.search(r"approval code for task \S+: ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})", message.get_content()
+    return re.search(r"approval code for task \S+: " + CODE_PATTERN, message.get_content()
                      ).group(1)
 
 

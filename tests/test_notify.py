@@ -16,7 +16,7 @@ from activities.notify import NoticeActivities, SendNoticeInput, SmtpSettings
 from domain.flags import Concern, Patient, Person
 from domain.notices import message_id, victim_warning
 from domain.tasks import hash_code
-from tests.support import demo_clinic, free_port
+from tests.support import CODE_PATTERN, demo_clinic, free_port
 
 # Distinctive fake PHI: must reach the body and never the subject or an error message.
 PHI_NAME = "Quillon Vexworth-Zanzibar"
@@ -161,7 +161,7 @@ def codes_input(case_id: str = "demo-clinic.F-7", task_id: str = "release-1") ->
 
 
 def code_in(message) -> str:
-    found = re.findall(r"approval code for task release-1: ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})", body_of(message))
+    found = re.findall(r"approval code for task release-1: " + CODE_PATTERN, body_of(message))
     assert len(found) == 1, body_of(message)
     return found[0]
 

@@ -17,7 +17,7 @@ from infra.settings import Settings
 from infra.temporal import data_converter
 from intake.app import create_app
 from tests.conftest import make_worker
-from tests.support import BIN, demo_clinic, eventually
+from tests.support import BIN, CODE_PATTERN, demo_clinic, eventually
 from workflows import search_attributes as sa
 
 KEY = "leak-key-" + uuid.uuid4().hex
@@ -111,7 +111,7 @@ async def test_no_phi_outside_encrypted_payloads(file_stack, mail, caplog, capfd
     decision = await _task(http, ca, "release_decision")
     code_mail = await eventually(lambda: [m for m in mail.to("kim@demo-clinic.test")
                                           if "approval code" in m["Subject"]])
-    code = re.search(r": ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})", code_mail[0].get_content()).group(1)
+    code = re.search(r": " + CODE_PATTERN, code_mail[0].get_content()).group(1)
     await _do(http, ca, decision, actor="sup-kim", outcome="approve", code=code,
               data={"actions": ["notify_emergency_contact"], "reason": "PLUGH reason"})
     await eventually(lambda: len(ledger.for_case(ca)) == 4)
@@ -123,7 +123,7 @@ async def test_no_phi_outside_encrypted_payloads(file_stack, mail, caplog, capfd
               data=ASSESS)
     decision = await _task(http, tx, "release_decision")
     await _do(http, tx, decision, actor="sup-kim", outcome="decline",
-              code=re.search(r": ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})", [m for m in mail.to("kim@demo-clinic.test")
+              code=re.search(r": " + CODE_PATTERN, [m for m in mail.to("kim@demo-clinic.test")
                                              if "approval code" in m["Subject"]][-1]
                              .get_content()).group(1),
               data={"reason": "PLUGH declined"})

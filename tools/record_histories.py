@@ -28,7 +28,7 @@ from infra.ledger_db import Ledger  # noqa: E402
 from infra.temporal import data_converter  # noqa: E402
 from intake.cases import start_case  # noqa: E402
 from tests.conftest import make_worker  # noqa: E402
-from tests.support import BIN, demo_clinic, eventually, flag_body, start_smtp  # noqa: E402
+from tests.support import BIN, CODE_PATTERN, demo_clinic, eventually, flag_body, start_smtp  # noqa: E402
 from workflows import search_attributes as sa  # noqa: E402
 from workflows.case import CaseWorkflow  # noqa: E402
 
@@ -79,7 +79,7 @@ async def tx_permissive(env, client, handle, sink):
     decision = await _task(handle, "release_decision")
     mail = await eventually(lambda: [m for m in sink.to("kim@demo-clinic.test")
                                      if "approval code" in m["Subject"]])
-    code = re.search(r": ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})", mail[0].get_content()).group(1)
+    code = re.search(r": " + CODE_PATTERN, mail[0].get_content()).group(1)
     await _done(client, decision, actor="sup-kim", outcome="approve", code=code,
                 data={"actions": ["notify_law_enforcement"], "reason": "imminent"})
     await env.sleep(timedelta(days=7))
