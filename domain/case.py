@@ -49,6 +49,7 @@ class Phase(StrEnum):
     written_report = "written_report"
     informing = "informing"
     closed = "closed"
+    failed = "failed"  # the workflow failed: an operator must look (never silently closed)
 
 
 class ConcernStatus(BaseModel):

@@ -143,3 +143,27 @@ async def test_supervisor_decline_discloses_nothing(ts_env, mail, smtp, ledger, 
         result = await started.handle.result()
     assert not result.disclosures and not ledger.for_case(started.case_id)
     assert not mail.to("police@agency.test")
+
+
+async def test_a_refused_supervisor_address_does_not_fail_the_case_the_decision_escalates(
+        ts_env, mail, smtp, ledger, task_queue):
+    client = ts_env.client
+    mail.script["kim@demo-clinic.test"] = ["550 5.1.1 mailbox gone"] * 50
+    flag = Flag.model_validate(flag_body(flag_id="TX-NO-KIM", jurisdiction="US-TX"))
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_case(client, task_queue, flag, demo_clinic())
+        await complete(client, await open_task(started.handle, "risk_assessment"),
+                       actor="dr-lee", data=THREAT)
+        decision = await open_task(started.handle, "release_decision")
+        assert not mail.to("kim@demo-clinic.test")
+        # Past the 2-hour decision window the privacy officer may decide, with a code.
+        await ts_env.sleep(timedelta(hours=2, minutes=1))
+        code_mail = await eventually(lambda: [m for m in mail.to("diaz@demo-clinic.test")
+                                              if "approval code" in m["Subject"]])
+        await complete(client, decision, actor="po-diaz", outcome="approve",
+                       code=code_in(code_mail[0]),
+                       data={"actions": ["notify_law_enforcement"], "reason": "imminent"})
+        await eventually(lambda: mail.to("police@agency.test"))
+        status = await started.handle.query(CaseWorkflow.status)
+        assert status.status != "needs_attention"
+        await started.handle.terminate("test done")

@@ -59,7 +59,7 @@ class CaseWorkflow:
             case_id=self.inp.case_id,
             clinic_id=self.inp.clinic.id,
             jurisdiction=self.inp.policy.jurisdiction,
-            status="closed" if self.closed else ("overdue" if self._overdue() else "open"),
+            status=self._case_status(),
             policy_version=self.inp.policy.version,
             policy_unverified=self._unverified(),
             concerns=concerns,
@@ -100,13 +100,22 @@ class CaseWorkflow:
                         SearchAttributePair(sa.PATH, concern.kind.value)
                     ),
                     static_summary=f"{concern.kind.value} · case {inp.case_id}",
-                    parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+                    # A mandated duty outlives its case: closing or terminating the case must
+                    # never cancel a report (no one may block one).
+                    parent_close_policy=ParentClosePolicy.ABANDON,
                 ))
         handles = await asyncio.gather(*children)
         self._publish()
-        results = await asyncio.gather(*handles)
-        for result in results:
-            self.concerns[result.workflow_id] = result
+        # One concern failing must not fail the case or its other concerns.
+        results = await asyncio.gather(*handles, return_exceptions=True)
+        for handle, result in zip(handles, results, strict=True):
+            if isinstance(result, BaseException):
+                last = self.concerns.get(handle.id)
+                if last is not None:
+                    self.concerns[handle.id] = last.model_copy(update={"phase": Phase.failed})
+                workflow.logger.error("concern workflow failed", extra={"workflow_id": handle.id})
+            else:
+                self.concerns[result.workflow_id] = result
         self.closed = True
         self._publish()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -119,6 +128,13 @@ class CaseWorkflow:
         return self.inp.policy.unverified or any(c.policy_unverified
                                                  for c in self.concerns.values())
 
+    def _case_status(self) -> str:
+        if any(c.phase == Phase.failed for c in self.concerns.values()):
+            return "needs_attention"
+        if self.closed:
+            return "closed"
+        return "overdue" if self._overdue() else "open"
+
     def _overdue(self) -> bool:
         return any(c.overdue for c in self.concerns.values())
 
@@ -126,10 +142,10 @@ class CaseWorkflow:
         concerns = self._ordered()
         waiting = sorted({r.value for c in concerns for t in c.tasks for r in t.allowed_roles})
         dues = [c.next_due for c in concerns if c.next_due]
-        status = "closed" if self.closed else (
-            "overdue" if self._overdue() else
-            ",".join(sorted({c.phase.value for c in concerns if c.phase != Phase.closed}))
-            or "open")
+        status = self._case_status()
+        if status == "open":  # say which phases the open concerns are in
+            status = ",".join(sorted({c.phase.value for c in concerns
+                                      if c.phase != Phase.closed})) or "open"
         workflow.upsert_search_attributes([
             sa.STATUS.value_set(status),
             sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),

@@ -78,5 +78,10 @@ class ConcernWorkflowBase:
             render_details(self._header(), list(self.board.tasks.values())))
         if self.inp.parent_workflow_id:
             self._revision += 1
-            await workflow.get_external_workflow_handle(self.inp.parent_workflow_id).signal(
-                "concern_changed", self._status())
+            try:
+                await workflow.get_external_workflow_handle(
+                    self.inp.parent_workflow_id).signal("concern_changed", self._status())
+            except Exception:  # noqa: BLE001 (any failure to reach the case)
+                # The case may be gone (terminated by an operator): the duty goes on.
+                workflow.logger.warning("case not reachable", extra={
+                    "case_id": self.inp.case_id})

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -169,12 +170,16 @@ class TaskBoard:
         workflow.logger.warning("task overdue", extra={
             **_ids(task), "escalated_to": new_role.value if new_role else None})
         await self._on_change()
-        notify = list(dict.fromkeys(
-            [*task.allowed_roles, *task.escalate_to, *([new_role] if new_role else [])]))
+        # The assignee (not every holder of the role) plus everyone in the roles above it.
+        above = {*task.allowed_roles, *task.escalate_to, *([new_role] if new_role else [])}
+        if task.assignee:
+            above.discard(task.role)
+        people = ([task.assignee] if task.assignee else []) + [
+            s.id for s in self.clinic.staff if set(s.roles) & above]
         await mail.tell_staff(
-            self.case_id, self.clinic, f"{task.task_id}.overdue{round_}", notify,
+            self.case_id, self.clinic, f"{task.task_id}.overdue{round_}", list(above),
             "task OVERDUE" + (f", escalated to {new_role.value}" if new_role else ""),
-            self._lines(task),
+            self._lines(task), only=list(dict.fromkeys(people)),
         )
 
     async def _issue_codes(self, task: Task, roles: list[Role]) -> None:
@@ -184,10 +189,15 @@ class TaskBoard:
             and s.id not in task.code_hashes
         ]
         if approvers:
-            task.code_hashes.update(await mail.issue_codes(IssueCodesInput(
-                case_id=self.case_id, task_id=task.task_id, salt=task.code_salt,
-                due_at=task.due_at, clinic=self.clinic, approvers=approvers,
-            )))
+            try:
+                task.code_hashes.update(await mail.issue_codes(IssueCodesInput(
+                    case_id=self.case_id, task_id=task.task_id, salt=task.code_salt,
+                    due_at=task.due_at, clinic=self.clinic, approvers=approvers,
+                )))
+            except ActivityError:
+                # Mail down past its retries: the task still stands and still escalates
+                # (the next role gets codes then); failing here would kill the case.
+                workflow.logger.warning("approval codes not issued", extra=_ids(task))
 
     def _lines(self, task: Task) -> list[str]:
         return [
