@@ -65,11 +65,13 @@ async def test_permanent_smtp_refusal_becomes_a_task_and_is_not_recorded_until_d
         assert [r.recipient_key for r in ledger.for_case(started.case_id)] == [
             "agency-law_enforcement"]
         await complete(client, failed, actor="dr-lee", outcome="delivered",
-                       data={"delivered_by": "phone", "details": "reached on mobile"})
+                       data={"delivered_by": "phone call to her mobile, then a text message",
+                             "details": "reached on mobile"})
         rows = await eventually(lambda: len(ledger.for_case(started.case_id)) == 2
                                 and ledger.for_case(started.case_id))
         victim_row = next(r for r in rows if r.recipient_key == "victim-1")
-        assert victim_row.channel == "phone" and victim_row.recipient_address == "+1-555-0142"
+        assert victim_row.channel == "other" and victim_row.recipient_address == "+1-555-0142"
+        assert "delivered by: phone call to her mobile" in victim_row.description
         await ts_env.sleep(timedelta(days=7))
         await complete(client, await open_task(started.handle, "reassessment"), actor="dr-lee",
                        data={"serious_threat": False, "identifiable_victims": False,

@@ -258,3 +258,15 @@ async def test_record_disclosure_activity_returns_true_then_false(request, store
                          disclosure(case_id, recipient_key="agency-police")) is True
 
     assert row_count(store, case_id) == 2
+
+
+async def test_a_database_error_reaches_temporal_without_the_row(tmp_path):
+    from temporalio.exceptions import ApplicationError
+
+    unmigrated = Ledger(f"sqlite:///{tmp_path / 'empty.db'}")  # no table: every write fails
+    d = disclosure("demo-clinic.LEDGER-ERR")
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(LedgerActivities(unmigrated).record_disclosure, d)
+    assert caught.value.type == "LedgerWriteFailed" and not caught.value.non_retryable
+    for value in (d.recipient_name, d.recipient_address, d.description):
+        assert value not in str(caught.value)

@@ -224,7 +224,7 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
             purpose=f"mandated report of {KIND_TITLE[self.kind]}",
             legal_basis=self.rule.legal_basis, task_ref=task_ref,
         )
-        await mail.record(d)
+        await mail.record(d, self.inp.clinic)
         self.disclosures.append(d)
         await self._publish()
 

@@ -249,7 +249,11 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                     record.status = "not_delivered"
                     await self._publish()
                     return
-                channel = DeliveryFailureForm.model_validate(done.form).delivered_by
+                # The ledger's channel is a short vocabulary; how it was delivered is free text
+                # and goes into the description.
+                channel = "other"
+                how = DeliveryFailureForm.model_validate(done.form).delivered_by
+                what += f"; delivered by: {how}"
                 address = to.phone or to.address or ""
                 record.status, record.channel = "delivered", channel
         else:
@@ -278,7 +282,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             recipient_address=address, channel=channel, description=what,
             purpose=PURPOSE[action], legal_basis=decision.legal_basis, task_ref=task_ref,
         )
-        await mail.record(disclosure)
+        await mail.record(disclosure, self.inp.clinic)
         self.disclosures.append(disclosure)
         await self._publish()
 

@@ -27,8 +27,10 @@ MAIL_RETRY = RetryPolicy(
     maximum_attempts=12,
 )
 LEDGER_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1)
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1),
+    maximum_attempts=15,
 )
+LEDGER_RETRY_PAUSE = timedelta(hours=1)
 
 
 class DeliveryFailed(Exception):
@@ -82,11 +84,26 @@ async def issue_codes(inp: IssueCodesInput) -> dict[str, str]:
     )
 
 
-async def record(d: Disclosure) -> None:
-    """Append a disclosure to the ledger; retried until the database takes it."""
-    await workflow.execute_activity_method(
-        LedgerActivities.record_disclosure,
-        d,
-        start_to_close_timeout=timedelta(seconds=30),
-        retry_policy=LEDGER_RETRY,
-    )
+async def record(d: Disclosure, clinic: Clinic) -> None:
+    """Append a disclosure to the ledger, until the database takes it. The disclosure has
+    happened, so the record must follow; while the database refuses, the privacy officer is
+    told (once, then daily), never left to find out in an audit."""
+    failures = 0
+    while True:
+        try:
+            await workflow.execute_activity_method(
+                LedgerActivities.record_disclosure,
+                d,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=LEDGER_RETRY,
+            )
+            return
+        except ActivityError:
+            if failures % 24 == 0:
+                await tell_staff(
+                    d.case_id, clinic, f"{d.step}.{d.recipient_key}.ledger{failures}",
+                    [Role.privacy_officer], "ledger write failing",
+                    [f"A disclosure of step {d.step} could not be written to the ledger.",
+                     "Confide retries every hour; check the ledger database."])
+            failures += 1
+            await workflow.sleep(LEDGER_RETRY_PAUSE)
