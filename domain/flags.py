@@ -49,7 +49,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
+    """Reject a datetime without a UTC offset."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must include a time zone offset, e.g. 2026-11-27T10:15:00-08:00")
     return value
@@ -104,7 +105,7 @@ class Concern(_Strict):
     # For self-harm: people able to prevent or lessen the threat (164.512(j)), e.g. family.
     contacts: Annotated[list[Person], Field(max_length=20)] = []
     # Abuse reports. When the reporter learned of it (the statutory clock); default flagged_at.
-    known_at: Annotated[datetime, AfterValidator(_aware)] | None = None
+    known_at: Annotated[datetime, AfterValidator(aware)] | None = None
     # Every mandated reporter who learned of it; each has a personal duty. Default: the
     # flag's clinician.
     reporters: Annotated[list[OpaqueKey], Field(max_length=10)] = []
@@ -117,6 +118,8 @@ class Concern(_Strict):
     def _abuse_needs_victims(self) -> Concern:
         if self.kind in ABUSE_KINDS and not self.victims:
             raise ValueError(f"a {self.kind.value} concern needs at least one victim")
+        if len(set(self.reporters)) != len(self.reporters):
+            raise ValueError("reporters lists someone more than once")
         return self
 
 
@@ -127,10 +130,19 @@ class Flag(_Strict):
     flag_id: OpaqueKey
     session_id: OpaqueKey
     jurisdiction: Jurisdiction
-    flagged_at: Annotated[datetime, AfterValidator(_aware)]
+    flagged_at: Annotated[datetime, AfterValidator(aware)]
     clinician: ClinicianRef
     patient: Patient
     concerns: Annotated[list[Concern], Field(min_length=1, max_length=10)]
+
+    @model_validator(mode="after")
+    def _knowledge_before_flag(self) -> Flag:
+        # Statutory clocks run from knowledge: a known_at after the flag is a typo that
+        # would silently extend a deadline.
+        for i, c in enumerate(self.concerns):
+            if c.known_at and c.known_at > self.flagged_at:
+                raise ValueError(f"concerns[{i}].known_at is after flagged_at")
+        return self
 
     def digest(self) -> str:
         """A fingerprint of the whole body, to tell a re-sent flag from a different one."""

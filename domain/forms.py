@@ -6,9 +6,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from domain.flags import aware
 from domain.policy import Action
+
+# A time someone enters: with its offset, or a statutory clock would depend on the worker's
+# time zone.
+When = Annotated[datetime, AfterValidator(aware)]
 
 Notes = Annotated[str, StringConstraints(max_length=4000)]
 
@@ -69,7 +74,7 @@ class CallOutcome(StrEnum):
 class CallForm(_Form):
     """Record of a phone warning to someone without a known e-mail address."""
 
-    called_at: datetime
+    called_at: When
     number_called: Annotated[str, StringConstraints(max_length=40)] = ""
     notes: Notes = ""
 
@@ -77,7 +82,7 @@ class CallForm(_Form):
 class ActionRecordForm(_Form):
     """Record of a step Confide cannot take itself (e.g. initiating hospitalization)."""
 
-    done_at: datetime
+    done_at: When
     details: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 
 
@@ -99,7 +104,7 @@ class OralReportForm(_Form):
 
     agency: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     number_called: Annotated[str, StringConstraints(min_length=1, max_length=40)]
-    called_at: datetime
+    called_at: When
     taken_by: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     reference_number: Annotated[str, StringConstraints(max_length=100)] = ""
 
@@ -114,7 +119,7 @@ class WrittenReportForm(_Form):
 class PortalSubmissionForm(_Form):
     """Record of a written report filed on the agency's own portal."""
 
-    submitted_at: datetime
+    submitted_at: When
     confirmation_number: Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
@@ -128,7 +133,7 @@ class NotInformedReason(StrEnum):
 class InformIndividualForm(_Form):
     """Whether the adult was told of the report (164.512(c)(2)), or why not."""
 
-    informed_at: datetime | None = None
+    informed_at: When | None = None
     method: Annotated[str, StringConstraints(max_length=100)] = ""
     reason_not_informed: NotInformedReason | None = None
     notes: Notes = ""

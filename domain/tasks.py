@@ -123,7 +123,11 @@ def hash_code(salt: str, code: str) -> str:
     return hashlib.sha256(f"{salt}:{normalize_code(code)}".encode()).hexdigest()
 
 
-def check_completion(task: Task | None, done: TaskCompletion, clinic: Clinic) -> BaseModel:
+FUTURE_SKEW = timedelta(minutes=10)
+
+
+def check_completion(task: Task | None, done: TaskCompletion, clinic: Clinic,
+                     now: datetime | None = None) -> BaseModel:
     """Validate a completion against its task and the roster; return the parsed form.
 
     Raises TaskRejected with a message a supervisor understands. Messages name fields and
@@ -163,6 +167,11 @@ def check_completion(task: Task | None, done: TaskCompletion, clinic: Clinic) ->
         )
         raise TaskRejected(f"data does not fit the {task.kind.value} form: {problems}") from None
     _check_choices(task, outcome, form)
+    if now is not None:
+        # A report "made" tomorrow is a typo that would move a statutory clock.
+        for name, value in form:
+            if isinstance(value, datetime) and value > now + FUTURE_SKEW:
+                raise TaskRejected(f"data.{name} is in the future")
     if task.requires_code:
         expected = task.code_hashes.get(done.actor)
         if not done.code:

@@ -59,6 +59,20 @@ async def rejected(message: str, attempt) -> None:
     assert message in str(err.value.cause), err.value.cause
 
 
+def last_friday_before_monday_holiday(before: datetime) -> tuple[datetime, datetime]:
+    """(Friday 3 p.m., end of the following Wednesday) in California: the last such Friday
+    before `before` (in the past, so the reported call times are not in the future)."""
+    from domain.reporting import holidays_for
+
+    days = holidays_for("CA", range(before.year - 1, before.year + 1))
+    day = before.date() - timedelta(days=7)
+    while not (day.weekday() == 4 and day + timedelta(days=3) in days):
+        day -= timedelta(days=1)
+    friday = datetime(day.year, day.month, day.day, 15, 0, tzinfo=LA)
+    wed = day + timedelta(days=5)
+    return friday, datetime(wed.year, wed.month, wed.day, 23, 59, 59, tzinfo=LA)
+
+
 async def now(env) -> datetime:
     return (await env.get_current_time()).astimezone(LA)
 
@@ -93,7 +107,7 @@ async def test_ca_child_abuse_written_report_due_36h_from_knowledge_never_gated(
             oral,
             actor="dr-lee",
             outcome="reported",
-            data=oral_data(known + timedelta(minutes=20)),
+            data=oral_data(known + timedelta(minutes=5)),
         )
 
         written = await open_task(started.handle, "written_report")
@@ -168,6 +182,7 @@ async def test_ny_child_written_report_due_48h_after_the_oral_report(
         )
         oral = await open_task(started.handle, "oral_report")
         called = known + timedelta(minutes=45)
+        await ts_env.sleep(timedelta(minutes=45))
         await complete(client, oral, actor="dr-lee", data=oral_data(called))
         written = await open_task(started.handle, "written_report")
         assert written.due_at == called + timedelta(hours=48)  # the clock is the oral report
@@ -180,8 +195,8 @@ async def test_ca_elder_written_deadline_skips_the_weekend_and_monday_holiday(
     ts_env, mail, smtp, ledger, task_queue
 ):
     client = ts_env.client
-    # Friday 15 January 2027, 3 p.m. in California; Monday 18 January is MLK Day.
-    friday = datetime(2027, 1, 15, 15, 0, tzinfo=LA)
+    # A Friday 3 p.m. in California before a Monday holiday (e.g. Labor Day 2026).
+    friday, wednesday = last_friday_before_monday_holiday(await now(ts_env))
     flag = abuse_flag("CA-ELDER", "US-CA", "elder_abuse", friday)
     async with make_worker(client, task_queue, smtp[0].port, ledger):
         started = await start_case(client, task_queue, flag, demo_clinic())
@@ -189,7 +204,8 @@ async def test_ca_elder_written_deadline_skips_the_weekend_and_monday_holiday(
         await complete(client, oral, actor="dr-lee", data=oral_data(friday + timedelta(minutes=30)))
         written = await open_task(started.handle, "written_report")
         # Two working days after Friday: Tuesday (1), Wednesday (2) — end of Wednesday.
-        assert written.due_at == datetime(2027, 1, 20, 23, 59, 59, tzinfo=LA)
+        assert written.due_at == wednesday
+        assert wednesday.weekday() == 2 and (wednesday - friday).days == 5
         assert "SOC 341" in written.document
         inform = await open_task(started.handle, "inform_individual")
         await rejected(
@@ -268,6 +284,7 @@ async def test_agency_without_email_gets_a_portal_task_with_confirmation_number(
         portal = await open_task(started.handle, "portal_submission")
         assert portal.due_at == known + timedelta(hours=36)
         assert "portal.agency.test" in portal.instructions and "SS 8572" in portal.document
+        await ts_env.sleep(timedelta(hours=2))
         await complete(client, portal, actor="dr-lee", outcome="submitted", data={
             "submitted_at": (known + timedelta(hours=2)).isoformat(),
             "confirmation_number": "CWS-778"})

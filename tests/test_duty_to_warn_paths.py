@@ -34,7 +34,7 @@ async def test_victim_without_email_gets_a_call_task_and_the_call_is_recorded(
         assert [n.status for n in status.notifications if n.recipient_role == "victim"] == [
             "call_pending"]
         await complete(client, call, actor="dr-lee", outcome="reached",
-                       data={"called_at": "2026-11-27T11:00:00-08:00",
+                       data={"called_at": (await ts_env.get_current_time()).isoformat(),
                              "number_called": "+1-555-0199"})
         rows = await eventually(lambda: len(ledger.for_case(started.case_id)) == 2
                                 and ledger.for_case(started.case_id))
@@ -168,4 +168,7 @@ async def test_a_refused_supervisor_address_does_not_fail_the_case_the_decision_
         await eventually(lambda: mail.to("police@agency.test"))
         status = await started.handle.query(CaseWorkflow.status)
         assert status.status != "needs_attention"
+        # Children outlive their case (ABANDON): end both, or the child's timers would keep
+        # the shared time-skipping server busy for the tests after this one.
+        await client.get_workflow_handle(decision.workflow_id).terminate("test done")
         await started.handle.terminate("test done")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -187,7 +188,7 @@ async def test_child_abuse_end_to_end_every_reporter_files_and_the_case_closes_l
                 r = await http.post(f"/v1/cases/{case_id}/tasks/{oral['task_id']}", json={
                     "actor": reporter, "outcome": "reported", "data": {
                         "agency": "County CWS", "number_called": "+1-555-0300",
-                        "called_at": "2026-11-27T10:30:00-08:00", "taken_by": "Intake A"}})
+                        "called_at": datetime.now(UTC).isoformat(), "taken_by": "Intake A"}})
                 assert r.status_code == 200, r.text
                 written = await eventually(lambda rep=reporter: _task(http, case_id,
                                                                       "written_report", rep))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest_asyncio
@@ -100,7 +101,7 @@ async def test_no_phi_outside_encrypted_payloads(file_stack, mail, caplog, capfd
     await _do(http, ca, task, actor="dr-lee", data=ASSESS)
     call = await _task(http, ca, "call_person")
     await _do(http, ca, call, actor="dr-lee", outcome="reached",
-              data={"called_at": "2026-11-27T11:00:00-08:00", "number_called": "+1-555-0166",
+              data={"called_at": datetime.now(UTC).isoformat(), "number_called": "+1-555-0166",
                     "notes": "PLUGH call notes"})
     refused = await _task(http, ca, "delivery_failed")
     await _do(http, ca, refused, actor="dr-lee", outcome="not_delivered",

@@ -96,12 +96,13 @@ async def ca_overdue_then_closed(env, client, handle, sink):
 CHILD = [{"kind": "child_abuse", "summary": "Child disclosed being hit with a belt",
           "victims": [{"name": "Robin Child", "age": 9}],
           "alleged_abuser": {"name": "Pat Parent"}, "abuser_is_caretaker": True}]
-ORAL = {"agency": "County CWS", "number_called": "+1-555-0300",
-        "called_at": "2026-11-27T10:30:00-08:00", "taken_by": "Intake A"}
+ORAL = {"agency": "County CWS", "number_called": "+1-555-0300", "taken_by": "Intake A"}
 
 
 async def ca_child_abuse(env, client, handle, sink):
-    await _done(client, await _task(handle, "oral_report"), actor="dr-lee", data=ORAL)
+    called = (await env.get_current_time()).isoformat()
+    await _done(client, await _task(handle, "oral_report"), actor="dr-lee",
+                data={**ORAL, "called_at": called})
     await env.sleep(timedelta(hours=37))  # the written report goes overdue and escalates
     await _done(client, await _task(handle, "written_report"), actor="dr-lee",
                 outcome="submit", data={"reviewed": True})

@@ -247,6 +247,12 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                 ))
                 if done.outcome != "delivered":
                     record.status = "not_delivered"
+                    await mail.tell_staff(
+                        self.inp.case_id, self.inp.clinic, f"{step}.{to.key}.undelivered",
+                        [Role.supervisor, Role.privacy_officer],
+                        "a warning could not be delivered",
+                        [f"The notice to {role} {to.key} was refused and not delivered "
+                         "another way: the duty may not be discharged."])
                     await self._publish()
                     return
                 # The ledger's channel is a short vocabulary; how it was delivered is free text
@@ -269,8 +275,9 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             if done.outcome == "not_reached":
                 await mail.tell_staff(
                     self.inp.case_id, self.inp.clinic, f"{step}.{to.key}.unreached",
-                    [Role.supervisor], "a warning could not be delivered",
-                    [f"The clinician could not reach {role} {to.key}."])
+                    [Role.supervisor, Role.privacy_officer], "a warning could not be delivered",
+                    [f"The clinician could not reach {role} {to.key}: the duty may not be "
+                     "discharged."])
                 await self._publish()
                 return
             channel = "phone"

@@ -94,11 +94,13 @@ class TaskBoard:
 
     def validate(self, done: TaskCompletion) -> None:
         """The Update validator: raises TaskRejected before anything reaches history."""
-        check_completion(self.tasks.get(done.task_id), done, self.clinic)
+        check_completion(self.tasks.get(done.task_id), done, self.clinic, workflow.now())
 
     async def complete(self, done: TaskCompletion) -> TaskView:
         """Record a validated completion (called from the Update handler)."""
         task = self.tasks[done.task_id]
+        # No `now` here: the handler re-runs on replay, where a rule added later (unlike a
+        # validator's) would change recorded history. The validator already applied it.
         form = check_completion(task, done, self.clinic)
         task.status = TaskStatus.done
         task.completed_by = done.actor
