@@ -12,7 +12,7 @@ delegated or routed through the person in charge; conditional duties; "unverifie
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -191,29 +191,32 @@ class Calendar(BaseModel):
 def due_at(deadline: Deadline, start: datetime, cal: Calendar) -> datetime:
     """When a deadline that starts at `start` expires.
 
-    Working days: the end (23:59:59 local) of the Nth working day after the start day, since
-    a report filed any time that day is within "N working days". Hours excluding weekends and
-    holidays: only hours on working days count. "Or the next working day": an hours deadline
-    that ends on a non-working day moves to the end of the next working day.
+    Hours are elapsed hours (computed in UTC, so a daylight-saving change neither adds nor
+    removes one). Working days: the end (23:59:59 local) of the Nth working day after the
+    start day, since a report filed any time that day is within "N working days". Hours
+    excluding weekends and holidays: only hours on working days count. "Or the next working
+    day": an hours deadline that ends on a non-working day moves to the end of the next
+    working day.
     """
     tz = ZoneInfo(cal.timezone)
-    local = start.astimezone(tz)
+    start = start.astimezone(UTC)
     if deadline.unit == Unit.working_days:
-        day, left = local.date(), deadline.amount
+        day, left = start.astimezone(tz).date(), deadline.amount
         while left:
             day += timedelta(days=1)
             left -= cal.working(day)
         return _end_of(day, tz)
     if deadline.excludes_weekends_holidays:
         remaining = timedelta(hours=deadline.amount)
-        cursor = local
+        cursor = start
         while True:
-            day_end = datetime.combine(cursor.date() + timedelta(days=1), time(0), tzinfo=tz)
-            if cal.working(cursor.date()):
-                if cursor + remaining <= day_end:
-                    return cursor + remaining
-                remaining -= day_end - cursor
-            cursor = day_end
+            local_day = cursor.astimezone(tz).date()
+            next_midnight = _midnight(local_day + timedelta(days=1), tz)
+            if cal.working(local_day):
+                if cursor + remaining <= next_midnight:
+                    return (cursor + remaining).astimezone(tz)
+                remaining -= next_midnight - cursor
+            cursor = next_midnight
     end = (start + timedelta(hours=deadline.amount)).astimezone(tz)
     if deadline.or_next_working_day and not cal.working(end.date()):
         day = end.date()
@@ -221,6 +224,10 @@ def due_at(deadline: Deadline, start: datetime, cal: Calendar) -> datetime:
             day += timedelta(days=1)
         return _end_of(day, tz)
     return end
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
 def _end_of(day: date, tz: ZoneInfo) -> datetime:

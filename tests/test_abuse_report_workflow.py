@@ -3,7 +3,7 @@ between states come from the policy data, never from code."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -74,7 +74,8 @@ def last_friday_before_monday_holiday(before: datetime) -> tuple[datetime, datet
 
 
 async def now(env) -> datetime:
-    return (await env.get_current_time()).astimezone(LA)
+    # UTC, so `now + timedelta(hours=36)` is 36 elapsed hours even across a DST change.
+    return (await env.get_current_time()).astimezone(UTC)
 
 
 async def test_ca_child_abuse_written_report_due_36h_from_knowledge_never_gated(

@@ -346,3 +346,38 @@ def test_policy_data_is_what_the_build_tool_makes_from_the_reference():
     built = _load_builder().build(json.loads(REFERENCE.read_text()))
     for kind in KINDS:
         assert built[kind] == json.loads((POLICY_DATA / f"{kind}.json").read_text()), kind
+
+
+# ---------------------------------------------------------------------------- daylight saving
+
+
+def test_hour_deadlines_count_elapsed_hours_across_the_spring_forward():
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from domain.reporting import Deadline, holidays_for
+
+    la = ZoneInfo("America/Los_Angeles")
+    cal = Calendar(timezone="America/Los_Angeles", holidays=holidays_for("CA", range(2027, 2028)))
+    start = datetime(2027, 3, 13, 10, 0, tzinfo=la)  # clocks go forward 14 March, 2 a.m.
+    end = due_at(Deadline(amount=36, unit="hours"), start, cal)
+    # (Subtract in UTC: Python subtracts same-zone datetimes by wall clock.)
+    assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=36)
+    assert end.astimezone(la).hour == 23  # 36 elapsed hours read 23:00 PDT, not 22:00
+    # The same instant with a fixed offset gives the same answer.
+    assert due_at(Deadline(amount=36, unit="hours"), start.astimezone(UTC), cal) == end
+
+
+def test_weekend_excluding_hours_count_elapsed_hours_across_the_fall_back():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from domain.reporting import Deadline
+
+    la = ZoneInfo("America/Los_Angeles")
+    cal = Calendar(timezone="America/Los_Angeles", holidays=[])
+    # Friday 30 October 2026, 3 p.m.; clocks go back Sunday 1 November (a 25-hour day).
+    start = datetime(2026, 10, 30, 15, 0, tzinfo=la)
+    end = due_at(Deadline(amount=72, unit="hours", excludes_weekends_holidays=True), start, cal)
+    # 9 h Friday + 24 h Monday + 24 h Tuesday + 15 h Wednesday: Wednesday 3 p.m.
+    assert end.astimezone(la) == datetime(2026, 11, 4, 15, 0, tzinfo=la)
