@@ -8,8 +8,9 @@ import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from domain.flags import Email, OpaqueKey
 
@@ -74,6 +75,17 @@ class Clinic(BaseModel):
     agencies: list[Agency] = []
     # sha256 hex of each API key this clinic may use; the keys themselves are never stored.
     api_key_sha256: list[str] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        # Checked at load: an unknown zone would otherwise fail every deadline computation
+        # inside the workflows, where it cannot be fixed.
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
 
     def member(self, staff_id: str) -> StaffMember | None:
         """The roster entry with this id, if any."""

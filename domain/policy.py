@@ -212,8 +212,8 @@ def resolve_policy(
     start = year or datetime.now(UTC).year
     child = reporting_rule(jurisdiction, "child_abuse")
     elder = reporting_rule(jurisdiction, "elder_abuse")
-    # Two years of holidays cover any statutory deadline measured in days or working days.
-    calendar = Calendar(timezone=timezone, holidays=holidays_for(state, range(start, start + 2)))
+    # Three years from `year` cover any statutory deadline measured in days or working days.
+    calendar = Calendar(timezone=timezone, holidays=holidays_for(state, range(start, start + 3)))
     body = {
         "dtw": rule.model_dump(mode="json"),
         "child": child.model_dump(mode="json"),

@@ -13,6 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.case import CaseStatus
 from domain.clinic import Clinic, ClinicDirectory
 from domain.flags import Flag
+from domain.policy import jurisdictions
 from domain.tasks import TaskCompletion, TaskView
 from infra.codec import EncryptionCodec
 from infra.settings import Settings
@@ -122,6 +123,10 @@ def create_app(settings: Settings, directory: ClinicDirectory,
     Caller = Annotated[Clinic, Depends(clinic_for)]
 
     def own(case_id: str, caller: Clinic) -> None:
+        # A case id is exactly "<clinic>.<flag>"; anything else (a concern's workflow id, say)
+        # is not a case.
+        if case_id.count(".") != 1:
+            raise HTTPException(404, f"no case {case_id}")
         if case_id.split(".", 1)[0] != caller.id:
             raise HTTPException(403, "this case belongs to another clinic")
 
@@ -139,6 +144,10 @@ def create_app(settings: Settings, directory: ClinicDirectory,
         """Open a case for a flagged session (idempotent on clinic + flag id)."""
         if flag.clinic_id != caller.id:
             raise HTTPException(403, "the API key belongs to another clinic")
+        if flag.jurisdiction not in jurisdictions():
+            raise HTTPException(422, {"error": "invalid request", "errors": [{
+                "field": "jurisdiction",
+                "problem": "not a US state or DC Confide has policy for (e.g. US-CA)"}]})
         roster_errors = roster_problems(flag, caller)
         if roster_errors:
             raise HTTPException(422, {"error": "invalid request", "errors": roster_errors})
@@ -185,7 +194,9 @@ def create_app(settings: Settings, directory: ClinicDirectory,
         s = await case_status(case_id)
         task = next((t for t in s.tasks if t.task_id == task_id), None)
         if task is None:
-            raise HTTPException(404, f"no open task {task_id} in case {case_id}")
+            raise HTTPException(422, {"error": "task not completed", "reason":
+                                      f"task {task_id} is not open in case {case_id} (unknown, "
+                                      "or already completed)"})
         done = TaskCompletion(**body.model_dump(exclude={"task_id"}), task_id=task_id)
         try:
             return await state["client"].get_workflow_handle(task.workflow_id).execute_update(

@@ -31,7 +31,8 @@ def case_input(flag: Flag, clinic: Clinic) -> CaseInput:
             flag.jurisdiction,
             kinds=[c.kind.value for c in flag.concerns],
             timezone=clinic.timezone,
-            year=flag.flagged_at.year,
+            # A year back too: knowledge in late December can be flagged in January.
+            year=flag.flagged_at.year - 1,
         ),
     )
 

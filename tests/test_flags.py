@@ -177,3 +177,15 @@ def test_case_id_joins_clinic_and_flag_id_with_a_dot():
 def test_case_id_differs_for_different_flags_of_one_clinic():
     assert case_id_for("demo-clinic", "F-1001") != case_id_for("demo-clinic", "F-1002")
     assert case_id_for("a", "b-c") != case_id_for("a-b", "c")
+
+
+def test_clinic_with_an_unknown_time_zone_is_refused_at_load():
+    import pytest as _pytest
+    from pydantic import ValidationError
+
+    from tests.support import demo_clinic
+
+    data = demo_clinic().model_dump()
+    data["timezone"] = "America/Los_Angles"
+    with _pytest.raises(ValidationError, match="unknown time zone"):
+        type(demo_clinic()).model_validate(data)

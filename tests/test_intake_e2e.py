@@ -230,3 +230,40 @@ async def test_openapi_document_is_served(api):
 async def test_task_completion_body_is_validated(api, path):
     r = await api.post(path, json={"data": {}})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "actor"
+
+
+async def test_unknown_jurisdiction_is_422_naming_the_field(api):
+    r = await api.post("/v1/flags", json=flag_body(flag_id="ZZ-1", jurisdiction="US-ZZ"))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "jurisdiction"
+
+
+async def test_oversized_chunked_body_is_413(api):
+    async def chunks():
+        for _ in range(MAX_BODY // 1024 + 2):
+            yield b"x" * 1024
+
+    r = await api.post("/v1/flags", content=chunks(),
+                       headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+async def test_a_concern_workflow_id_is_not_a_case(api):
+    r = await api.get("/v1/cases/demo-clinic.F-1001.c1-threat_to_others")
+    assert r.status_code == 404
+
+
+async def test_completing_a_task_that_is_not_open_is_422(api):
+    flag_id = f"DONE-{uuid.uuid4().hex[:6]}"
+    case_id = (await api.post("/v1/flags", json=flag_body(flag_id=flag_id))).json()["case_id"]
+
+    async def open_assessment():
+        case = (await api.get(f"/v1/cases/{case_id}")).json()
+        return next((t for t in case["tasks"] if t["kind"] == "risk_assessment"), None)
+
+    task = await eventually(open_assessment)
+    body = {"actor": "dr-lee", "data": {"serious_threat": False, "identifiable_victims": False,
+                                        "imminent": False}}
+    url = f"/v1/cases/{case_id}/tasks/{task['task_id']}"
+    assert (await api.post(url, json=body)).status_code == 200
+    again = await api.post(url, json=body)
+    assert again.status_code == 422 and "not open" in again.json()["reason"]
