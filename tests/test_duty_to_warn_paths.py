@@ -168,7 +168,29 @@ async def test_a_refused_supervisor_address_does_not_fail_the_case_the_decision_
         await eventually(lambda: mail.to("police@agency.test"))
         status = await started.handle.query(CaseWorkflow.status)
         assert status.status != "needs_attention"
-        # Children outlive their case (ABANDON): end both, or the child's timers would keep
-        # the shared time-skipping server busy for the tests after this one.
-        await client.get_workflow_handle(decision.workflow_id).terminate("test done")
-        await started.handle.terminate("test done")
+
+
+
+async def test_a_required_action_recorded_as_not_done_reaches_supervisor_and_privacy_officer(
+        ts_env, mail, smtp, ledger, task_queue):
+    client = ts_env.client
+    # Arizona's plan includes initiating hospitalization, which Confide cannot do itself.
+    flag = Flag.model_validate(flag_body(flag_id="AZ-HOSP", jurisdiction="US-AZ"))
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_case(client, task_queue, flag, demo_clinic())
+        await complete(client, await open_task(started.handle, "risk_assessment"),
+                       actor="dr-lee", data=THREAT)
+        hospital = await eventually(lambda: _action_task(started.handle,
+                                                         "initiate_hospitalization"))
+        await complete(client, hospital, actor="dr-lee", outcome="not_done", data={
+            "done_at": (await ts_env.get_current_time()).isoformat(),
+            "details": "patient left before transport arrived"})
+        for boss in ("kim@demo-clinic.test", "diaz@demo-clinic.test"):
+            await eventually(lambda b=boss: any("not done" in m["Subject"]
+                                                for m in mail.to(b)))
+
+
+async def _action_task(handle, action):
+    tasks = await handle.query(CaseWorkflow.tasks)
+    return next((t for t in tasks if t.kind == "record_action"
+                 and action.replace("_", " ") in t.title), None)

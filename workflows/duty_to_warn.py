@@ -294,11 +294,17 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         await self._publish()
 
     async def _record_action(self, action: Action) -> None:
-        await self.board.run(self._task(
+        done = await self.board.run(self._task(
             TaskKind.record_action, Role.clinician, self.inp.policy.timers.action_due,
             f"Carry out: {action.value.replace('_', ' ')}",
             f"Confide cannot do '{action.value}' itself. Do it and record when and how.",
         ))
+        if done.outcome == "not_done":
+            # A required step left undone must reach someone who can act on it.
+            await mail.tell_staff(
+                self.inp.case_id, self.inp.clinic, f"{self.prefix}.{action.value}.not_done",
+                [Role.supervisor, Role.privacy_officer], "a required action was not done",
+                [f"Action: {action.value}", f"Recorded by: {done.completion.actor}"])
 
     # -- helpers -----------------------------------------------------------------------------
 
