@@ -204,3 +204,33 @@ async def test_an_abandoned_task_keeps_escalating_but_backs_off_to_daily(
         await complete(client, task, actor="po-diaz", data={
             "serious_threat": False, "identifiable_victims": False, "imminent": False})
         await started.handle.result()
+
+
+async def test_a_reassessment_finding_the_threat_renewed_warns_again(
+        ts_env, mail, smtp, ledger, task_queue):
+    client = ts_env.client
+    threat = {"serious_threat": True, "identifiable_victims": True, "imminent": True}
+    flag = Flag.model_validate(flag_body(flag_id="CA-RENEWED"))
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_case(client, task_queue, flag, demo_clinic())
+        await complete(client, await open_task(started.handle, "risk_assessment"),
+                       actor="dr-lee", data=threat)
+        await eventually(lambda: len(mail.to("casey@example.org")) == 1)
+        await ts_env.sleep(timedelta(days=7))
+        await complete(client, await open_task(started.handle, "reassessment"),
+                       actor="dr-lee", data=threat)
+        # A second round of warnings: new messages, new ledger rows.
+        second = await eventually(lambda: len(mail.to("casey@example.org")) == 2
+                                  and mail.to("casey@example.org"))
+        assert second[0]["Message-ID"] != second[1]["Message-ID"]
+        rows = await eventually(lambda: len(ledger.for_case(started.case_id)) == 4
+                                and ledger.for_case(started.case_id))
+        assert sorted(r.step for r in rows) == [
+            "c1.notify_law_enforcement", "c1.warn_victim",
+            "c1r2.notify_law_enforcement", "c1r2.warn_victim"]
+        await ts_env.sleep(timedelta(days=7))
+        await complete(client, await open_task(started.handle, "reassessment"), actor="dr-lee",
+                       data={"serious_threat": False, "identifiable_victims": False,
+                             "imminent": False})
+        result = await started.handle.result()
+    assert result.status == "closed" and len(result.disclosures) == 4

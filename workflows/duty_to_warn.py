@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.tasks import Task, due
     from workflows import mail
     from workflows.concern_base import ConcernWorkflowBase
-    from workflows.task_board import TaskBoard
+    from workflows.task_board import Completed, TaskBoard
 
 AGENCY_FOR = {
     Action.notify_law_enforcement: AgencyKind.law_enforcement,
@@ -81,12 +81,14 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         self.disclosures: list[Disclosure] = []
         self.board = TaskBoard(inp.case_id, inp.clinic, self._publish)
         self._seq = 0
+        self._round = 1
 
     # -- the path ----------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, inp: ConcernInput) -> ConcernStatus:
-        """Assess, decide by the state's rule, act, record, re-assess."""
+        """Assess, decide by the state's rule, act, record, re-assess — and decide again
+        when a re-assessment finds the threat renewed."""
         await self._publish()
         timers = inp.policy.timers
         if self.kind == ConcernKind.threat_to_others:
@@ -97,34 +99,48 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                 "discharge plan if the state offers several.",
                 choices=self._plan_choices(),
             ))
-            form = RiskAssessmentForm.model_validate(assessment.form)
-            self.decision = decide_threat(
-                inp.policy.duty_to_warn,
-                serious_threat=form.serious_threat,
-                identifiable_victims=form.identifiable_victims,
-                imminent=form.imminent,
-                plan=form.discharge_plan,
-            )
         else:
             assessment = await self.board.run(self._task(
                 TaskKind.self_harm_assessment, Role.clinician, timers.assessment_due,
                 "Risk assessment (self-harm)",
                 "Assess the risk level and record the safety plan.",
             ))
-            form_sh = SelfHarmAssessmentForm.model_validate(assessment.form)
-            self.decision = decide_self_harm(inp.policy.duty_to_warn,
-                                             risk_level=form_sh.risk_level.value)
-        assessor = assessment.completion.actor
-        decision = self.decision
+        while True:
+            decision = self._decide(assessment)
+            await self._act_on(decision, assessment)
+            if decision.mode == DecisionMode.close or not self.disclosures:
+                break
+            assessment = await self._reassess()
+            self._round += 1
+        self.phase = Phase.closed
+        await self._publish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._status()
 
+    def _decide(self, assessment: Completed) -> DutyDecision:
+        rule = self.inp.policy.duty_to_warn
+        if self.kind == ConcernKind.threat_to_others:
+            form = RiskAssessmentForm.model_validate(assessment.form)
+            self.decision = decide_threat(
+                rule, serious_threat=form.serious_threat,
+                identifiable_victims=form.identifiable_victims, imminent=form.imminent,
+                plan=form.discharge_plan,
+            )
+        else:
+            form_sh = SelfHarmAssessmentForm.model_validate(assessment.form)
+            self.decision = decide_self_harm(rule, risk_level=form_sh.risk_level.value)
+        return self.decision
+
+    async def _act_on(self, decision: DutyDecision, assessment: Completed) -> None:
+        assessor = assessment.completion.actor
         if decision.mode == DecisionMode.act:
             self.phase = Phase.notifying
             await self._publish()
             await asyncio.gather(
                 self._carry_out(decision.required, decision, assessment.completion.task_id),
                 mail.tell_staff(
-                    inp.case_id, inp.clinic, f"{self.prefix}.informed", [Role.supervisor],
-                    "mandatory duty triggered: you are informed",
+                    self.inp.case_id, self.inp.clinic, f"{self._step_prefix()}.informed",
+                    [Role.supervisor], "mandatory duty triggered: you are informed",
                     [f"Required by: {decision.legal_basis}",
                      f"Actions started: {', '.join(a.value for a in decision.required)}",
                      f"Assessed by: {assessor}"],
@@ -133,12 +149,11 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         if decision.permitted:
             # Permissive disclosure (or optional extras after a mandatory plan): four eyes.
             await self._ask_supervisor(decision, assessor)
-        if decision.mode != DecisionMode.close and self.disclosures:
-            await self._reassess()
-        self.phase = Phase.closed
-        await self._publish()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._status()
+
+    def _step_prefix(self) -> str:
+        # Ledger rows and Message-IDs are keyed by step: a renewed threat's notices are new
+        # disclosures, not retries of the first round's.
+        return self.prefix if self._round == 1 else f"{self.prefix}r{self._round}"
 
     async def _ask_supervisor(self, decision: DutyDecision, assessor: str) -> None:
         self.phase = Phase.awaiting_decision
@@ -160,16 +175,17 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             approved = [Action(a) for a in answer.form["actions"]]
             await self._carry_out(approved, decision, answer.completion.task_id)
 
-    async def _reassess(self) -> None:
+    async def _reassess(self) -> Completed:
         timers = self.inp.policy.timers
         self.phase = Phase.follow_up
         await self._publish()
         await workflow.sleep(timers.reassessment_after)
-        kind = (TaskKind.reassessment if self.kind == ConcernKind.threat_to_others
-                else TaskKind.self_harm_reassessment)
-        await self.board.run(self._task(
-            kind, Role.clinician, timers.assessment_due, "Follow-up re-assessment",
-            "Re-assess the risk after the disclosures made in this case.",
+        threat = self.kind == ConcernKind.threat_to_others
+        return await self.board.run(self._task(
+            TaskKind.reassessment if threat else TaskKind.self_harm_reassessment,
+            Role.clinician, timers.assessment_due, "Follow-up re-assessment",
+            "Re-assess the risk after the disclosures made in this case; a renewed threat "
+            "starts the decision again.", choices=self._plan_choices() if threat else [],
         ))
 
     # -- carrying out actions ----------------------------------------------------------------
@@ -225,7 +241,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
     async def _deliver(self, action: Action, role: str, to: Recipient, notice: Notice,
                        task_ref: str, decision: DutyDecision, what: str) -> None:
         """E-mail where an address is known; otherwise, or if refused, a task for a person."""
-        step = f"{self.prefix}.{action.value}"
+        step = f"{self._step_prefix()}.{action.value}"
         channel, address = "email", to.email or ""
         record = NoticeRecord(step=step, recipient_key=to.key, recipient_role=role,
                               channel=channel, status="sending")
@@ -302,7 +318,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         if done.outcome == "not_done":
             # A required step left undone must reach someone who can act on it.
             await mail.tell_staff(
-                self.inp.case_id, self.inp.clinic, f"{self.prefix}.{action.value}.not_done",
+                self.inp.case_id, self.inp.clinic, f"{self._step_prefix()}.{action.value}.not_done",
                 [Role.supervisor, Role.privacy_officer], "a required action was not done",
                 [f"Action: {action.value}", f"Recorded by: {done.completion.actor}"])
 
