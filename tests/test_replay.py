@@ -23,6 +23,8 @@ def test_histories_exist_for_every_path_and_outcome():
         assert f"demo-clinic.HIST-{scenario}.json" in names
         assert f"demo-clinic.HIST-{scenario}.c1-threat_to_others.json" in names
     assert "demo-clinic.HIST-CA-CHILD-ABUSE.c1-child_abuse-v1-dr-lee.json" in names
+    assert "demo-clinic.HIST-CA-ELDER-INFORM.c1-elder_abuse-v1-dr-lee.json" in names
+    assert "demo-clinic.HIST-CA-CALL-RENEWED.c1-threat_to_others.json" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

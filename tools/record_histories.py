@@ -108,6 +108,36 @@ async def ca_child_abuse(env, client, handle, sink):
                 outcome="submit", data={"reviewed": True})
 
 
+ELDER = [{"kind": "elder_abuse", "summary": "Elderly patient's son takes her pension",
+          "victims": [{"name": "Ada Elder", "age": 84}],
+          "alleged_abuser": {"name": "Sam Son", "relationship": "son"},
+          "abuser_is_caretaker": True, "setting": "community"}]
+NO_EMAIL_VICTIM = [{"kind": "threat_to_others", "summary": "Threatened a neighbour",
+                    "victims": [{"name": "Robin Neighbour", "phone": "+1-555-0199"}]}]
+
+
+async def ca_elder_inform(env, client, handle, sink):
+    called = (await env.get_current_time()).isoformat()
+    await _done(client, await _task(handle, "oral_report"), actor="dr-lee",
+                data={**ORAL, "called_at": called})
+    await _done(client, await _task(handle, "inform_individual"), actor="dr-lee",
+                outcome="not_informed",
+                data={"reason_not_informed": "representative_is_suspected_abuser"})
+    await _done(client, await _task(handle, "written_report"), actor="dr-lee",
+                outcome="submit", data={"reviewed": True})
+
+
+async def ca_call_renewed(env, client, handle, sink):
+    await _done(client, await _task(handle, "risk_assessment"), actor="dr-lee", data=THREAT)
+    for round_ in range(2):
+        called = (await env.get_current_time()).isoformat()
+        await _done(client, await _task(handle, "call_person"), actor="dr-lee",
+                    outcome="reached", data={"called_at": called})
+        await env.sleep(timedelta(days=7))
+        await _done(client, await _task(handle, "reassessment"), actor="dr-lee",
+                    data=THREAT if round_ == 0 else NO_THREAT)  # renewed once, then over
+
+
 async def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     ctl, sink = start_smtp()
@@ -125,6 +155,8 @@ async def main() -> None:
                 ("TX-PERMISSIVE", "US-TX", tx_permissive, None),
                 ("CA-OVERDUE", "US-CA", ca_overdue_then_closed, None),
                 ("CA-CHILD-ABUSE", "US-CA", ca_child_abuse, CHILD),
+                ("CA-ELDER-INFORM", "US-CA", ca_elder_inform, ELDER),
+                ("CA-CALL-RENEWED", "US-CA", ca_call_renewed, NO_EMAIL_VICTIM),
             ]:
                 if (OUT / f"demo-clinic.HIST-{name}.json").exists() and "--all" not in sys.argv:
                     print(f"kept tests/histories/demo-clinic.HIST-{name}*.json (on record)")
