@@ -20,6 +20,7 @@ test: $(STAMP) lint
 # Part of `make test`: lint errors and type errors fail CI like a failing test.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy domain workflows activities infra
 
 bench: $(STAMP)

@@ -50,7 +50,7 @@ class ApprovalActivities:
         """
         mac = hmac.new(self._secret, f"{case_id}|{task_id}|{actor}".encode(), hashlib.sha256)
         raw = base64.b32encode(mac.digest()[:10]).decode()
-        return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
+        return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
     @activity.defn(name="issue_approval_codes")
     async def issue_approval_codes(self, inp: IssueCodesInput) -> dict[str, str]:
@@ -78,8 +78,7 @@ class ApprovalActivities:
             except ApplicationError as e:
                 if e.type != PERMANENT:
                     raise
-                log.warning("approval code not delivered", task_id=inp.task_id,
-                            approver=person.id)
+                log.warning("approval code not delivered", task_id=inp.task_id, approver=person.id)
                 continue
             hashes[person.id] = hash_code(inp.salt, code)
         return hashes

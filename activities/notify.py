@@ -93,14 +93,17 @@ class NoticeActivities:
             raise ApplicationError(
                 f"mail server unreachable ({type(e).__name__})", type="MailServerUnreachable"
             ) from None
-        log.info("notice sent", step=inp.step, recipient_key=inp.recipient_key,
-                 message_id=msg["Message-ID"])
+        log.info(
+            "notice sent",
+            step=inp.step,
+            recipient_key=inp.recipient_key,
+            message_id=msg["Message-ID"],
+        )
         return NoticeReceipt(message_id=msg["Message-ID"], sent_at=datetime.now(UTC))
 
 
 def _failure(inp: SendNoticeInput, code: int) -> ApplicationError:
-    log.warning("notice refused", step=inp.step, recipient_key=inp.recipient_key,
-                smtp_code=code)
+    log.warning("notice refused", step=inp.step, recipient_key=inp.recipient_key, smtp_code=code)
     if 500 <= code < 600:
         return ApplicationError(
             f"mail server refused the message permanently (SMTP {code})",

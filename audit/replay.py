@@ -34,9 +34,7 @@ async def replay_histories(histories: list[WorkflowHistory]) -> list[tuple[str, 
 
 async def replay_files(paths: list[Path]) -> list[tuple[str, str | None]]:
     """Replay histories saved as JSON (`temporal workflow show -o json`, or the UI download)."""
-    return await replay_histories(
-        [WorkflowHistory.from_json(p.stem, p.read_text()) for p in paths]
-    )
+    return await replay_histories([WorkflowHistory.from_json(p.stem, p.read_text()) for p in paths])
 
 
 async def replay_case(case_id: str) -> list[tuple[str, str | None]]:

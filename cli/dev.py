@@ -85,16 +85,26 @@ def temporal_command(settings: Settings) -> list[str]:
     and the Web UI pointed at our codec endpoint so it shows decrypted payloads."""
     binary = Path(sys.executable).parent / "temporal"
     cmd = [
-        str(binary), "server", "start-dev",
-        "--ip", "127.0.0.1",
-        "--port", str(settings.temporal_port),
-        "--ui-port", str(settings.ui_port),
-        "--db-filename", str(settings.var_dir / "temporal.db"),
-        "--sqlite-pragma", "journal_mode=wal",
-        "--sqlite-pragma", "synchronous=1",
+        str(binary),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(settings.temporal_port),
+        "--ui-port",
+        str(settings.ui_port),
+        "--db-filename",
+        str(settings.var_dir / "temporal.db"),
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=1",
         "--ui-disable-news-fetch",
-        "--ui-codec-endpoint", codec_endpoint(settings),
-        "--log-level", "warn",
+        "--ui-codec-endpoint",
+        codec_endpoint(settings),
+        "--log-level",
+        "warn",
     ]
     for key, type_name in sa.TYPE_NAMES.items():
         cmd += ["--search-attribute", f"{key.name}={type_name}"]
@@ -105,8 +115,10 @@ async def wait_for_temporal(settings: Settings, proc: subprocess.Popen) -> Clien
     """Connect once the dev server answers (it starts in well under a second here)."""
     for _ in range(300):
         if proc.poll() is not None:
-            raise SystemExit(f"confide dev: the Temporal dev server exited (code "
-                             f"{proc.returncode}); see {settings.var_dir / 'temporal.log'}")
+            raise SystemExit(
+                f"confide dev: the Temporal dev server exited (code "
+                f"{proc.returncode}); see {settings.var_dir / 'temporal.log'}"
+            )
         try:
             return await connect(settings)
         except RuntimeError:
@@ -136,8 +148,9 @@ async def run_dev() -> None:
         demo.api_key_sha256.append(hash_api_key(key))
 
     log = open(var / "temporal.log", "ab")  # noqa: SIM115 (lives as long as the process)
-    proc = subprocess.Popen(temporal_command(settings), stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        temporal_command(settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     mail = None
     try:
         print("confide dev: starting the Temporal dev server ...", flush=True)
@@ -149,8 +162,9 @@ async def run_dev() -> None:
         ledger = Ledger(settings.ledger_url)
         ledger.migrate()
         app = create_app(settings, directory, client)
-        server = _Server(uvicorn.Config(app, host="127.0.0.1", port=settings.api_port,
-                                        log_level="warning"))
+        server = _Server(
+            uvicorn.Config(app, host="127.0.0.1", port=settings.api_port, log_level="warning")
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -182,7 +196,7 @@ Confide dev stack is up.
   Temporal Web UI   {settings.ui_url}
   Temporal gRPC     {settings.temporal_address}
   Intake API        {api}   (OpenAPI: {api}/openapi.json)
-  SMTP (mail sink)  127.0.0.1:{settings.smtp_port} -> {settings.var_dir / 'mail'}
+  SMTP (mail sink)  127.0.0.1:{settings.smtp_port} -> {settings.var_dir / "mail"}
   Ledger            {settings.ledger_url}
   Codec endpoint    {codec_endpoint(settings)}
   Demo clinic       demo-clinic   API key: {key}

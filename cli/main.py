@@ -15,8 +15,11 @@ from rich.table import Table
 
 from infra.settings import Settings
 
-app = typer.Typer(help="Confide: confidentiality-exception workflows on Temporal.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Confide: confidentiality-exception workflows on Temporal.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 policy_app = typer.Typer(help="Jurisdiction policy data.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 keys_app = typer.Typer(help="The payload keyring (CONFIDE_KEYRING_FILE).", no_args_is_help=True)
@@ -36,8 +39,10 @@ def _run(coro):
     except RuntimeError as e:
         if "connect" not in str(e).lower():
             raise
-        console.print(f"[red]error:[/] cannot reach Temporal ({e}); is `make run` up, or "
-                      "TEMPORAL_ADDRESS set?")
+        console.print(
+            f"[red]error:[/] cannot reach Temporal ({e}); is `make run` up, or "
+            "TEMPORAL_ADDRESS set?"
+        )
         raise typer.Exit(1) from None
 
 
@@ -80,8 +85,12 @@ def flag(
         body = json.loads(file.read_text())
     except json.JSONDecodeError as e:
         raise typer.BadParameter(f"{file} is not JSON: {e}") from None
-    r = httpx.post(url, json=body, timeout=30,
-                   headers={"Authorization": f"Bearer {_api_key(settings, api_key)}"})
+    r = httpx.post(
+        url,
+        json=body,
+        timeout=30,
+        headers={"Authorization": f"Bearer {_api_key(settings, api_key)}"},
+    )
     console.print_json(r.text)
     if r.status_code >= 400:
         raise typer.Exit(1)
@@ -97,10 +106,15 @@ def tasks(
     for column in table.columns:
         column.overflow = "fold"  # ids must stay whole to be pasted
     for case_id, t in rows:
-        table.add_row(case_id, t.task_id, t.kind.value,
-                      " or ".join(r.value for r in t.allowed_roles),
-                      t.due_at.isoformat(timespec="minutes"),
-                      "[bold red]OVERDUE[/]" if t.overdue else "", t.workflow_id)
+        table.add_row(
+            case_id,
+            t.task_id,
+            t.kind.value,
+            " or ".join(r.value for r in t.allowed_roles),
+            t.due_at.isoformat(timespec="minutes"),
+            "[bold red]OVERDUE[/]" if t.overdue else "",
+            t.workflow_id,
+        )
     console.print(table if rows else "No open tasks.")
 
 
@@ -148,10 +162,12 @@ def complete(
         task = next((t for t in open_tasks if t.task_id == task_id), None)
         if task is None:
             raise typer.BadParameter(f"no open task {task_id} in case {case_id}")
-        done = TaskCompletion(task_id=task_id, actor=actor, outcome=outcome,
-                              data=form, code=code, note=note)
+        done = TaskCompletion(
+            task_id=task_id, actor=actor, outcome=outcome, data=form, code=code, note=note
+        )
         return await client.get_workflow_handle(task.workflow_id).execute_update(
-            "complete_task", done)
+            "complete_task", done
+        )
 
     try:
         _run(go())
@@ -175,8 +191,10 @@ def replay(
     failed = 0
     for workflow_id, error in results:
         failed += error is not None
-        console.print(f"{'[red]FAIL[/]' if error else '[green]ok[/]  '} {workflow_id}"
-                      + (f"  {error}" if error else ""))
+        console.print(
+            f"{'[red]FAIL[/]' if error else '[green]ok[/]  '} {workflow_id}"
+            + (f"  {error}" if error else "")
+        )
     raise typer.Exit(1 if failed else 0)
 
 
@@ -190,16 +208,24 @@ def ledger(case_id: str) -> None:
     for column in table.columns:
         column.overflow = "fold"
     for r in rows:
-        table.add_row(r.disclosed_at.isoformat(timespec="minutes"), r.recipient_name,
-                      r.recipient_address, r.description, r.purpose, r.legal_basis,
-                      r.task_ref or "")
+        table.add_row(
+            r.disclosed_at.isoformat(timespec="minutes"),
+            r.recipient_name,
+            r.recipient_address,
+            r.description,
+            r.purpose,
+            r.legal_basis,
+            r.task_ref or "",
+        )
     console.print(table if rows else f"No disclosures recorded for {case_id}.")
 
 
 def _keyring_file(settings: Settings) -> Path:
     if os.environ.get("CONFIDE_KEYRING"):
-        raise typer.BadParameter("CONFIDE_KEYRING is set: rotate it in the secret store that "
-                                 "provides it (this command edits keyring files)")
+        raise typer.BadParameter(
+            "CONFIDE_KEYRING is set: rotate it in the secret store that "
+            "provides it (this command edits keyring files)"
+        )
     return Path(os.environ.get("CONFIDE_KEYRING_FILE") or settings.var_dir / "keyring.json")
 
 

@@ -30,11 +30,13 @@ def describe_deadline(d: Deadline | None, what: str) -> str:
     if d.or_next_working_day:
         extra.append("or the next working day")
     return f"{what}: within {d.amount} {unit} of {clock}" + (
-        f" ({', '.join(extra)})" if extra else "")
+        f" ({', '.join(extra)})" if extra else ""
+    )
 
 
-def duty_lines(rule: ReportingRule, kind: str, oral_due: datetime,
-               written_due: datetime | None) -> list[str]:
+def duty_lines(
+    rule: ReportingRule, kind: str, oral_due: datetime, written_due: datetime | None
+) -> list[str]:
     """What the reporter must do, by when, to whom (no PHI: this goes to staff by e-mail)."""
     lines = [
         f"You are a mandated reporter of {KIND_TITLE[kind]} ({rule.statute}).",
@@ -46,59 +48,84 @@ def duty_lines(rule: ReportingRule, kind: str, oral_due: datetime,
         form = f" on {rule.written_form}" if rule.written_form else ""
         lines.append(describe_deadline(rule.written_deadline, f"Written report{form}") + when)
     elif rule.written == WrittenReport.if_requested:
-        lines.append(describe_deadline(rule.written_deadline,
-                                       "Written report only if the agency asks"))
+        lines.append(
+            describe_deadline(rule.written_deadline, "Written report only if the agency asks")
+        )
     lines.append("To: " + "; ".join(a.description for a in rule.agencies))
     if rule.delegation in ("non_delegable", "unverified"):
-        lines.append("The duty is yours personally: telling a supervisor does not discharge "
-                     "it, and no one may approve or delay the report.")
+        lines.append(
+            "The duty is yours personally: telling a supervisor does not discharge "
+            "it, and no one may approve or delay the report."
+        )
     if rule.conditional:
         lines.append(f"Conditions: {rule.conditional}")
     if rule.default or rule.unverified:
-        lines.append("POLICY UNVERIFIED: " + ", ".join(rule.unverified or ["rule"]) +
-                     ". Confide applies a conservative default; the privacy officer confirms.")
+        lines.append(
+            "POLICY UNVERIFIED: "
+            + ", ".join(rule.unverified or ["rule"])
+            + ". Confide applies a conservative default; the privacy officer confirms."
+        )
     return lines
 
 
 def _person(label: str, p: Person | None) -> list[str]:
     if p is None:
         return [f"{label}: unknown"]
-    parts = [p.name] + [x for x in (f"age {p.age}" if p.age is not None else None,
-                                    p.address, p.phone, p.email, p.relationship) if x]
+    parts = [p.name] + [
+        x
+        for x in (
+            f"age {p.age}" if p.age is not None else None,
+            p.address,
+            p.phone,
+            p.email,
+            p.relationship,
+        )
+        if x
+    ]
     return [f"{label}: " + ", ".join(parts)]
 
 
-def written_report(rule: ReportingRule, kind: str, clinic: Clinic, reporter: StaffMember,
-                   patient: Patient, concern: Concern, victim: Person,
-                   oral: OralReportForm, known_at: datetime) -> str:
+def written_report(
+    rule: ReportingRule,
+    kind: str,
+    clinic: Clinic,
+    reporter: StaffMember,
+    patient: Patient,
+    concern: Concern,
+    victim: Person,
+    oral: OralReportForm,
+    known_at: datetime,
+) -> str:
     """The written report as plain text, for the reporter to review and the agency to read."""
     form = rule.written_form or "written report"
-    return "\n".join([
-        f"{form.upper()} — REPORT OF {KIND_TITLE[kind].upper()}",
-        f"Jurisdiction: {rule.jurisdiction} · {rule.statute}",
-        "",
-        "A. REPORTING PARTY",
-        f"Name: {reporter.name} · Title: mandated reporter · Agency: {clinic.name}",
-        f"Contact: {reporter.email} · Reply to: {clinic.reply_to}",
-        f"Date of knowledge: {known_at.isoformat(timespec='minutes')}",
-        "",
-        "B. REPORT NOTIFICATION (oral report)",
-        f"Agency: {oral.agency} · Number: {oral.number_called}",
-        f"Date/time: {oral.called_at.isoformat(timespec='minutes')} · Taken by: {oral.taken_by}"
-        + (f" · Reference: {oral.reference_number}" if oral.reference_number else ""),
-        "",
-        "C. VICTIM",
-        *_person("Victim", victim),
-        "",
-        "D. INVOLVED PARTIES",
-        *_person("Suspected abuser", concern.alleged_abuser),
-        "Suspected abuser is a caretaker: " + {True: "yes", False: "no", None: "unknown"}[
-            concern.abuser_is_caretaker],
-        f"Setting: {concern.setting or 'unknown'}",
-        f"Source of information: disclosure in a therapy session with patient {patient.name}",
-        "",
-        "E. INCIDENT INFORMATION",
-        concern.summary,
-        "",
-        "Disclosed under " + rule.legal_basis + ".",
-    ])
+    return "\n".join(
+        [
+            f"{form.upper()} — REPORT OF {KIND_TITLE[kind].upper()}",
+            f"Jurisdiction: {rule.jurisdiction} · {rule.statute}",
+            "",
+            "A. REPORTING PARTY",
+            f"Name: {reporter.name} · Title: mandated reporter · Agency: {clinic.name}",
+            f"Contact: {reporter.email} · Reply to: {clinic.reply_to}",
+            f"Date of knowledge: {known_at.isoformat(timespec='minutes')}",
+            "",
+            "B. REPORT NOTIFICATION (oral report)",
+            f"Agency: {oral.agency} · Number: {oral.number_called}",
+            f"Date/time: {oral.called_at.isoformat(timespec='minutes')} · Taken by: {oral.taken_by}"
+            + (f" · Reference: {oral.reference_number}" if oral.reference_number else ""),
+            "",
+            "C. VICTIM",
+            *_person("Victim", victim),
+            "",
+            "D. INVOLVED PARTIES",
+            *_person("Suspected abuser", concern.alleged_abuser),
+            "Suspected abuser is a caretaker: "
+            + {True: "yes", False: "no", None: "unknown"}[concern.abuser_is_caretaker],
+            f"Setting: {concern.setting or 'unknown'}",
+            f"Source of information: disclosure in a therapy session with patient {patient.name}",
+            "",
+            "E. INCIDENT INFORMATION",
+            concern.summary,
+            "",
+            "Disclosed under " + rule.legal_basis + ".",
+        ]
+    )

@@ -34,8 +34,9 @@ def _fmt(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
-def victim_warning(clinic: Clinic, case_id: str, patient: Patient, concern: Concern,
-                   victim: Person) -> Notice:
+def victim_warning(
+    clinic: Clinic, case_id: str, patient: Patient, concern: Concern, victim: Person
+) -> Notice:
     """Warn an identifiable potential victim: who, what threat, what to do."""
     body = (
         f"Dear {victim.name},\n\n"
@@ -50,14 +51,25 @@ def victim_warning(clinic: Clinic, case_id: str, patient: Patient, concern: Conc
     return Notice(subject=f"Important safety notice from {clinic.name} (ref {case_id})", body=body)
 
 
-def agency_notice(clinic: Clinic, case_id: str, patient: Patient, concern: Concern,
-                  agency: Agency, purpose: str, legal_basis: str) -> Notice:
+def agency_notice(
+    clinic: Clinic,
+    case_id: str,
+    patient: Patient,
+    concern: Concern,
+    agency: Agency,
+    purpose: str,
+    legal_basis: str,
+) -> Notice:
     """Notify an agency (law enforcement, crisis team, county director) of a threat."""
-    victims = "\n".join(
-        f"  - {v.name}" + (f", {v.phone}" if v.phone else "") + (f", {v.address}" if v.address
-                                                                    else "")
-        for v in concern.victims
-    ) or "  (no identifiable person)"
+    victims = (
+        "\n".join(
+            f"  - {v.name}"
+            + (f", {v.phone}" if v.phone else "")
+            + (f", {v.address}" if v.address else "")
+            for v in concern.victims
+        )
+        or "  (no identifiable person)"
+    )
     dob = f" (born {patient.birth_date.isoformat()})" if patient.birth_date else ""
     body = (
         f"To: {agency.name}\n\n"
@@ -88,8 +100,9 @@ def staff_notice(clinic: Clinic, case_id: str, headline: str, lines: list[str]) 
     return Notice(subject=f"Confide: {headline} (case {case_id})", body=body)
 
 
-def approval_code_notice(clinic: Clinic, case_id: str, task_id: str, code: str,
-                         due_at: datetime) -> Notice:
+def approval_code_notice(
+    clinic: Clinic, case_id: str, task_id: str, code: str, due_at: datetime
+) -> Notice:
     """The one-time approval code for a release decision, to the approver's roster address."""
     return staff_notice(
         clinic,

@@ -115,7 +115,10 @@ class Timers(BaseModel):
     inform_due: timedelta = timedelta(hours=24)
     # Reminders before a statutory deadline, each sent only if the window is longer.
     statutory_reminders: tuple[timedelta, ...] = (
-        timedelta(hours=12), timedelta(hours=4), timedelta(hours=1))
+        timedelta(hours=12),
+        timedelta(hours=4),
+        timedelta(hours=1),
+    )
     assessment_due: timedelta = timedelta(hours=4)
     decision_due: timedelta = timedelta(hours=2)
     call_due: timedelta = timedelta(hours=2)
@@ -158,8 +161,9 @@ class PolicySnapshot(BaseModel):
             out.append("duty_to_warn")
         for kind in ("child_abuse", "elder_abuse"):
             rule = getattr(self, kind)
-            used = kind in self.kinds or (kind == "elder_abuse"
-                                          and "dependent_adult_abuse" in self.kinds)
+            used = kind in self.kinds or (
+                kind == "elder_abuse" and "dependent_adult_abuse" in self.kinds
+            )
             if rule is not None and used and (rule.unverified or rule.default):
                 out.append(kind)
         return out
@@ -224,8 +228,14 @@ def resolve_policy(
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     version = "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]
     return PolicySnapshot(
-        jurisdiction=jurisdiction, duty_to_warn=rule, timers=timers, version=version,
-        child_abuse=child, elder_abuse=elder, calendar=calendar, kinds=list(kinds or []),
+        jurisdiction=jurisdiction,
+        duty_to_warn=rule,
+        timers=timers,
+        version=version,
+        child_abuse=child,
+        elder_abuse=elder,
+        calendar=calendar,
+        kinds=list(kinds or []),
     )
 
 
@@ -233,9 +243,12 @@ def describe_plans(rule: DutyToWarnRule) -> str:
     """The discharge plans as one line: '(a AND b) OR (c)'."""
     if rule.discharge_plans == "unverified":
         return "unverified"
-    return " OR ".join(
-        "(" + " AND ".join(a.value for a in plan) + ")" for plan in rule.discharge_plans
-    ) or "-"
+    return (
+        " OR ".join(
+            "(" + " AND ".join(a.value for a in plan) + ")" for plan in rule.discharge_plans
+        )
+        or "-"
+    )
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -327,7 +340,8 @@ def decide_threat(
             mode=DecisionMode.act,
             required=list(plans[plan]),
             permitted=[
-                a for a in rule.optional_actions
+                a
+                for a in rule.optional_actions
                 if a not in plans[plan] and a not in rule.forbidden_actions
             ],
             legal_basis=_basis(rule),

@@ -81,8 +81,9 @@ class AgencyRoute(BaseModel):
     kind: AgencyKind
     description: str
     # When this route applies; "always" unless the statute routes by circumstance.
-    when: Literal["always", "caretaker_abuser", "non_caretaker_abuser", "facility", "community",
-                  "death"] = "always"
+    when: Literal[
+        "always", "caretaker_abuser", "non_caretaker_abuser", "facility", "community", "death"
+    ] = "always"
 
 
 class ReportingRule(BaseModel):
@@ -119,11 +120,15 @@ class ReportingRule(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ReportingRule:
-        if self.written == WrittenReport.required and self.written_deadline is None and (
-            "written_deadline" not in self.unverified
+        if (
+            self.written == WrittenReport.required
+            and self.written_deadline is None
+            and ("written_deadline" not in self.unverified)
         ):
-            raise ValueError(f"{self.jurisdiction} {self.kind}: required written report "
-                             "needs a deadline or 'written_deadline' in unverified")
+            raise ValueError(
+                f"{self.jurisdiction} {self.kind}: required written report "
+                "needs a deadline or 'written_deadline' in unverified"
+            )
         return self
 
     @property
@@ -133,14 +138,18 @@ class ReportingRule(BaseModel):
         return f"{self.statute}; {federal}"
 
 
-def default_rule(jurisdiction: str, kind: Literal["child_abuse", "elder_abuse"]
-                 ) -> ReportingRule:
+def default_rule(jurisdiction: str, kind: Literal["child_abuse", "elder_abuse"]) -> ReportingRule:
     """The conservative default where no source was found: report now, written within 24 h
     of knowledge, to the agency the clinic configured; everything marked unverified."""
-    agency = (AgencyKind.child_protective_services if kind == "child_abuse"
-              else AgencyKind.adult_protective_services)
+    agency = (
+        AgencyKind.child_protective_services
+        if kind == "child_abuse"
+        else AgencyKind.adult_protective_services
+    )
     return ReportingRule(
-        jurisdiction=jurisdiction, kind=kind, statute="unverified",
+        jurisdiction=jurisdiction,
+        kind=kind,
+        statute="unverified",
         oral="immediately (Confide conservative default; no source seen)",
         written=WrittenReport.required,
         written_deadline=Deadline(amount=24, unit=Unit.hours, clock=Clock.knowledge),
@@ -148,10 +157,16 @@ def default_rule(jurisdiction: str, kind: Literal["child_abuse", "elder_abuse"]
         delegation=Delegation.non_delegable,
         inform_individual=kind == "elder_abuse",
         sources=["shared/reference/jurisdictions.json _meta.todo (no entry for this state)"],
-        unverified=["statute", "oral_deadline", "written", "written_deadline", "agencies",
-                    "delegation"],
+        unverified=[
+            "statute",
+            "oral_deadline",
+            "written",
+            "written_deadline",
+            "agencies",
+            "delegation",
+        ],
         notes="Conservative default: no sourced rule for this jurisdiction. A privacy officer "
-              "must confirm the actual requirements.",
+        "must confirm the actual requirements.",
         default=True,
     )
 
@@ -162,8 +177,7 @@ def _table(kind: str) -> dict[str, ReportingRule]:
     return {k: ReportingRule.model_validate(v) for k, v in raw["jurisdictions"].items()}
 
 
-def reporting_rule(jurisdiction: str, kind: Literal["child_abuse", "elder_abuse"]
-                   ) -> ReportingRule:
+def reporting_rule(jurisdiction: str, kind: Literal["child_abuse", "elder_abuse"]) -> ReportingRule:
     """The sourced rule, or the conservative default when the reference has none."""
     return _table(kind).get(jurisdiction) or default_rule(jurisdiction, kind)
 

@@ -126,8 +126,9 @@ def hash_code(salt: str, code: str) -> str:
 FUTURE_SKEW = timedelta(minutes=10)
 
 
-def check_completion(task: Task | None, done: TaskCompletion, clinic: Clinic,
-                     now: datetime | None = None) -> BaseModel:
+def check_completion(
+    task: Task | None, done: TaskCompletion, clinic: Clinic, now: datetime | None = None
+) -> BaseModel:
     """Validate a completion against its task and the roster; return the parsed form.
 
     Raises TaskRejected with a message a supervisor understands. Messages name fields and

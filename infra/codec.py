@@ -45,8 +45,9 @@ class EncryptionCodec(PayloadCodec):
         for p in payloads:
             nonce = os.urandom(12)
             sealed = cipher.encrypt(nonce, p.SerializeToString(), kid.encode())
-            out.append(Payload(metadata={"encoding": ENCODING, KEY_ID: kid.encode()},
-                               data=nonce + sealed))
+            out.append(
+                Payload(metadata={"encoding": ENCODING, KEY_ID: kid.encode()}, data=nonce + sealed)
+            )
         return out
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:

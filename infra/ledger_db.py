@@ -121,8 +121,7 @@ class Ledger:
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
         return [
-            Disclosure.model_validate({**r, "disclosed_at": _utc(r["disclosed_at"])})
-            for r in rows
+            Disclosure.model_validate({**r, "disclosed_at": _utc(r["disclosed_at"])}) for r in rows
         ]
 
 

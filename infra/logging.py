@@ -15,11 +15,28 @@ import structlog
 from structlog.typing import Processor
 
 # Field names that hold PHI anywhere in Confide's models.
-PHI_KEYS = frozenset({
-    "name", "email", "phone", "address", "birth_date", "summary", "notes", "victims",
-    "contacts", "patient", "body", "to", "recipient_name", "recipient_address", "data",
-    "details", "reason", "note",
-})
+PHI_KEYS = frozenset(
+    {
+        "name",
+        "email",
+        "phone",
+        "address",
+        "birth_date",
+        "summary",
+        "notes",
+        "victims",
+        "contacts",
+        "patient",
+        "body",
+        "to",
+        "recipient_name",
+        "recipient_address",
+        "data",
+        "details",
+        "reason",
+        "note",
+    }
+)
 
 
 def mask_phi(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
@@ -52,11 +69,15 @@ def configure(level: str = "INFO") -> None:
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.JSONRenderer()],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -1,6 +1,5 @@
 """The intake API clinic systems call (DESIGN.md §3)."""
 
-
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -79,9 +78,12 @@ def roster_problems(flag: Flag, clinic: Clinic) -> list[dict[str, str]]:
     def check(field: str, staff_id: str) -> None:
         member = clinic.member(staff_id)
         if member is None or "clinician" not in member.roles:
-            problems.append({"field": field,
-                             "problem": f"{staff_id!r} is not a clinician on the roster of "
-                                        f"{clinic.id}"})
+            problems.append(
+                {
+                    "field": field,
+                    "problem": f"{staff_id!r} is not a clinician on the roster of {clinic.id}",
+                }
+            )
 
     check("clinician.id", flag.clinician.id)
     for i, concern in enumerate(flag.concerns):
@@ -90,8 +92,9 @@ def roster_problems(flag: Flag, clinic: Clinic) -> list[dict[str, str]]:
     return problems
 
 
-def create_app(settings: Settings, directory: ClinicDirectory,
-               client: Client | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, directory: ClinicDirectory, client: Client | None = None
+) -> FastAPI:
     """The FastAPI app (intake API and codec endpoints); pass a client in tests, or let it
     connect from the settings."""
     state: dict[str, Client] = {"client": client} if client else {}
@@ -116,8 +119,9 @@ def create_app(settings: Settings, directory: ClinicDirectory,
     ) -> Clinic:
         clinic = directory.by_api_key(creds.credentials) if creds else None
         if clinic is None:
-            raise HTTPException(401, "missing or invalid API key",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"}
+            )
         return clinic
 
     Caller = Annotated[Clinic, Depends(clinic_for)]
@@ -132,8 +136,7 @@ def create_app(settings: Settings, directory: ClinicDirectory,
 
     async def case_status(case_id: str) -> CaseStatus:
         try:
-            return await state["client"].get_workflow_handle(case_id).query(
-                CaseWorkflow.status)
+            return await state["client"].get_workflow_handle(case_id).query(CaseWorkflow.status)
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND:
                 raise HTTPException(404, f"no case {case_id}") from None
@@ -145,67 +148,110 @@ def create_app(settings: Settings, directory: ClinicDirectory,
         if flag.clinic_id != caller.id:
             raise HTTPException(403, "the API key belongs to another clinic")
         if flag.jurisdiction not in jurisdictions():
-            raise HTTPException(422, {"error": "invalid request", "errors": [{
-                "field": "jurisdiction",
-                "problem": "not a US state or DC Confide has policy for (e.g. US-CA)"}]})
+            raise HTTPException(
+                422,
+                {
+                    "error": "invalid request",
+                    "errors": [
+                        {
+                            "field": "jurisdiction",
+                            "problem": "not a US state or DC Confide has policy for (e.g. US-CA)",
+                        }
+                    ],
+                },
+            )
         roster_errors = roster_problems(flag, caller)
         if roster_errors:
             raise HTTPException(422, {"error": "invalid request", "errors": roster_errors})
         started = await start_case(state["client"], settings.task_queue, flag, caller)
         if not started.same_body:
-            raise HTTPException(409, f"flag {flag.flag_id} was already sent with a different "
-                                     "body; send a new flag_id for a new case")
+            raise HTTPException(
+                409,
+                f"flag {flag.flag_id} was already sent with a different "
+                "body; send a new flag_id for a new case",
+            )
         if not started.created:
             response.status_code = 200
-        return FlagAccepted(case_id=started.case_id, workflow_id=started.case_id,
-                            web_ui=settings.workflow_url(started.case_id),
-                            created=started.created)
+        return FlagAccepted(
+            case_id=started.case_id,
+            workflow_id=started.case_id,
+            web_ui=settings.workflow_url(started.case_id),
+            created=started.created,
+        )
 
     @app.get("/v1/cases/{case_id}", response_model=CaseOut)
     async def get_case(case_id: str, caller: Caller) -> CaseOut:
         """Status, open tasks with ready-to-paste examples, deadlines, notices, disclosures."""
         own(case_id, caller)
         s = await case_status(case_id)
-        tasks = [TaskOut(**t.model_dump(), web_ui=settings.workflow_url(t.workflow_id))
-                 for t in s.tasks]
+        tasks = [
+            TaskOut(**t.model_dump(), web_ui=settings.workflow_url(t.workflow_id)) for t in s.tasks
+        ]
         return CaseOut(
-            case_id=s.case_id, status=s.status, jurisdiction=s.jurisdiction,
-            policy_version=s.policy_version, policy_unverified=s.policy_unverified,
-            web_ui=settings.workflow_url(case_id), overdue=s.overdue, next_due=s.next_due,
+            case_id=s.case_id,
+            status=s.status,
+            jurisdiction=s.jurisdiction,
+            policy_version=s.policy_version,
+            policy_unverified=s.policy_unverified,
+            web_ui=settings.workflow_url(case_id),
+            overdue=s.overdue,
+            next_due=s.next_due,
             tasks=tasks,
-            deadlines=[{"task_id": t.task_id, "due_at": t.due_at, "overdue": t.overdue}
-                       for t in s.tasks],
-            concerns=[{"index": c.index, "kind": c.kind, "phase": c.phase,
-                       "workflow_id": c.workflow_id,
-                       "decision": c.decision.model_dump(mode="json") if c.decision else None}
-                      for c in s.concerns],
+            deadlines=[
+                {"task_id": t.task_id, "due_at": t.due_at, "overdue": t.overdue} for t in s.tasks
+            ],
+            concerns=[
+                {
+                    "index": c.index,
+                    "kind": c.kind,
+                    "phase": c.phase,
+                    "workflow_id": c.workflow_id,
+                    "decision": c.decision.model_dump(mode="json") if c.decision else None,
+                }
+                for c in s.concerns
+            ],
             notifications=[n.model_dump(mode="json") for n in s.notifications],
             disclosures=[d.model_dump(mode="json") for d in s.disclosures],
         )
 
     @app.post("/v1/cases/{case_id}/tasks/{task_id}", response_model=TaskView)
-    async def complete_task(case_id: str, task_id: str, body: CompleteTaskBody,
-                            caller: Caller) -> TaskView:
+    async def complete_task(
+        case_id: str, task_id: str, body: CompleteTaskBody, caller: Caller
+    ) -> TaskView:
         """Complete a task through the same `complete_task` Update the Web UI uses."""
         own(case_id, caller)
         if body.task_id not in (None, task_id):
-            raise HTTPException(422, {"error": "invalid request", "errors": [
-                {"field": "task_id", "problem": "does not match the task in the URL"}]})
+            raise HTTPException(
+                422,
+                {
+                    "error": "invalid request",
+                    "errors": [
+                        {"field": "task_id", "problem": "does not match the task in the URL"}
+                    ],
+                },
+            )
         s = await case_status(case_id)
         task = next((t for t in s.tasks if t.task_id == task_id), None)
         if task is None:
-            raise HTTPException(422, {"error": "task not completed", "reason":
-                                      f"task {task_id} is not open in case {case_id} (unknown, "
-                                      "or already completed)"})
+            raise HTTPException(
+                422,
+                {
+                    "error": "task not completed",
+                    "reason": f"task {task_id} is not open in case {case_id} (unknown, "
+                    "or already completed)",
+                },
+            )
         done = TaskCompletion(**body.model_dump(exclude={"task_id"}), task_id=task_id)
         try:
-            return await state["client"].get_workflow_handle(task.workflow_id).execute_update(
-                "complete_task", done, result_type=TaskView)
+            return (
+                await state["client"]
+                .get_workflow_handle(task.workflow_id)
+                .execute_update("complete_task", done, result_type=TaskView)
+            )
         except WorkflowUpdateFailedError as e:
             cause = e.cause
             message = getattr(cause, "message", None) or str(cause)
-            raise HTTPException(422, {"error": "task not completed", "reason": message}) \
-                from None
+            raise HTTPException(422, {"error": "task not completed", "reason": message}) from None
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> dict[str, str]:

@@ -64,13 +64,15 @@ async def start_case(client: Client, task_queue: str, flag: Flag, clinic: Clinic
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             memo={"flag_digest": digest},
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(sa.PATH, "case"),
-                SearchAttributePair(sa.STATUS, "open"),
-                SearchAttributePair(sa.CLINIC, flag.clinic_id),
-                SearchAttributePair(sa.JURISDICTION, flag.jurisdiction),
-                SearchAttributePair(sa.OVERDUE, False),
-            ]),
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.PATH, "case"),
+                    SearchAttributePair(sa.STATUS, "open"),
+                    SearchAttributePair(sa.CLINIC, flag.clinic_id),
+                    SearchAttributePair(sa.JURISDICTION, flag.jurisdiction),
+                    SearchAttributePair(sa.OVERDUE, False),
+                ]
+            ),
             static_summary=f"Confide case {inp.case_id} ({flag.jurisdiction})",
             static_details=(
                 f"Flag {flag.flag_id} of clinic {flag.clinic_id}; "
@@ -84,5 +86,6 @@ async def start_case(client: Client, task_queue: str, flag: Flag, clinic: Clinic
         handle = client.get_workflow_handle(inp.case_id)
         desc = await handle.describe()
         memo = await desc.memo()
-        return Started(inp.case_id, handle, created=False,
-                       same_body=memo.get("flag_digest") == digest)
+        return Started(
+            inp.case_id, handle, created=False, same_body=memo.get("flag_digest") == digest
+        )

@@ -22,8 +22,7 @@ from infra.codec import EncryptionCodec
 ALLOWED_HEADERS = "content-type,x-namespace,authorization"
 
 
-def codec_router(codec: EncryptionCodec, tokens: list[str], ui_origins: list[str]
-                 ) -> APIRouter:
+def codec_router(codec: EncryptionCodec, tokens: list[str], ui_origins: list[str]) -> APIRouter:
     """Routes for /codec/{op} and /codec/{token}/{op}, op being encode or decode."""
     router = APIRouter(include_in_schema=False)
 
@@ -51,20 +50,25 @@ def codec_router(codec: EncryptionCodec, tokens: list[str], ui_origins: list[str
         if op not in ("encode", "decode"):
             return JSONResponse({"error": "not found"}, status_code=404, headers=headers)
         if not authorised(request, token):
-            return JSONResponse({"error": "missing or invalid codec token"}, status_code=401,
-                                headers={**headers, "WWW-Authenticate": "Bearer"})
+            return JSONResponse(
+                {"error": "missing or invalid codec token"},
+                status_code=401,
+                headers={**headers, "WWW-Authenticate": "Bearer"},
+            )
         try:
             payloads = json_format.Parse(await request.body(), Payloads())
             fn = codec.encode if op == "encode" else codec.decode
             result = Payloads(payloads=await fn(payloads.payloads))
         except (json_format.ParseError, DecodeError, UnicodeDecodeError):
-            return JSONResponse({"error": "body is not a Payloads JSON document"},
-                                status_code=400, headers=headers)
+            return JSONResponse(
+                {"error": "body is not a Payloads JSON document"}, status_code=400, headers=headers
+            )
         except (ValueError, KeyError) as e:
             # Codec errors name a key id or say "failed authentication"; never payload content.
             return JSONResponse({"error": str(e)}, status_code=400, headers=headers)
-        return Response(json_format.MessageToJson(result), media_type="application/json",
-                         headers=headers)
+        return Response(
+            json_format.MessageToJson(result), media_type="application/json", headers=headers
+        )
 
     async def preflight(request: Request) -> Response:
         return Response(status_code=204, headers=cors(request))

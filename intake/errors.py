@@ -28,8 +28,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": field_path(tuple(e["loc"])),
-             "problem": "body is not valid JSON" if e["type"] == "json_invalid" else e["msg"]}
+            {
+                "field": field_path(tuple(e["loc"])),
+                "problem": "body is not valid JSON" if e["type"] == "json_invalid" else e["msg"],
+            }
             for e in exc.errors()
         ]
         return JSONResponse({"error": "invalid request", "errors": errors}, status_code=422)
@@ -95,6 +97,11 @@ class _TooLarge(Exception):
 
 async def _too_large(send, limit: int) -> None:
     body = f'{{"error":"request body larger than {limit} bytes"}}'.encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

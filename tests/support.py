@@ -32,8 +32,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def eventually(check: Callable[[], Awaitable[Any] | Any], timeout: float = 20.0,
-                     interval: float = 0.05) -> Any:
+async def eventually(
+    check: Callable[[], Awaitable[Any] | Any], timeout: float = 20.0, interval: float = 0.05
+) -> Any:
     """Poll `check` until it returns a truthy value without raising; then return that value."""
     deadline = time.monotonic() + timeout
     last: BaseException | None = None

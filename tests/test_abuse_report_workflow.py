@@ -266,29 +266,45 @@ async def _described_unverified(handle):
 
 
 async def test_agency_without_email_gets_a_portal_task_with_confirmation_number(
-        ts_env, mail, smtp, ledger, task_queue):
+    ts_env, mail, smtp, ledger, task_queue
+):
     client = ts_env.client
     clinic = demo_clinic()
-    clinic.agencies = [a.model_copy(update={"email": None,
-                                            "portal_url": "https://portal.agency.test"})
-                       if a.kind == "child_protective_services" else a
-                       for a in clinic.agencies]
+    clinic.agencies = [
+        a.model_copy(update={"email": None, "portal_url": "https://portal.agency.test"})
+        if a.kind == "child_protective_services"
+        else a
+        for a in clinic.agencies
+    ]
     known = await now(ts_env)
     async with make_worker(client, task_queue, smtp[0].port, ledger):
-        started = await start_case(client, task_queue,
-                                   abuse_flag("CA-PORTAL", "US-CA", "child_abuse", known),
-                                   clinic)
-        await complete(client, await open_task(started.handle, "oral_report"),
-                       actor="dr-lee", data=oral_data(known))
-        await complete(client, await open_task(started.handle, "written_report"),
-                       actor="dr-lee", outcome="submit", data={"reviewed": True})
+        started = await start_case(
+            client, task_queue, abuse_flag("CA-PORTAL", "US-CA", "child_abuse", known), clinic
+        )
+        await complete(
+            client,
+            await open_task(started.handle, "oral_report"),
+            actor="dr-lee",
+            data=oral_data(known),
+        )
+        await complete(
+            client,
+            await open_task(started.handle, "written_report"),
+            actor="dr-lee",
+            outcome="submit",
+            data={"reviewed": True},
+        )
         portal = await open_task(started.handle, "portal_submission")
         assert portal.due_at == known + timedelta(hours=36)
         assert "portal.agency.test" in portal.instructions and "SS 8572" in portal.document
         filed = await now(ts_env)
-        await complete(client, portal, actor="dr-lee", outcome="submitted", data={
-            "submitted_at": filed.isoformat(),
-            "confirmation_number": "CWS-778"})
+        await complete(
+            client,
+            portal,
+            actor="dr-lee",
+            outcome="submitted",
+            data={"submitted_at": filed.isoformat(), "confirmation_number": "CWS-778"},
+        )
         result = await started.handle.result()
     written = result.disclosures[-1]
     assert written.channel == "portal" and "CWS-778" in written.description

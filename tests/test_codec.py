@@ -18,8 +18,9 @@ from tests.conftest import make_worker
 from tests.support import demo_clinic, flag_body
 from tests.test_duty_to_warn_workflow import complete, open_task
 
-PLAIN = Payload(metadata={"encoding": b"json/plain"},
-                data=json.dumps({"patient": "Zebediah Quux"}).encode())
+PLAIN = Payload(
+    metadata={"encoding": b"json/plain"}, data=json.dumps({"patient": "Zebediah Quux"}).encode()
+)
 
 
 async def test_round_trip_restores_the_payload_and_hides_the_plaintext():
@@ -85,7 +86,8 @@ def _client_with(env_client: Client, ring: Keyring) -> Client:
 
 
 async def test_rotation_a_case_started_under_the_old_key_completes_under_the_new(
-        ts_env, mail, smtp, ledger, task_queue):
+    ts_env, mail, smtp, ledger, task_queue
+):
     old = Keyring.generate()
     new = old.rotated()
     before = _client_with(ts_env.client, old)
@@ -99,18 +101,25 @@ async def test_rotation_a_case_started_under_the_old_key_completes_under_the_new
     async with make_worker(after, task_queue, smtp[0].port, ledger):
         handle = after.get_workflow_handle(started.case_id, result_type=CaseStatus)
         task = await open_task(handle, "risk_assessment")
-        await complete(after, task, actor="dr-lee", data={
-            "serious_threat": False, "identifiable_victims": False, "imminent": False})
+        await complete(
+            after,
+            task,
+            actor="dr-lee",
+            data={"serious_threat": False, "identifiable_victims": False, "imminent": False},
+        )
         result = await handle.result()
     assert result.status == "closed"
     history = await after.get_workflow_handle(task.workflow_id).fetch_history()
-    kids = {p.metadata[KEY_ID].decode() for e in history.events for p in _payloads(e)
-            if KEY_ID in p.metadata}
+    kids = {
+        p.metadata[KEY_ID].decode()
+        for e in history.events
+        for p in _payloads(e)
+        if KEY_ID in p.metadata
+    }
     assert kids == {old.current, new.current}
     # The old keyring alone cannot read what was written after the rotation.
     with pytest.raises(Exception, match=new.current):
         await _client_with(ts_env.client, old).get_workflow_handle(started.case_id).result()
-
 
 
 def _payloads(event):
@@ -118,9 +127,7 @@ def _payloads(event):
     if event.HasField("workflow_execution_started_event_attributes"):
         yield from attrs.input.payloads
     if event.HasField("workflow_execution_update_accepted_event_attributes"):
-        yield from event.workflow_execution_update_accepted_event_attributes.accepted_request \
-            .input.args.payloads
+        accepted = event.workflow_execution_update_accepted_event_attributes
+        yield from accepted.accepted_request.input.args.payloads
     if event.HasField("activity_task_scheduled_event_attributes"):
         yield from event.activity_task_scheduled_event_attributes.input.payloads
-
-

@@ -19,21 +19,29 @@ from tests.support import BIN, ROOT, flag_body, free_port
 
 def stack_env(tmp_path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "CONFIDE_VAR_DIR": str(tmp_path / "var"),
-        "TEMPORAL_PORT": str(free_port()),
-        "TEMPORAL_UI_PORT": str(free_port()),
-        "CONFIDE_API_PORT": str(free_port()),
-        "CONFIDE_SMTP_PORT": str(free_port()),
-        "CONFIDE_DEV_API_KEY": "dev-stack-test-key",
-    })
+    env.update(
+        {
+            "CONFIDE_VAR_DIR": str(tmp_path / "var"),
+            "TEMPORAL_PORT": str(free_port()),
+            "TEMPORAL_UI_PORT": str(free_port()),
+            "CONFIDE_API_PORT": str(free_port()),
+            "CONFIDE_SMTP_PORT": str(free_port()),
+            "CONFIDE_DEV_API_KEY": "dev-stack-test-key",
+        }
+    )
     env.pop("CONFIDE_LEDGER_URL", None)
     return env
 
 
 def start(env) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "confide"), "dev"], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [str(BIN / "confide"), "dev"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def wait_for_banner(proc: subprocess.Popen, timeout: float = 60) -> str:
@@ -84,17 +92,31 @@ def test_dev_stack_runs_a_case_stops_cleanly_and_resumes(tmp_path):
     banner = wait_for_banner(proc)
     assert f"Intake API        {api}" in banner and "API key: dev-stack-test-key" in banner
     try:
-        sent = subprocess.run([str(BIN / "confide"), "flag", str(flag_file)], env=env,
-                              capture_output=True, text=True, timeout=60)
+        sent = subprocess.run(
+            [str(BIN / "confide"), "flag", str(flag_file)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert sent.returncode == 0, sent.stdout + sent.stderr
-        case = wait_until(lambda: (r := httpx.get(f"{api}/v1/cases/demo-clinic.DEV-1",
-                                                  headers=auth)).status_code == 200
-                          and r.json()["tasks"] and r.json())
+        case = wait_until(
+            lambda: (
+                (r := httpx.get(f"{api}/v1/cases/demo-clinic.DEV-1", headers=auth)).status_code
+                == 200
+                and r.json()["tasks"]
+                and r.json()
+            )
+        )
         task = case["tasks"][0]
-        r = httpx.post(f"{api}/v1/cases/demo-clinic.DEV-1/tasks/{task['task_id']}",
-                       headers=auth, json={"actor": "dr-lee", "data": {
-                           "serious_threat": True, "identifiable_victims": True,
-                           "imminent": True}})
+        r = httpx.post(
+            f"{api}/v1/cases/demo-clinic.DEV-1/tasks/{task['task_id']}",
+            headers=auth,
+            json={
+                "actor": "dr-lee",
+                "data": {"serious_threat": True, "identifiable_victims": True, "imminent": True},
+            },
+        )
         assert r.status_code == 200, r.text
         mail_dir = tmp_path / "var" / "mail"
         wait_until(lambda: len(list(mail_dir.glob("*.eml"))) >= 3)
@@ -106,10 +128,20 @@ def test_dev_stack_runs_a_case_stops_cleanly_and_resumes(tmp_path):
         endpoint = re.search(r"Codec endpoint\s+(\S+)", banner).group(1)
         ui = httpx.get(f"http://127.0.0.1:{env['TEMPORAL_UI_PORT']}/api/v1/settings").json()
         assert ui["Codec"]["Endpoint"] == endpoint  # the Web UI decodes through it
-        show = [str(BIN / "temporal"), "workflow", "show", "-w", "demo-clinic.DEV-1",
-                "--address", f"127.0.0.1:{env['TEMPORAL_PORT']}", "-o", "json"]
-        decoded = subprocess.run([*show, "--codec-endpoint", endpoint], capture_output=True,
-                                 text=True, timeout=60)
+        show = [
+            str(BIN / "temporal"),
+            "workflow",
+            "show",
+            "-w",
+            "demo-clinic.DEV-1",
+            "--address",
+            f"127.0.0.1:{env['TEMPORAL_PORT']}",
+            "-o",
+            "json",
+        ]
+        decoded = subprocess.run(
+            [*show, "--codec-endpoint", endpoint], capture_output=True, text=True, timeout=60
+        )
         assert decoded.returncode == 0, decoded.stderr
         assert "Jordan Example" in started_input(decoded.stdout)
         raw = subprocess.run(show, capture_output=True, text=True, timeout=60)
@@ -136,12 +168,16 @@ def test_a_taken_port_is_one_line_naming_the_variable(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", int(env["CONFIDE_API_PORT"])))
         busy.listen()
-        result = subprocess.run([str(BIN / "confide"), "dev"], env=env, cwd=ROOT,
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [str(BIN / "confide"), "dev"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (
-        f"confide dev: port {env['CONFIDE_API_PORT']} is taken; set CONFIDE_API_PORT "
-        "to a free port")
+        f"confide dev: port {env['CONFIDE_API_PORT']} is taken; set CONFIDE_API_PORT to a free port"
+    )
     assert "Traceback" not in result.stderr
-
-

@@ -19,8 +19,7 @@ from workflows.case import CaseWorkflow
 
 
 def code_in(message) -> str:
-    return re.search(r"approval code for task \S+: " + CODE_PATTERN, message.get_content()
-                     ).group(1)
+    return re.search(r"approval code for task \S+: " + CODE_PATTERN, message.get_content()).group(1)
 
 
 async def open_task(handle, kind: str):
@@ -37,19 +36,27 @@ async def complete(client, task, **kw):
     )
 
 
-async def test_ca_warns_victim_and_police_and_records_both(ts_env, mail, smtp, ledger,
-                                                          task_queue):
+async def test_ca_warns_victim_and_police_and_records_both(ts_env, mail, smtp, ledger, task_queue):
     client = ts_env.client
     flag = Flag.model_validate(flag_body(flag_id="CA-1"))
     async with make_worker(client, task_queue, smtp[0].port, ledger):
         started = await start_case(client, task_queue, flag, demo_clinic())
         task = await open_task(started.handle, "risk_assessment")
-        await complete(client, task, actor="dr-lee", data={
-            "serious_threat": True, "identifiable_victims": True, "imminent": True,
-            "notes": "plans to confront coworker"})
+        await complete(
+            client,
+            task,
+            actor="dr-lee",
+            data={
+                "serious_threat": True,
+                "identifiable_victims": True,
+                "imminent": True,
+                "notes": "plans to confront coworker",
+            },
+        )
         await eventually(lambda: mail.to("casey@example.org") and mail.to("police@agency.test"))
-        rows = await eventually(lambda: len(ledger.for_case(started.case_id)) == 2
-                                and ledger.for_case(started.case_id))
+        rows = await eventually(
+            lambda: len(ledger.for_case(started.case_id)) == 2 and ledger.for_case(started.case_id)
+        )
         assert {r.recipient_key for r in rows} == {"victim-1", "agency-law_enforcement"}
         assert all("43.92" in r.legal_basis for r in rows)
         # The supervisor is informed, not asked.
@@ -61,15 +68,20 @@ async def test_ca_warns_victim_and_police_and_records_both(ts_env, mail, smtp, l
         await ts_env.sleep(timedelta(days=7))
         reassess = await open_task(started.handle, "reassessment")
         assert reassess.created_at - task.created_at >= timedelta(days=7)
-        await complete(client, reassess, actor="dr-lee", data={
-            "serious_threat": False, "identifiable_victims": False, "imminent": False})
+        await complete(
+            client,
+            reassess,
+            actor="dr-lee",
+            data={"serious_threat": False, "identifiable_victims": False, "imminent": False},
+        )
         result = await started.handle.result()
         assert result.status == "closed"
         assert len(result.disclosures) == 2
 
 
-async def test_overdue_assessment_escalates_at_the_policys_time(ts_env, mail, smtp, ledger,
-                                                                task_queue):
+async def test_overdue_assessment_escalates_at_the_policys_time(
+    ts_env, mail, smtp, ledger, task_queue
+):
     client = ts_env.client
     flag = Flag.model_validate(flag_body(flag_id="CA-OVERDUE"))
     due_after = timedelta(hours=4)  # Timers.assessment_due, the policy's window
@@ -81,22 +93,28 @@ async def test_overdue_assessment_escalates_at_the_policys_time(ts_env, mail, sm
 
         await ts_env.sleep(due_after - timedelta(minutes=1))
         # The reminder went to the assignee before the deadline; nothing is overdue yet.
-        await eventually(lambda: any("due soon" in m["Subject"]
-                                     for m in mail.to("lee@demo-clinic.test")))
+        await eventually(
+            lambda: any("due soon" in m["Subject"] for m in mail.to("lee@demo-clinic.test"))
+        )
         before = await open_task(started.handle, "risk_assessment")
         assert not before.overdue and not mail.to("kim@demo-clinic.test")
 
         await ts_env.sleep(timedelta(minutes=2))
         after = await eventually(lambda: _overdue_task(started.handle))
         assert after.allowed_roles == ["clinician", "supervisor"]
-        await eventually(lambda: any("OVERDUE" in m["Subject"]
-                                     for m in mail.to("kim@demo-clinic.test")))
+        await eventually(
+            lambda: any("OVERDUE" in m["Subject"] for m in mail.to("kim@demo-clinic.test"))
+        )
         child = client.get_workflow_handle(task.workflow_id)
         desc = await eventually(lambda: _described_overdue(child))
         assert "supervisor" in desc.typed_search_attributes.get(sa.WAITING_ON)
         # The supervisor may now do the assessment the clinician did not.
-        await complete(client, after, actor="sup-kim", data={
-            "serious_threat": False, "identifiable_victims": False, "imminent": False})
+        await complete(
+            client,
+            after,
+            actor="sup-kim",
+            data={"serious_threat": False, "identifiable_victims": False, "imminent": False},
+        )
         result = await started.handle.result()
         assert result.status == "closed" and not result.disclosures
 
@@ -113,30 +131,45 @@ async def _described_overdue(handle):
 
 async def _accepted_updates(handle) -> int:
     history = await handle.fetch_history()
-    return sum(1 for e in history.events
-               if e.HasField("workflow_execution_update_accepted_event_attributes"))
+    return sum(
+        1
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    )
 
 
 def clinic_with_dual_role():
     clinic = demo_clinic()
-    both = StaffMember(id="dr-both", name="Dr. Both", email="both@demo-clinic.test",
-                       roles=[Role.clinician, Role.supervisor])
+    both = StaffMember(
+        id="dr-both",
+        name="Dr. Both",
+        email="both@demo-clinic.test",
+        roles=[Role.clinician, Role.supervisor],
+    )
     return clinic.model_copy(update={"staff": [*clinic.staff, both]})
 
 
 async def test_tx_waits_for_supervisor_rejects_bad_completions_and_never_warns_victim(
-        ts_env, mail, smtp, ledger, task_queue):
+    ts_env, mail, smtp, ledger, task_queue
+):
     client = ts_env.client
-    flag = Flag.model_validate(flag_body(flag_id="TX-1", jurisdiction="US-TX",
-                                         clinician={"id": "dr-both"}))
+    flag = Flag.model_validate(
+        flag_body(flag_id="TX-1", jurisdiction="US-TX", clinician={"id": "dr-both"})
+    )
     async with make_worker(client, task_queue, smtp[0].port, ledger):
         started = await start_case(client, task_queue, flag, clinic_with_dual_role())
         task = await open_task(started.handle, "risk_assessment")
-        await complete(client, task, actor="dr-both", data={
-            "serious_threat": True, "identifiable_victims": True, "imminent": True})
+        await complete(
+            client,
+            task,
+            actor="dr-both",
+            data={"serious_threat": True, "identifiable_victims": True, "imminent": True},
+        )
         decision = await open_task(started.handle, "release_decision")
         assert decision.requires_code and decision.choices == [
-            "notify_law_enforcement", "notify_medical_personnel"]
+            "notify_law_enforcement",
+            "notify_medical_personnel",
+        ]
         code_mail = await eventually(lambda: mail.to("kim@demo-clinic.test"))
         code = code_in(code_mail[0])
         assert not mail.to("both@demo-clinic.test"), "the requester gets no code"
@@ -150,12 +183,16 @@ async def test_tx_waits_for_supervisor_rejects_bad_completions_and_never_warns_v
         rejected = {
             "needs the role supervisor": dict(actor="dr-lee", outcome="approve", code=code),
             "may not also decide": dict(actor="dr-both", outcome="approve", code=code),
-            "not the one e-mailed": dict(actor="sup-kim", outcome="approve",
-                                         code="AAAA-BBBB-CCCC-DDDD"),
+            "not the one e-mailed": dict(
+                actor="sup-kim", outcome="approve", code="AAAA-BBBB-CCCC-DDDD"
+            ),
             "needs the approval code": dict(actor="sup-kim", outcome="approve"),
             "not permitted in this case: warn_victim": dict(
-                actor="sup-kim", outcome="approve", code=code,
-                data={"actions": ["warn_victim"], "reason": "warn"}),
+                actor="sup-kim",
+                outcome="approve",
+                code=code,
+                data={"actions": ["warn_victim"], "reason": "warn"},
+            ),
             "not a roster id": dict(actor="mallory", outcome="approve", code=code),
         }
         for message, kw in rejected.items():
@@ -165,8 +202,14 @@ async def test_tx_waits_for_supervisor_rejects_bad_completions_and_never_warns_v
             assert message in str(err.value.cause), (message, err.value.cause)
         assert await _accepted_updates(child) == accepted_before, "rejections stay out"
 
-        await complete(client, decision, actor="sup-kim", outcome="approve", code=code,
-                       data={"actions": ["notify_law_enforcement"], "reason": "imminent"})
+        await complete(
+            client,
+            decision,
+            actor="sup-kim",
+            outcome="approve",
+            code=code,
+            data={"actions": ["notify_law_enforcement"], "reason": "imminent"},
+        )
         police = await eventually(lambda: mail.to("police@agency.test"))
         assert "Jordan Example" in police[0].get_content()
         assert "Jordan" not in police[0]["Subject"]
@@ -175,15 +218,20 @@ async def test_tx_waits_for_supervisor_rejects_bad_completions_and_never_warns_v
         assert "611.004" in rows[0].legal_basis
         await ts_env.sleep(timedelta(days=7))
         reassess = await open_task(started.handle, "reassessment")
-        await complete(client, reassess, actor="dr-lee", data={
-            "serious_threat": False, "identifiable_victims": False, "imminent": False})
+        await complete(
+            client,
+            reassess,
+            actor="dr-lee",
+            data={"serious_threat": False, "identifiable_victims": False, "imminent": False},
+        )
         result = await started.handle.result()
     assert not mail.to("casey@example.org"), "Texas never notifies the victim"
     assert [d.recipient_key for d in result.disclosures] == ["agency-law_enforcement"]
 
 
 async def test_an_abandoned_task_keeps_escalating_but_backs_off_to_daily(
-        ts_env, mail, smtp, ledger, task_queue):
+    ts_env, mail, smtp, ledger, task_queue
+):
     client = ts_env.client
     flag = Flag.model_validate(flag_body(flag_id="CA-ABANDONED"))
     async with make_worker(client, task_queue, smtp[0].port, ledger):
@@ -201,36 +249,51 @@ async def test_an_abandoned_task_keeps_escalating_but_backs_off_to_daily(
         assert len(overdue_to("diaz@demo-clinic.test")) == 5
         late = await _overdue_task(started.handle)
         assert late.allowed_roles == ["clinician", "supervisor", "privacy_officer"]
-        await complete(client, task, actor="po-diaz", data={
-            "serious_threat": False, "identifiable_victims": False, "imminent": False})
+        await complete(
+            client,
+            task,
+            actor="po-diaz",
+            data={"serious_threat": False, "identifiable_victims": False, "imminent": False},
+        )
         await started.handle.result()
 
 
 async def test_a_reassessment_finding_the_threat_renewed_warns_again(
-        ts_env, mail, smtp, ledger, task_queue):
+    ts_env, mail, smtp, ledger, task_queue
+):
     client = ts_env.client
     threat = {"serious_threat": True, "identifiable_victims": True, "imminent": True}
     flag = Flag.model_validate(flag_body(flag_id="CA-RENEWED"))
     async with make_worker(client, task_queue, smtp[0].port, ledger):
         started = await start_case(client, task_queue, flag, demo_clinic())
-        await complete(client, await open_task(started.handle, "risk_assessment"),
-                       actor="dr-lee", data=threat)
+        await complete(
+            client, await open_task(started.handle, "risk_assessment"), actor="dr-lee", data=threat
+        )
         await eventually(lambda: len(mail.to("casey@example.org")) == 1)
         await ts_env.sleep(timedelta(days=7))
-        await complete(client, await open_task(started.handle, "reassessment"),
-                       actor="dr-lee", data=threat)
+        await complete(
+            client, await open_task(started.handle, "reassessment"), actor="dr-lee", data=threat
+        )
         # A second round of warnings: new messages, new ledger rows.
-        second = await eventually(lambda: len(mail.to("casey@example.org")) == 2
-                                  and mail.to("casey@example.org"))
+        second = await eventually(
+            lambda: len(mail.to("casey@example.org")) == 2 and mail.to("casey@example.org")
+        )
         assert second[0]["Message-ID"] != second[1]["Message-ID"]
-        rows = await eventually(lambda: len(ledger.for_case(started.case_id)) == 4
-                                and ledger.for_case(started.case_id))
+        rows = await eventually(
+            lambda: len(ledger.for_case(started.case_id)) == 4 and ledger.for_case(started.case_id)
+        )
         assert sorted(r.step for r in rows) == [
-            "c1.notify_law_enforcement", "c1.warn_victim",
-            "c1r2.notify_law_enforcement", "c1r2.warn_victim"]
+            "c1.notify_law_enforcement",
+            "c1.warn_victim",
+            "c1r2.notify_law_enforcement",
+            "c1r2.warn_victim",
+        ]
         await ts_env.sleep(timedelta(days=7))
-        await complete(client, await open_task(started.handle, "reassessment"), actor="dr-lee",
-                       data={"serious_threat": False, "identifiable_victims": False,
-                             "imminent": False})
+        await complete(
+            client,
+            await open_task(started.handle, "reassessment"),
+            actor="dr-lee",
+            data={"serious_threat": False, "identifiable_victims": False, "imminent": False},
+        )
         result = await started.handle.result()
     assert result.status == "closed" and len(result.disclosures) == 4

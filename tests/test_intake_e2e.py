@@ -24,14 +24,17 @@ async def api(dev_env, smtp, ledger, task_queue):
     """The intake app over ASGI, a worker on the dev server, both on a fresh task queue."""
     demo = demo_clinic()
     demo.api_key_sha256 = [hash_api_key(KEY)]
-    other = demo.model_copy(update={"id": "other-clinic",
-                                    "api_key_sha256": [hash_api_key(OTHER_KEY)]})
+    other = demo.model_copy(
+        update={"id": "other-clinic", "api_key_sha256": [hash_api_key(OTHER_KEY)]}
+    )
     settings = Settings.from_env().model_copy(update={"task_queue": task_queue})
     app = create_app(settings, ClinicDirectory(clinics=[demo, other]), dev_env.client)
     async with make_worker(dev_env.client, task_queue, smtp[0].port, ledger):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://intake",
-                                     headers={"Authorization": f"Bearer {KEY}"}) as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://intake",
+            headers={"Authorization": f"Bearer {KEY}"},
+        ) as http:
             yield http
 
 
@@ -52,14 +55,25 @@ async def test_ca_flag_to_warnings_and_ledger_through_the_api(api, dev_env, mail
     assert task["example"]["task_id"] == task["task_id"] and task["role"] == "clinician"
 
     # A wrong role is refused with the validator's message.
-    r = await api.post(f"/v1/cases/{case_id}/tasks/{task['task_id']}",
-                       json={"actor": "sup-kim", "data": task["example"]["data"]})
+    r = await api.post(
+        f"/v1/cases/{case_id}/tasks/{task['task_id']}",
+        json={"actor": "sup-kim", "data": task["example"]["data"]},
+    )
     assert r.status_code == 422 and "needs the role clinician" in r.json()["reason"]
 
-    r = await api.post(f"/v1/cases/{case_id}/tasks/{task['task_id']}", json={
-        "actor": "dr-lee", "outcome": "completed",
-        "data": {"serious_threat": True, "identifiable_victims": True, "imminent": True,
-                 "notes": "threatened coworker"}})
+    r = await api.post(
+        f"/v1/cases/{case_id}/tasks/{task['task_id']}",
+        json={
+            "actor": "dr-lee",
+            "outcome": "completed",
+            "data": {
+                "serious_threat": True,
+                "identifiable_victims": True,
+                "imminent": True,
+                "notes": "threatened coworker",
+            },
+        },
+    )
     assert r.status_code == 200, r.text
 
     victim = await eventually(lambda: mail.to("casey@example.org"))
@@ -67,13 +81,13 @@ async def test_ca_flag_to_warnings_and_ledger_through_the_api(api, dev_env, mail
     assert "Stated intent to hurt a coworker" in victim[0].get_content()
     for m in (victim[0], police[0]):
         assert "Jordan" not in m["Subject"] and "Casey" not in m["Subject"]
-    rows = await eventually(lambda: len(ledger.for_case(case_id)) == 2
-                            and ledger.for_case(case_id))
+    rows = await eventually(lambda: len(ledger.for_case(case_id)) == 2 and ledger.for_case(case_id))
     assert {(r.recipient_name, r.recipient_address) for r in rows} == {
         ("Casey Rivera", "casey@example.org"),
-        ("Demo City Police Department", "police@agency.test")}
+        ("Demo City Police Department", "police@agency.test"),
+    }
 
-    case = (await eventually(lambda: _with_disclosures(api, case_id, 2)))
+    case = await eventually(lambda: _with_disclosures(api, case_id, 2))
     assert {n["status"] for n in case["notifications"]} == {"sent"}
 
     await assert_no_phi_outside_payloads(api, dev_env.client, case_id, mail)
@@ -85,8 +99,18 @@ async def test_ca_flag_to_warnings_and_ledger_through_the_api(api, dev_env, mail
     assert (await api.post("/v1/flags", json=changed)).status_code == 409
 
 
-PHI = ["Jordan", "Example", "Casey", "Rivera", "jordan@example.org", "casey@example.org",
-       "555-01", "1990-04-02", "coworker", "threatened"]
+PHI = [
+    "Jordan",
+    "Example",
+    "Casey",
+    "Rivera",
+    "jordan@example.org",
+    "casey@example.org",
+    "555-01",
+    "1990-04-02",
+    "coworker",
+    "threatened",
+]
 
 
 async def assert_no_phi_outside_payloads(api, client, case_id, mail):
@@ -121,16 +145,19 @@ async def test_malformed_flag_is_422_naming_each_field_without_echoing_phi(api):
 
 
 async def test_invalid_json_is_422_not_a_stack_trace(api):
-    r = await api.post("/v1/flags", content=b"{not json",
-                       headers={"content-type": "application/json"})
+    r = await api.post(
+        "/v1/flags", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["problem"] == "body is not valid JSON"
 
 
 async def test_api_keys_are_checked_per_clinic(api):
-    assert (await api.post("/v1/flags", json=flag_body(), headers={"Authorization": ""})
-            ).status_code == 401
-    assert (await api.post("/v1/flags", json=flag_body(),
-                           headers={"Authorization": "Bearer wrong"})).status_code == 401
+    assert (
+        await api.post("/v1/flags", json=flag_body(), headers={"Authorization": ""})
+    ).status_code == 401
+    assert (
+        await api.post("/v1/flags", json=flag_body(), headers={"Authorization": "Bearer wrong"})
+    ).status_code == 401
     # A valid key of another clinic may neither send this clinic's flags nor read its cases.
     other = {"Authorization": f"Bearer {OTHER_KEY}"}
     assert (await api.post("/v1/flags", json=flag_body(), headers=other)).status_code == 403
@@ -149,53 +176,79 @@ async def test_oversized_body_is_413(api):
 
 async def test_people_who_must_act_must_be_clinicians_on_the_roster(api):
     body = flag_body(flag_id="ROSTER-1", clinician={"id": "dr-nobody"})
-    body["concerns"].append({"kind": "child_abuse", "summary": "disclosed abuse",
-                             "victims": [{"name": "A Child", "age": 7}],
-                             "reporters": ["dr-lee", "sup-kim"]})
+    body["concerns"].append(
+        {
+            "kind": "child_abuse",
+            "summary": "disclosed abuse",
+            "victims": [{"name": "A Child", "age": 7}],
+            "reporters": ["dr-lee", "sup-kim"],
+        }
+    )
     r = await api.post("/v1/flags", json=body)
     assert r.status_code == 422
-    assert {e["field"] for e in r.json()["errors"]} == {"clinician.id",
-                                                        "concerns[1].reporters[1]"}
+    assert {e["field"] for e in r.json()["errors"]} == {"clinician.id", "concerns[1].reporters[1]"}
 
 
 async def test_child_abuse_end_to_end_every_reporter_files_and_the_case_closes_last(
-        dev_env, smtp, ledger, task_queue, mail):
+    dev_env, smtp, ledger, task_queue, mail
+):
     """Two clinicians heard the disclosure: each has a personal duty; the case closes only
     when both have reported, and the written reports reach the agency by e-mail."""
     demo = demo_clinic()
     demo.api_key_sha256 = [hash_api_key(KEY)]
-    ray = StaffMember(id="dr-ray", name="Dr. Ray", email="ray@demo-clinic.test",
-                      roles=[Role.clinician])
+    ray = StaffMember(
+        id="dr-ray", name="Dr. Ray", email="ray@demo-clinic.test", roles=[Role.clinician]
+    )
     demo.staff.append(ray)
     settings = Settings.from_env().model_copy(update={"task_queue": task_queue})
     app = create_app(settings, ClinicDirectory(clinics=[demo]), dev_env.client)
     flag_id = f"CHILD-{uuid.uuid4().hex[:6]}"
     body = flag_body(flag_id=flag_id)
-    body["concerns"] = [{"kind": "child_abuse", "summary": "Child disclosed being hit",
-                         "victims": [{"name": "Robin Child", "age": 9}],
-                         "alleged_abuser": {"name": "Pat Parent"},
-                         "abuser_is_caretaker": True, "reporters": ["dr-lee", "dr-ray"]}]
+    body["concerns"] = [
+        {
+            "kind": "child_abuse",
+            "summary": "Child disclosed being hit",
+            "victims": [{"name": "Robin Child", "age": 9}],
+            "alleged_abuser": {"name": "Pat Parent"},
+            "abuser_is_caretaker": True,
+            "reporters": ["dr-lee", "dr-ray"],
+        }
+    ]
     async with make_worker(dev_env.client, task_queue, smtp[0].port, ledger):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://intake",
-                                     headers={"Authorization": f"Bearer {KEY}"}) as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://intake",
+            headers={"Authorization": f"Bearer {KEY}"},
+        ) as http:
             r = await http.post("/v1/flags", json=body)
             assert r.status_code == 202, r.text
             case_id = r.json()["case_id"]
             for reporter in ("dr-lee", "dr-ray"):
-                oral = await eventually(lambda rep=reporter: _task(http, case_id,
-                                                                   "oral_report", rep))
-                r = await http.post(f"/v1/cases/{case_id}/tasks/{oral['task_id']}", json={
-                    "actor": reporter, "outcome": "reported", "data": {
-                        "agency": "County CWS", "number_called": "+1-555-0300",
-                        "called_at": datetime.now(UTC).isoformat(), "taken_by": "Intake A"}})
+                oral = await eventually(
+                    lambda rep=reporter: _task(http, case_id, "oral_report", rep)
+                )
+                r = await http.post(
+                    f"/v1/cases/{case_id}/tasks/{oral['task_id']}",
+                    json={
+                        "actor": reporter,
+                        "outcome": "reported",
+                        "data": {
+                            "agency": "County CWS",
+                            "number_called": "+1-555-0300",
+                            "called_at": datetime.now(UTC).isoformat(),
+                            "taken_by": "Intake A",
+                        },
+                    },
+                )
                 assert r.status_code == 200, r.text
-                written = await eventually(lambda rep=reporter: _task(http, case_id,
-                                                                      "written_report", rep))
+                written = await eventually(
+                    lambda rep=reporter: _task(http, case_id, "written_report", rep)
+                )
                 assert "SS 8572" in written["document"]
-                r = await http.post(f"/v1/cases/{case_id}/tasks/{written['task_id']}",
-                                    json={"actor": reporter, "outcome": "submit",
-                                          "data": {"reviewed": True}})
+                r = await http.post(
+                    f"/v1/cases/{case_id}/tasks/{written['task_id']}",
+                    json={"actor": reporter, "outcome": "submit", "data": {"reviewed": True}},
+                )
                 assert r.status_code == 200, r.text
                 if reporter == "dr-lee":
                     await eventually(lambda: len(mail.to("cps@agency.test")) == 1)
@@ -205,14 +258,15 @@ async def test_child_abuse_end_to_end_every_reporter_files_and_the_case_closes_l
             case = await eventually(lambda: _closed(http, case_id))
     rows = ledger.for_case(case_id)
     assert len(rows) == 4 and {r.recipient_address for r in rows} == {
-        "+1-555-0300", "cps@agency.test"}
+        "+1-555-0300",
+        "cps@agency.test",
+    }
     assert len(case["disclosures"]) == 4
 
 
 async def _task(http, case_id, kind, assignee):
     case = (await http.get(f"/v1/cases/{case_id}")).json()
-    return next((t for t in case["tasks"]
-                 if t["kind"] == kind and t["assignee"] == assignee), None)
+    return next((t for t in case["tasks"] if t["kind"] == kind and t["assignee"] == assignee), None)
 
 
 async def _closed(http, case_id):
@@ -223,7 +277,8 @@ async def _closed(http, case_id):
 async def test_openapi_document_is_served(api):
     doc = (await api.get("/openapi.json")).json()
     assert {"/v1/flags", "/v1/cases/{case_id}", "/v1/cases/{case_id}/tasks/{task_id}"} <= set(
-        doc["paths"])
+        doc["paths"]
+    )
 
 
 @pytest.mark.parametrize("path", ["/v1/cases/demo-clinic.X/tasks/t1"])
@@ -242,8 +297,7 @@ async def test_oversized_chunked_body_is_413(api):
         for _ in range(MAX_BODY // 1024 + 2):
             yield b"x" * 1024
 
-    r = await api.post("/v1/flags", content=chunks(),
-                       headers={"content-type": "application/json"})
+    r = await api.post("/v1/flags", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413
 
 
@@ -261,8 +315,10 @@ async def test_completing_a_task_that_is_not_open_is_422(api):
         return next((t for t in case["tasks"] if t["kind"] == "risk_assessment"), None)
 
     task = await eventually(open_assessment)
-    body = {"actor": "dr-lee", "data": {"serious_threat": False, "identifiable_victims": False,
-                                        "imminent": False}}
+    body = {
+        "actor": "dr-lee",
+        "data": {"serious_threat": False, "identifiable_victims": False, "imminent": False},
+    }
     url = f"/v1/cases/{case_id}/tasks/{task['task_id']}"
     assert (await api.post(url, json=body)).status_code == 200
     again = await api.post(url, json=body)

@@ -29,13 +29,16 @@ def postgres_url():
     url = make_url(os.environ.get("CONFIDE_TEST_POSTGRES_URL", DEFAULT_PG_URL))
     where = f"{url.host or 'localhost'}:{url.port or 5432}"
     admin = url.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False)
+        hide_password=False
+    )
     try:
         conn = psycopg.connect(admin, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as e:
         if os.environ.get("CONFIDE_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL not reachable at {where} ({type(e).__name__}) and "
-                        "CONFIDE_REQUIRE_POSTGRES=1")
+            pytest.fail(
+                f"PostgreSQL not reachable at {where} ({type(e).__name__}) and "
+                "CONFIDE_REQUIRE_POSTGRES=1"
+            )
         pytest.skip(f"PostgreSQL not reachable at {where}: ledger PostgreSQL tests skipped")
     name = f"confide_test_{uuid.uuid4().hex}"
     with conn:
@@ -64,9 +67,16 @@ def case_id() -> str:
     return f"demo-clinic.F-{uuid.uuid4().hex[:12]}"
 
 
-def disclosure(case_id: str, *, step: str = "warn.victim", recipient_key: str = "victim-0",
-               clinic_id: str = "demo-clinic", patient_ref: str = "P-301",
-               disclosed_at: datetime | None = None, **kw) -> Disclosure:
+def disclosure(
+    case_id: str,
+    *,
+    step: str = "warn.victim",
+    recipient_key: str = "victim-0",
+    clinic_id: str = "demo-clinic",
+    patient_ref: str = "P-301",
+    disclosed_at: datetime | None = None,
+    **kw,
+) -> Disclosure:
     return Disclosure(
         case_id=case_id,
         step=step,
@@ -96,8 +106,7 @@ def row_count(led: Ledger, case_id: str) -> int:
         ).scalar_one()
 
 
-def test_record_returns_true_for_a_new_row_then_false_for_the_same_key(
-        request, store, case_id):
+def test_record_returns_true_for_a_new_row_then_false_for_the_same_key(request, store, case_id):
     d = disclosure(case_id)
 
     assert store.record(d) is True
@@ -125,19 +134,27 @@ def test_another_recipient_or_step_is_another_row(store, case_id):
 
     assert row_count(store, case_id) == 3
     assert [(r.step, r.recipient_key) for r in store.for_case(case_id)] == [
-        ("warn.victim", "victim-0"), ("warn.victim", "agency-police"), ("warn.again", "victim-0")]
+        ("warn.victim", "victim-0"),
+        ("warn.victim", "agency-police"),
+        ("warn.again", "victim-0"),
+    ]
 
 
-def test_for_case_returns_rows_oldest_first_with_utc_datetimes_of_the_same_instant(
-        store, case_id):
+def test_for_case_returns_rows_oldest_first_with_utc_datetimes_of_the_same_instant(store, case_id):
     first = datetime(2026, 11, 27, 10, 15, 30, 123456, tzinfo=PACIFIC)
     second = datetime(2026, 11, 27, 21, 5, 0, 654321, tzinfo=EAST_EUROPE)
     written = [
-        disclosure(case_id, recipient_key="victim-0", disclosed_at=first, task_ref="t-1",
-                   accountable=True),
-        disclosure(case_id, recipient_key="agency-police", disclosed_at=second,
-                   recipient_name="Demo City Police Department",
-                   recipient_address="police@agency.test", accountable=False),
+        disclosure(
+            case_id, recipient_key="victim-0", disclosed_at=first, task_ref="t-1", accountable=True
+        ),
+        disclosure(
+            case_id,
+            recipient_key="agency-police",
+            disclosed_at=second,
+            recipient_name="Demo City Police Department",
+            recipient_address="police@agency.test",
+            accountable=False,
+        ),
     ]
     for d in written:
         store.record(d)
@@ -160,13 +177,18 @@ def test_for_patient_filters_by_clinic_and_patient_ordered_by_disclosure_time(st
     # 12:00+02:00 is 10:00Z.
     later = datetime(2026, 11, 27, 9, 0, tzinfo=PACIFIC)
     earlier = datetime(2026, 11, 27, 12, 0, tzinfo=EAST_EUROPE)
-    store.record(disclosure(case_id, recipient_key="victim-0", patient_ref=patient,
-                            disclosed_at=later))
-    store.record(disclosure(case_id, recipient_key="agency-police", patient_ref=patient,
-                            disclosed_at=earlier))
+    store.record(
+        disclosure(case_id, recipient_key="victim-0", patient_ref=patient, disclosed_at=later)
+    )
+    store.record(
+        disclosure(
+            case_id, recipient_key="agency-police", patient_ref=patient, disclosed_at=earlier
+        )
+    )
     store.record(disclosure(f"{case_id}-b", patient_ref=f"{patient}-other"))
-    store.record(disclosure(f"other-clinic.{case_id}", clinic_id="other-clinic",
-                            patient_ref=patient))
+    store.record(
+        disclosure(f"other-clinic.{case_id}", clinic_id="other-clinic", patient_ref=patient)
+    )
 
     rows = store.for_patient("demo-clinic", patient)
 
@@ -174,7 +196,8 @@ def test_for_patient_filters_by_clinic_and_patient_ordered_by_disclosure_time(st
     assert {(r.clinic_id, r.patient_ref) for r in rows} == {("demo-clinic", patient)}
     assert [r.disclosed_at for r in rows] == [earlier, later]
     assert [r.case_id for r in store.for_patient("other-clinic", patient)] == [
-        f"other-clinic.{case_id}"]
+        f"other-clinic.{case_id}"
+    ]
     assert store.for_patient("demo-clinic", f"{patient}-nobody") == []
 
 
@@ -203,11 +226,15 @@ def test_migrate_on_a_second_ledger_over_the_same_database_is_harmless(store, ca
         again.engine.dispose()
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE disclosures SET description = 'rewritten', recipient_name = 'someone else' "
-    "WHERE case_id = :c",
-    "DELETE FROM disclosures WHERE case_id = :c",
-], ids=["update", "delete"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE disclosures SET description = 'rewritten', recipient_name = 'someone else' "
+        "WHERE case_id = :c",
+        "DELETE FROM disclosures WHERE case_id = :c",
+    ],
+    ids=["update", "delete"],
+)
 def test_database_refuses_update_and_delete_and_row_is_unchanged(store, case_id, statement):
     original = disclosure(case_id)
     store.record(original)
@@ -223,11 +250,11 @@ UPSERTS = {
     # SQLite's REPLACE resolves the conflict by deleting the old row, which does not fire
     # DELETE triggers (recursive_triggers is off), so nothing stops it.
     "sqlite": "INSERT OR REPLACE INTO disclosures ({cols}) SELECT {rewritten} FROM disclosures "
-              "WHERE case_id = :c",
+    "WHERE case_id = :c",
     "postgresql": "INSERT INTO disclosures ({cols}) SELECT {rewritten} FROM disclosures "
-                  "WHERE case_id = :c ON CONFLICT (case_id, step, recipient_key) DO UPDATE "
-                  "SET description = excluded.description, "
-                  "recipient_name = excluded.recipient_name",
+    "WHERE case_id = :c ON CONFLICT (case_id, step, recipient_key) DO UPDATE "
+    "SET description = excluded.description, "
+    "recipient_name = excluded.recipient_name",
 }
 
 
@@ -236,8 +263,9 @@ def test_database_refuses_an_upsert_that_would_rewrite_a_row(request, store, cas
     original = disclosure(case_id)
     store.record(original)
     cols = [c.name for c in disclosures.columns if c.name != "id"]
-    rewritten = ", ".join({"description": "'rewritten'", "recipient_name": "'someone else'"}
-                          .get(c, c) for c in cols)
+    rewritten = ", ".join(
+        {"description": "'rewritten'", "recipient_name": "'someone else'"}.get(c, c) for c in cols
+    )
     statement = UPSERTS[dialect].format(cols=", ".join(cols), rewritten=rewritten)
 
     with pytest.raises(DBAPIError) as caught, store.engine.begin() as conn:
@@ -254,8 +282,10 @@ async def test_record_disclosure_activity_returns_true_then_false(request, store
 
     assert await env.run(acts.record_disclosure, d) is True
     assert await env.run(acts.record_disclosure, d) is False
-    assert await env.run(acts.record_disclosure,
-                         disclosure(case_id, recipient_key="agency-police")) is True
+    assert (
+        await env.run(acts.record_disclosure, disclosure(case_id, recipient_key="agency-police"))
+        is True
+    )
 
     assert row_count(store, case_id) == 2
 

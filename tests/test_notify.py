@@ -29,11 +29,25 @@ def notices_for(smtp) -> NoticeActivities:
     return NoticeActivities(SmtpSettings(host="127.0.0.1", port=ctl.port, timeout_seconds=10))
 
 
-def notice(to: str, *, case_id: str = "demo-clinic.F-1", step: str = "warn.victim",
-           recipient_key: str = "victim-0", subject: str = "Safety notice (ref demo-clinic.F-1)",
-           body: str = "hello\n", reply_to: str | None = None) -> SendNoticeInput:
-    return SendNoticeInput(case_id=case_id, step=step, recipient_key=recipient_key, to=to,
-                           subject=subject, body=body, reply_to=reply_to)
+def notice(
+    to: str,
+    *,
+    case_id: str = "demo-clinic.F-1",
+    step: str = "warn.victim",
+    recipient_key: str = "victim-0",
+    subject: str = "Safety notice (ref demo-clinic.F-1)",
+    body: str = "hello\n",
+    reply_to: str | None = None,
+) -> SendNoticeInput:
+    return SendNoticeInput(
+        case_id=case_id,
+        step=step,
+        recipient_key=recipient_key,
+        to=to,
+        subject=subject,
+        body=body,
+        reply_to=reply_to,
+    )
 
 
 def body_of(message) -> str:
@@ -61,9 +75,15 @@ async def test_notice_arrives_with_to_subject_reply_to_body_and_phi_free_subject
     concern = Concern(kind="threat_to_others", summary=PHI_THREAT, victims=[victim])
     rendered = victim_warning(clinic, "demo-clinic.F-1", patient, concern, victim)
 
-    receipt = await send(notices_for(smtp), notice(
-        "casey@example.org", subject=rendered.subject, body=rendered.body,
-        reply_to=clinic.reply_to))
+    receipt = await send(
+        notices_for(smtp),
+        notice(
+            "casey@example.org",
+            subject=rendered.subject,
+            body=rendered.body,
+            reply_to=clinic.reply_to,
+        ),
+    )
 
     [msg] = mail.to("casey@example.org")
     assert mail.envelopes[0][1] == ["casey@example.org"]
@@ -166,8 +186,7 @@ def code_in(message) -> str:
     return found[0]
 
 
-async def test_each_approver_gets_an_8_digit_code_and_only_its_salted_hash_is_returned(
-        smtp, mail):
+async def test_each_approver_gets_an_8_digit_code_and_only_its_salted_hash_is_returned(smtp, mail):
     approvals = ApprovalActivities(SECRET, notices_for(smtp))
     inp = codes_input()
 
@@ -175,8 +194,10 @@ async def test_each_approver_gets_an_8_digit_code_and_only_its_salted_hash_is_re
 
     assert set(hashes) == {"sup-kim", "po-diaz"}
     codes = {}
-    for actor, address in (("sup-kim", "kim@demo-clinic.test"),
-                           ("po-diaz", "diaz@demo-clinic.test")):
+    for actor, address in (
+        ("sup-kim", "kim@demo-clinic.test"),
+        ("po-diaz", "diaz@demo-clinic.test"),
+    ):
         [msg] = mail.to(address)
         code = code_in(msg)
         assert re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){3}", code)  # 80 bits
@@ -205,13 +226,15 @@ async def test_retried_code_issue_resends_the_same_codes_and_hashes(smtp, mail):
 async def test_codes_differ_between_tasks_and_between_secrets(smtp, mail):
     notices = notices_for(smtp)
     one = await ActivityEnvironment().run(
-        ApprovalActivities(SECRET, notices).issue_approval_codes, codes_input())
+        ApprovalActivities(SECRET, notices).issue_approval_codes, codes_input()
+    )
     other_task = await ActivityEnvironment().run(
-        ApprovalActivities(SECRET, notices).issue_approval_codes,
-        codes_input(task_id="release-2"))
+        ApprovalActivities(SECRET, notices).issue_approval_codes, codes_input(task_id="release-2")
+    )
     other_secret = await ActivityEnvironment().run(
         ApprovalActivities(b"another-secret-abcdefghijk", notices).issue_approval_codes,
-        codes_input())
+        codes_input(),
+    )
 
     assert one["sup-kim"] != other_task["sup-kim"]
     assert one["sup-kim"] != other_secret["sup-kim"]
@@ -226,19 +249,20 @@ async def test_a_refused_approver_is_skipped_and_the_others_still_get_codes(smtp
     mail.script["diaz@demo-clinic.test"] = ["550 5.1.1 <diaz@demo-clinic.test> no such user"]
 
     hashes = await ActivityEnvironment().run(
-        ApprovalActivities(SECRET, notices_for(smtp)).issue_approval_codes, codes_input())
+        ApprovalActivities(SECRET, notices_for(smtp)).issue_approval_codes, codes_input()
+    )
 
     assert set(hashes) == {"sup-kim"}
     assert hashes["sup-kim"] == hash_code("salt-4242", code_in(mail.to("kim@demo-clinic.test")[0]))
 
 
-async def test_a_transient_refusal_of_an_approver_still_fails_the_activity_for_retry(
-        smtp, mail):
+async def test_a_transient_refusal_of_an_approver_still_fails_the_activity_for_retry(smtp, mail):
     mail.script["diaz@demo-clinic.test"] = ["451 4.3.0 try again later"]
 
     with pytest.raises(ApplicationError) as caught:
         await ActivityEnvironment().run(
-            ApprovalActivities(SECRET, notices_for(smtp)).issue_approval_codes, codes_input())
+            ApprovalActivities(SECRET, notices_for(smtp)).issue_approval_codes, codes_input()
+        )
 
     assert caught.value.non_retryable is False
     assert "diaz@demo-clinic.test" not in as_sent_to_temporal(caught.value)

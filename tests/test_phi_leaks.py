@@ -22,40 +22,83 @@ from tests.support import BIN, CODE_PATTERN, demo_clinic, eventually
 from workflows import search_attributes as sa
 
 KEY = "leak-key-" + uuid.uuid4().hex
-PHI = ["Zebediah", "Quuxworth", "zeb.quux@example.org", "555-0177", "1977-07-07",
-       "Philomena", "Grisewold", "philomena.g@example.org", "555-0188", "Wallaby",
-       "Bartholomew", "Snickersnee", "555-0166", "XYZZY", "PLUGH", "FROTZ", "refused.victim"]
+PHI = [
+    "Zebediah",
+    "Quuxworth",
+    "zeb.quux@example.org",
+    "555-0177",
+    "1977-07-07",
+    "Philomena",
+    "Grisewold",
+    "philomena.g@example.org",
+    "555-0188",
+    "Wallaby",
+    "Bartholomew",
+    "Snickersnee",
+    "555-0166",
+    "XYZZY",
+    "PLUGH",
+    "FROTZ",
+    "refused.victim",
+]
 
 
 def leak_flag(flag_id: str, jurisdiction: str, concerns: list[dict]) -> dict:
     return {
-        "clinic_id": "demo-clinic", "flag_id": flag_id, "session_id": "S-9",
-        "jurisdiction": jurisdiction, "flagged_at": "2026-11-27T10:15:00-08:00",
+        "clinic_id": "demo-clinic",
+        "flag_id": flag_id,
+        "session_id": "S-9",
+        "jurisdiction": jurisdiction,
+        "flagged_at": "2026-11-27T10:15:00-08:00",
         "clinician": {"id": "dr-lee"},
-        "patient": {"ref": "P-777", "name": "Zebediah Quuxworth", "birth_date": "1977-07-07",
-                    "email": "zeb.quux@example.org", "phone": "+1-555-0177"},
+        "patient": {
+            "ref": "P-777",
+            "name": "Zebediah Quuxworth",
+            "birth_date": "1977-07-07",
+            "email": "zeb.quux@example.org",
+            "phone": "+1-555-0177",
+        },
         "concerns": concerns,
     }
 
 
-THREAT = {"kind": "threat_to_others", "summary": "XYZZY threatened a neighbour with a crowbar",
-          "victims": [{"name": "Philomena Grisewold", "email": "philomena.g@example.org",
-                       "phone": "+1-555-0188", "address": "42 Wallaby Way"},
-                      {"name": "Bartholomew Snickersnee", "phone": "+1-555-0166"},
-                      {"name": "Refused Victim", "email": "refused.victim@example.org"}]}
-SELF = {"kind": "self_harm", "summary": "FROTZ plan disclosed",
-        "contacts": [{"name": "Philomena Grisewold", "email": "philomena.g@example.org"}]}
-ASSESS = {"serious_threat": True, "identifiable_victims": True, "imminent": True,
-          "notes": "PLUGH assessment notes"}
+THREAT = {
+    "kind": "threat_to_others",
+    "summary": "XYZZY threatened a neighbour with a crowbar",
+    "victims": [
+        {
+            "name": "Philomena Grisewold",
+            "email": "philomena.g@example.org",
+            "phone": "+1-555-0188",
+            "address": "42 Wallaby Way",
+        },
+        {"name": "Bartholomew Snickersnee", "phone": "+1-555-0166"},
+        {"name": "Refused Victim", "email": "refused.victim@example.org"},
+    ],
+}
+SELF = {
+    "kind": "self_harm",
+    "summary": "FROTZ plan disclosed",
+    "contacts": [{"name": "Philomena Grisewold", "email": "philomena.g@example.org"}],
+}
+ASSESS = {
+    "serious_threat": True,
+    "identifiable_victims": True,
+    "imminent": True,
+    "notes": "PLUGH assessment notes",
+}
 
 
 @pytest_asyncio.fixture
 async def file_stack(tmp_path, smtp, task_queue):
     db = tmp_path / "temporal.db"
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN / "temporal"), data_converter=data_converter(),
-        search_attributes=sa.ALL, dev_server_database_filename=str(db),
-        dev_server_extra_args=["--log-level", "error"])
+        dev_server_existing_path=str(BIN / "temporal"),
+        data_converter=data_converter(),
+        search_attributes=sa.ALL,
+        dev_server_database_filename=str(db),
+        dev_server_extra_args=["--log-level", "error"],
+    )
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     ledger.migrate()
     clinic = demo_clinic()
@@ -64,9 +107,11 @@ async def file_stack(tmp_path, smtp, task_queue):
     app = create_app(settings, ClinicDirectory(clinics=[clinic]), env.client)
     try:
         async with make_worker(env.client, task_queue, smtp[0].port, ledger):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url="http://intake",
-                                         headers={"Authorization": f"Bearer {KEY}"}) as http:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://intake",
+                headers={"Authorization": f"Bearer {KEY}"},
+            ) as http:
                 yield http, env.client, ledger, db
     finally:
         await env.shutdown()
@@ -76,6 +121,7 @@ async def _task(http, case_id, kind):
     async def find():
         case = (await http.get(f"/v1/cases/{case_id}")).json()
         return next((t for t in case.get("tasks", []) if t["kind"] == kind), None)
+
     return await eventually(find)
 
 
@@ -95,39 +141,77 @@ async def test_no_phi_outside_encrypted_payloads(file_stack, mail, caplog, capfd
     cases.append(ca)
     # A rejected completion that carries PHI in its data must not leave it anywhere either.
     task = await _task(http, ca, "risk_assessment")
-    bad = await http.post(f"/v1/cases/{ca}/tasks/{task['task_id']}",
-                          json={"actor": "dr-lee", "data": {**ASSESS, "victim": "Philomena"}})
+    bad = await http.post(
+        f"/v1/cases/{ca}/tasks/{task['task_id']}",
+        json={"actor": "dr-lee", "data": {**ASSESS, "victim": "Philomena"}},
+    )
     assert bad.status_code == 422 and "Philomena" not in bad.text
     await _do(http, ca, task, actor="dr-lee", data=ASSESS)
     call = await _task(http, ca, "call_person")
-    await _do(http, ca, call, actor="dr-lee", outcome="reached",
-              data={"called_at": datetime.now(UTC).isoformat(), "number_called": "+1-555-0166",
-                    "notes": "PLUGH call notes"})
+    await _do(
+        http,
+        ca,
+        call,
+        actor="dr-lee",
+        outcome="reached",
+        data={
+            "called_at": datetime.now(UTC).isoformat(),
+            "number_called": "+1-555-0166",
+            "notes": "PLUGH call notes",
+        },
+    )
     refused = await _task(http, ca, "delivery_failed")
-    await _do(http, ca, refused, actor="dr-lee", outcome="not_delivered",
-              data={"delivered_by": "none", "details": "PLUGH no other contact"})
+    await _do(
+        http,
+        ca,
+        refused,
+        actor="dr-lee",
+        outcome="not_delivered",
+        data={"delivered_by": "none", "details": "PLUGH no other contact"},
+    )
     sh = await _task(http, ca, "self_harm_assessment")
-    await _do(http, ca, sh, actor="dr-lee",
-              data={"risk_level": "high", "safety_plan_in_place": False, "notes": "PLUGH"})
+    await _do(
+        http,
+        ca,
+        sh,
+        actor="dr-lee",
+        data={"risk_level": "high", "safety_plan_in_place": False, "notes": "PLUGH"},
+    )
     decision = await _task(http, ca, "release_decision")
-    code_mail = await eventually(lambda: [m for m in mail.to("kim@demo-clinic.test")
-                                          if "approval code" in m["Subject"]])
+    code_mail = await eventually(
+        lambda: [m for m in mail.to("kim@demo-clinic.test") if "approval code" in m["Subject"]]
+    )
     code = re.search(r": " + CODE_PATTERN, code_mail[0].get_content()).group(1)
-    await _do(http, ca, decision, actor="sup-kim", outcome="approve", code=code,
-              data={"actions": ["notify_emergency_contact"], "reason": "PLUGH reason"})
+    await _do(
+        http,
+        ca,
+        decision,
+        actor="sup-kim",
+        outcome="approve",
+        code=code,
+        data={"actions": ["notify_emergency_contact"], "reason": "PLUGH reason"},
+    )
     await eventually(lambda: len(ledger.for_case(ca)) == 4)
 
     r = await http.post("/v1/flags", json=leak_flag("LEAK-TX", "US-TX", [THREAT]))
     tx = r.json()["case_id"]
     cases.append(tx)
-    await _do(http, tx, await _task(http, tx, "risk_assessment"), actor="dr-lee",
-              data=ASSESS)
+    await _do(http, tx, await _task(http, tx, "risk_assessment"), actor="dr-lee", data=ASSESS)
     decision = await _task(http, tx, "release_decision")
-    await _do(http, tx, decision, actor="sup-kim", outcome="decline",
-              code=re.search(r": " + CODE_PATTERN, [m for m in mail.to("kim@demo-clinic.test")
-                                             if "approval code" in m["Subject"]][-1]
-                             .get_content()).group(1),
-              data={"reason": "PLUGH declined"})
+    await _do(
+        http,
+        tx,
+        decision,
+        actor="sup-kim",
+        outcome="decline",
+        code=re.search(
+            r": " + CODE_PATTERN,
+            [m for m in mail.to("kim@demo-clinic.test") if "approval code" in m["Subject"]][
+                -1
+            ].get_content(),
+        ).group(1),
+        data={"reason": "PLUGH declined"},
+    )
     await eventually(lambda: _phase(http, tx, "closed"))
 
     # The notices did carry the PHI they needed (so the search below is meaningful).
@@ -143,20 +227,24 @@ async def test_no_phi_outside_encrypted_payloads(file_stack, mail, caplog, capfd
     for wid in ids:
         desc = await client.get_workflow_handle(wid).describe()
         exposed[f"search attributes of {wid}"] = " ".join(
-            str(p.value) for p in desc.typed_search_attributes)
+            str(p.value) for p in desc.typed_search_attributes
+        )
     exposed["workflow ids"] = " ".join(ids)
     exposed["e-mail subjects"] = " ".join(m["Subject"] for m in mail.messages)
     rows = [r for c in cases for r in ledger.for_case(c)]
     assert rows
     exposed["ledger non-PHI columns"] = " ".join(
         f"{r.case_id} {r.step} {r.recipient_key} {r.clinic_id} {r.patient_ref} {r.channel} "
-        f"{r.description} {r.purpose} {r.legal_basis} {r.task_ref}" for r in rows)
+        f"{r.description} {r.purpose} {r.legal_basis} {r.task_ref}"
+        for r in rows
+    )
     out, err = capfd.readouterr()
     # Every log record but the test's own SMTP server's (mail.log: it stands in for the
     # recipient's mail system, which receives the notice by design).
     ours = [r for r in caplog.records if not r.name.startswith("mail.log")]
-    exposed["log output"] = "\n".join(
-        f"{r.name} {r.getMessage()} {r.__dict__}" for r in ours) + out + err
+    exposed["log output"] = (
+        "\n".join(f"{r.name} {r.getMessage()} {r.__dict__}" for r in ours) + out + err
+    )
     for phi in PHI:
         assert phi.encode() not in stored, f"{phi!r} is in the Temporal database"
         for where, text in exposed.items():

@@ -56,10 +56,16 @@ def rule(code: str) -> DutyToWarnRule:
     return duty_to_warn_rule(f"US-{code}")
 
 
-def threat(code: str, serious: bool = True, victims: bool = True, imminent: bool = True,
-           plan: int = 0):
-    return decide_threat(rule(code), serious_threat=serious, identifiable_victims=victims,
-                         imminent=imminent, plan=plan)
+def threat(
+    code: str, serious: bool = True, victims: bool = True, imminent: bool = True, plan: int = 0
+):
+    return decide_threat(
+        rule(code),
+        serious_threat=serious,
+        identifiable_victims=victims,
+        imminent=imminent,
+        plan=plan,
+    )
 
 
 def rule_data(**overrides) -> dict:
@@ -341,10 +347,12 @@ def test_optional_actions_already_in_the_chosen_plan_are_not_offered_again():
             optional_actions=["notify_law_enforcement"],
         )
     )
-    first = decide_threat(custom, serious_threat=True, identifiable_victims=True,
-                          imminent=True, plan=0)
-    second = decide_threat(custom, serious_threat=True, identifiable_victims=True,
-                           imminent=True, plan=1)
+    first = decide_threat(
+        custom, serious_threat=True, identifiable_victims=True, imminent=True, plan=0
+    )
+    second = decide_threat(
+        custom, serious_threat=True, identifiable_victims=True, imminent=True, plan=1
+    )
     assert first.permitted == []
     assert second.permitted == [Action.notify_law_enforcement]
 
@@ -453,8 +461,9 @@ def threat_cases(draw):
 @given(threat_cases())
 def test_decide_threat_never_uses_a_forbidden_action_and_acts_only_on_mandatory_plans(case):
     r, serious, victims, imminent, plan = case
-    decision = decide_threat(r, serious_threat=serious, identifiable_victims=victims,
-                             imminent=imminent, plan=plan)
+    decision = decide_threat(
+        r, serious_threat=serious, identifiable_victims=victims, imminent=imminent, plan=plan
+    )
     forbidden = set(r.forbidden_actions)
     assert not forbidden & set(decision.required)
     assert not forbidden & set(decision.permitted)
@@ -464,8 +473,12 @@ def test_decide_threat_never_uses_a_forbidden_action_and_acts_only_on_mandatory_
         assert decision.required == r.discharge_plans[plan]
     else:
         assert decision.required == []
-    should_act = (serious and victims and r.category == Category.mandatory
-                  and isinstance(r.discharge_plans, list))
+    should_act = (
+        serious
+        and victims
+        and r.category == Category.mandatory
+        and isinstance(r.discharge_plans, list)
+    )
     assert (decision.mode == DecisionMode.act) == should_act
     if not serious:
         assert decision.mode == DecisionMode.close

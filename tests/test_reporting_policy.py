@@ -95,8 +95,7 @@ def test_36_elder_jurisdictions_load_and_exactly_the_missing_15_fall_back_to_the
             assert r == default_rule(f"US-{state}", "elder_abuse")
             assert r.default and r.statute == "unverified"
             assert r.written == WrittenReport.required
-            assert r.written_deadline == Deadline(amount=24, unit=Unit.hours,
-                                                  clock=Clock.knowledge)
+            assert r.written_deadline == Deadline(amount=24, unit=Unit.hours, clock=Clock.knowledge)
         else:
             assert not r.default, state
             assert r.kind == "elder_abuse" and r.jurisdiction == f"US-{state}"
@@ -147,8 +146,9 @@ def test_ga_child_oral_within_24h_and_written_only_if_requested():
 def test_mn_child_written_72h_excluding_weekends_and_holidays_from_the_oral_report():
     r = rule("MN")
     assert r.oral_deadline == Deadline(amount=24, unit=Unit.hours)
-    assert r.written_deadline == Deadline(amount=72, unit=Unit.hours, clock=Clock.oral_report,
-                                          excludes_weekends_holidays=True)
+    assert r.written_deadline == Deadline(
+        amount=72, unit=Unit.hours, clock=Clock.oral_report, excludes_weekends_holidays=True
+    )
     assert r.delegation == Delegation.non_delegable
     assert any(a.kind == AgencyKind.medical_examiner and a.when == "death" for a in r.agencies)
 
@@ -174,8 +174,9 @@ def test_ca_elder_two_working_days_and_inform_the_individual():
 
 def test_sc_elder_24h_or_the_next_working_day():
     r = rule("SC", "elder_abuse")
-    assert r.oral_deadline == Deadline(amount=24, unit=Unit.hours, clock=Clock.knowledge,
-                                       or_next_working_day=True)
+    assert r.oral_deadline == Deadline(
+        amount=24, unit=Unit.hours, clock=Clock.knowledge, or_next_working_day=True
+    )
     assert r.universal  # persons with actual knowledge
 
 
@@ -212,8 +213,9 @@ def test_only_if_requested_states_keep_their_48h_deadline():
     for state in ("KY", "ME", "NH", "ND", "WV"):
         r = rule(state)
         assert r.written == WrittenReport.if_requested, state
-        assert r.written_deadline == Deadline(amount=48, unit=Unit.hours,
-                                              clock=Clock.oral_report), state
+        assert r.written_deadline == Deadline(
+            amount=48, unit=Unit.hours, clock=Clock.oral_report
+        ), state
 
 
 def test_inform_individual_only_for_elder_rules():
@@ -273,7 +275,10 @@ def test_reference_values_marked_unverified_are_listed():
             if isinstance(fact.get("oral_hours"), int) and (kind, state) not in STRICTER_ORAL:
                 d = r.oral_deadline
                 assert d is not None and (d.amount, d.unit, d.clock) == (
-                    fact["oral_hours"], Unit.hours, Clock.knowledge), (kind, state)
+                    fact["oral_hours"],
+                    Unit.hours,
+                    Clock.knowledge,
+                ), (kind, state)
 
 
 @requires_reference
@@ -303,8 +308,12 @@ def ca_calendar() -> Calendar:
 
 
 _DEADLINES = sorted(
-    {(r.jurisdiction, r.kind, d) for r in all_rules()
-     for d in (r.oral_deadline, r.written_deadline) if d is not None},
+    {
+        (r.jurisdiction, r.kind, d)
+        for r in all_rules()
+        for d in (r.oral_deadline, r.written_deadline)
+        if d is not None
+    },
     key=lambda t: (t[0], t[1], t[2].model_dump_json()),
 )
 
@@ -319,8 +328,12 @@ def test_property_covers_the_unusual_deadlines():
 @settings(max_examples=300, deadline=None)
 @given(
     index=st.integers(min_value=0, max_value=len(_DEADLINES) - 1),
-    start=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31, 23, 59),
-                       timezones=st.just(LA), allow_imaginary=False),
+    start=st.datetimes(
+        min_value=datetime(2026, 1, 1),
+        max_value=datetime(2027, 12, 31, 23, 59),
+        timezones=st.just(LA),
+        allow_imaginary=False,
+    ),
 )
 def test_every_deadline_expires_strictly_after_it_starts(ca_calendar, index, start):
     jurisdiction, kind, deadline = _DEADLINES[index]
@@ -329,13 +342,18 @@ def test_every_deadline_expires_strictly_after_it_starts(ca_calendar, index, sta
 
 
 @settings(max_examples=200, deadline=None)
-@given(start=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31, 23),
-                          timezones=st.just(LA), allow_imaginary=False))
+@given(
+    start=st.datetimes(
+        min_value=datetime(2026, 1, 1),
+        max_value=datetime(2027, 12, 31, 23),
+        timezones=st.just(LA),
+        allow_imaginary=False,
+    )
+)
 def test_every_written_deadline_of_every_rule_is_after_its_start(ca_calendar, start):
     for r in all_rules():
         if r.written_deadline is not None:
-            assert due_at(r.written_deadline, start, ca_calendar) > start, (r.jurisdiction,
-                                                                             r.kind)
+            assert due_at(r.written_deadline, start, ca_calendar) > start, (r.jurisdiction, r.kind)
 
 
 # ------------------------------------------------------------------------- built from reference

@@ -73,8 +73,10 @@ def release_task(**overrides) -> Task:
         "instructions": "Approve a release set or decline.",
         "choices": ["warn_victim", "notify_law_enforcement"],
         "code_salt": SALT,
-        "code_hashes": {"sup-kim": hash_code(SALT, KIM_CODE),
-                        "po-diaz": hash_code(SALT, DIAZ_CODE)},
+        "code_hashes": {
+            "sup-kim": hash_code(SALT, KIM_CODE),
+            "po-diaz": hash_code(SALT, DIAZ_CODE),
+        },
     }
     fields.update(overrides)
     return Task(**fields)
@@ -137,8 +139,9 @@ def test_requester_may_complete_when_four_eyes_is_off(clinic):
 
 @pytest.mark.parametrize("outcome", ["maybe", "completed", None])
 def test_release_decision_outcome_must_be_approve_or_decline(clinic, outcome):
-    completion = done(outcome=outcome, data={"actions": ["warn_victim"], "reason": "x"},
-                      code=KIM_CODE)
+    completion = done(
+        outcome=outcome, data={"actions": ["warn_victim"], "reason": "x"}, code=KIM_CODE
+    )
     with pytest.raises(TaskRejected, match=r"outcome must be one of approve, decline"):
         check_completion(release_task(), completion, clinic)
 
@@ -152,8 +155,9 @@ def test_single_outcome_task_defaults_its_outcome(clinic):
 
 
 def test_single_outcome_task_rejects_another_outcome(clinic):
-    completion = done(task_id="c1-1-risk_assessment", actor="dr-lee", outcome="approve",
-                      data=RISK_DATA)
+    completion = done(
+        task_id="c1-1-risk_assessment", actor="dr-lee", outcome="approve", data=RISK_DATA
+    )
     with pytest.raises(TaskRejected, match=r"outcome must be one of completed"):
         check_completion(risk_task(), completion, clinic)
 
@@ -161,16 +165,23 @@ def test_single_outcome_task_rejects_another_outcome(clinic):
 @pytest.mark.parametrize(
     ("kind", "data", "field"),
     [
-        (TaskKind.risk_assessment,
-         {"serious_threat": SECRET, "identifiable_victims": True, "imminent": True},
-         "serious_threat"),
-        (TaskKind.self_harm_assessment,
-         {"risk_level": SECRET, "safety_plan_in_place": True}, "risk_level"),
+        (
+            TaskKind.risk_assessment,
+            {"serious_threat": SECRET, "identifiable_victims": True, "imminent": True},
+            "serious_threat",
+        ),
+        (
+            TaskKind.self_harm_assessment,
+            {"risk_level": SECRET, "safety_plan_in_place": True},
+            "risk_level",
+        ),
         (TaskKind.call_person, {"called_at": SECRET}, "called_at"),
         (TaskKind.record_action, {"done_at": SECRET, "details": "x"}, "done_at"),
-        (TaskKind.call_person,
-         {"called_at": "2026-11-27T11:00:00-08:00", "number_called": SECRET * 4},
-         "number_called"),
+        (
+            TaskKind.call_person,
+            {"called_at": "2026-11-27T11:00:00-08:00", "number_called": SECRET * 4},
+            "number_called",
+        ),
     ],
 )
 def test_invalid_form_names_the_field_but_never_echoes_the_value(clinic, kind, data, field):
@@ -196,16 +207,20 @@ def test_release_action_outside_the_action_vocabulary_is_rejected_without_echo(c
 def test_unknown_form_field_is_rejected(clinic):
     data = {**RISK_DATA, "victim_name": "x"}
     with pytest.raises(TaskRejected, match=r"victim_name: Extra inputs are not permitted"):
-        check_completion(risk_task(), done(task_id="c1-1-risk_assessment", actor="dr-lee",
-                                           data=data), clinic)
+        check_completion(
+            risk_task(), done(task_id="c1-1-risk_assessment", actor="dr-lee", data=data), clinic
+        )
 
 
 def test_missing_required_form_field_is_rejected(clinic):
     with pytest.raises(TaskRejected, match=r"imminent: Field required"):
         check_completion(
             risk_task(),
-            done(task_id="c1-1-risk_assessment", actor="dr-lee",
-                 data={"serious_threat": True, "identifiable_victims": True}),
+            done(
+                task_id="c1-1-risk_assessment",
+                actor="dr-lee",
+                data={"serious_threat": True, "identifiable_victims": True},
+            ),
             clinic,
         )
 
@@ -237,8 +252,9 @@ def test_actor_without_an_issued_code_is_rejected(clinic):
 
 
 def test_right_approval_code_is_accepted_and_the_form_returned(clinic):
-    form = check_completion(release_task(), approve(actions=["warn_victim",
-                                                             "notify_law_enforcement"]), clinic)
+    form = check_completion(
+        release_task(), approve(actions=["warn_victim", "notify_law_enforcement"]), clinic
+    )
     assert isinstance(form, ReleaseDecisionForm)
     assert form.actions == [Action.warn_victim, Action.notify_law_enforcement]
     assert form.reason == "imminent"
@@ -260,15 +276,18 @@ def test_hash_code_depends_on_salt_and_code():
 
 
 def test_approve_without_actions_is_rejected(clinic):
-    with pytest.raises(TaskRejected,
-                       match=r"approve needs data.actions: one or more of "
-                             r"warn_victim, notify_law_enforcement"):
+    with pytest.raises(
+        TaskRejected,
+        match=r"approve needs data.actions: one or more of "
+        r"warn_victim, notify_law_enforcement",
+    ):
         check_completion(release_task(), approve(actions=[]), clinic)
 
 
 def test_decline_with_actions_is_rejected(clinic):
-    completion = done(outcome="decline", data={"actions": ["warn_victim"], "reason": "no"},
-                      code=KIM_CODE)
+    completion = done(
+        outcome="decline", data={"actions": ["warn_victim"], "reason": "no"}, code=KIM_CODE
+    )
     with pytest.raises(TaskRejected, match=r"decline takes no data.actions"):
         check_completion(release_task(), completion, clinic)
 
@@ -280,11 +299,14 @@ def test_decline_with_a_reason_and_no_actions_is_accepted(clinic):
 
 
 def test_approving_an_action_outside_the_tasks_choices_is_rejected(clinic):
-    with pytest.raises(TaskRejected,
-                       match=r"not permitted in this case: initiate_hospitalization "
-                             r"\(permitted: warn_victim, notify_law_enforcement\)"):
-        check_completion(release_task(),
-                         approve(actions=["warn_victim", "initiate_hospitalization"]), clinic)
+    with pytest.raises(
+        TaskRejected,
+        match=r"not permitted in this case: initiate_hospitalization "
+        r"\(permitted: warn_victim, notify_law_enforcement\)",
+    ):
+        check_completion(
+            release_task(), approve(actions=["warn_victim", "initiate_hospitalization"]), clinic
+        )
 
 
 def test_texas_style_task_refuses_warning_the_victim(clinic):
@@ -294,28 +316,34 @@ def test_texas_style_task_refuses_warning_the_victim(clinic):
 
 
 def test_risk_assessment_discharge_plan_outside_choices_is_rejected(clinic):
-    completion = done(task_id="c1-1-risk_assessment", actor="dr-lee",
-                      data={**RISK_DATA, "discharge_plan": 2})
+    completion = done(
+        task_id="c1-1-risk_assessment", actor="dr-lee", data={**RISK_DATA, "discharge_plan": 2}
+    )
     with pytest.raises(TaskRejected, match=r"data.discharge_plan must be one of 0, 1"):
         check_completion(risk_task(), completion, clinic)
 
 
 def test_risk_assessment_discharge_plan_inside_choices_is_accepted(clinic):
-    completion = done(task_id="c1-1-risk_assessment", actor="dr-lee",
-                      data={**RISK_DATA, "discharge_plan": 1})
+    completion = done(
+        task_id="c1-1-risk_assessment", actor="dr-lee", data={**RISK_DATA, "discharge_plan": 1}
+    )
     assert check_completion(risk_task(), completion, clinic).discharge_plan == 1
 
 
 def test_risk_assessment_without_choices_does_not_check_the_plan(clinic):
-    completion = done(task_id="c1-1-risk_assessment", actor="dr-lee",
-                      data={**RISK_DATA, "discharge_plan": 3})
+    completion = done(
+        task_id="c1-1-risk_assessment", actor="dr-lee", data={**RISK_DATA, "discharge_plan": 3}
+    )
     assert check_completion(risk_task(choices=[]), completion, clinic).discharge_plan == 3
 
 
 def test_self_harm_assessment_parses_its_form(clinic):
     task = risk_task(kind=TaskKind.self_harm_assessment, choices=[])
-    completion = done(task_id=task.task_id, actor="dr-lee",
-                      data={"risk_level": "high", "safety_plan_in_place": False})
+    completion = done(
+        task_id=task.task_id,
+        actor="dr-lee",
+        data={"risk_level": "high", "safety_plan_in_place": False},
+    )
     form = check_completion(task, completion, clinic)
     assert isinstance(form, SelfHarmAssessmentForm)
     assert form.risk_level == "high"
@@ -371,13 +399,17 @@ def test_public_view_hides_code_hashes():
 
 
 def test_render_details_lists_open_tasks_by_due_time_with_overdue_marker():
-    late = risk_task(task_id="c1-1-risk_assessment", title="Late assessment",
-                     due_at=NOW + timedelta(hours=1), overdue=True)
+    late = risk_task(
+        task_id="c1-1-risk_assessment",
+        title="Late assessment",
+        due_at=NOW + timedelta(hours=1),
+        overdue=True,
+    )
     later = release_task(title="Pending decision", due_at=NOW + timedelta(hours=3))
-    finished = risk_task(task_id="c1-0-call_person", title="Finished call",
-                         status=TaskStatus.done)
-    text = render_details("## Case demo-clinic.F-1001", [later, finished, late],
-                          footer="Policy sha256:x")
+    finished = risk_task(task_id="c1-0-call_person", title="Finished call", status=TaskStatus.done)
+    text = render_details(
+        "## Case demo-clinic.F-1001", [later, finished, late], footer="Policy sha256:x"
+    )
     lines = text.splitlines()
     assert lines[0] == "## Case demo-clinic.F-1001"
     assert "### Late assessment — **OVERDUE**" in lines

@@ -16,10 +16,19 @@ from tests.test_dev_stack import stack_env, start, stop, wait_for_banner, wait_u
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason="no Chromium (apt-get install chromium) for UI tests")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="no Chromium (apt-get install chromium) for UI tests"
+)
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def test_supervisor_completes_the_assessment_in_the_web_ui(tmp_path):
@@ -29,12 +38,23 @@ def test_supervisor_completes_the_assessment_in_the_web_ui(tmp_path):
     ui = f"http://localhost:{env['TEMPORAL_UI_PORT']}"
     api = f"http://127.0.0.1:{env['CONFIDE_API_PORT']}"
     try:
-        r = httpx.post(f"{api}/v1/flags", json=flag_body(flag_id="UI-1"),
-                       headers={"Authorization": "Bearer dev-stack-test-key"})
+        r = httpx.post(
+            f"{api}/v1/flags",
+            json=flag_body(flag_id="UI-1"),
+            headers={"Authorization": "Bearer dev-stack-test-key"},
+        )
         assert r.status_code == 202, r.text
         wid = "demo-clinic.UI-1.c1-threat_to_others"
-        wait_until(lambda: httpx.get(f"{api}/v1/cases/demo-clinic.UI-1", headers={
-            "Authorization": "Bearer dev-stack-test-key"}).json().get("tasks"))
+        wait_until(
+            lambda: (
+                httpx.get(
+                    f"{api}/v1/cases/demo-clinic.UI-1",
+                    headers={"Authorization": "Bearer dev-stack-test-key"},
+                )
+                .json()
+                .get("tasks")
+            )
+        )
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -57,17 +77,28 @@ def test_supervisor_completes_the_assessment_in_the_web_ui(tmp_path):
                 dialog.get_by_text("Single JSON payload supported.").click()
                 dialog.get_by_role("button", name="Submit").click()
 
-            update = {"task_id": "c1-1-risk_assessment", "actor": "sup-kim",
-                      "outcome": "completed", "data": {
-                          "serious_threat": True, "identifiable_victims": True,
-                          "imminent": True, "notes": "plans to confront coworker"}}
+            update = {
+                "task_id": "c1-1-risk_assessment",
+                "actor": "sup-kim",
+                "outcome": "completed",
+                "data": {
+                    "serious_threat": True,
+                    "identifiable_victims": True,
+                    "imminent": True,
+                    "notes": "plans to confront coworker",
+                },
+            }
             submit(update)
             dialog.get_by_text("needs the role clinician; sup-kim lacks it").wait_for()
             submit(dict(update, actor="dr-lee"))
             page.get_by_text("Update successful").first.wait_for(timeout=15_000)
             browser.close()
         mail = tmp_path / "var" / "mail"
-        wait_until(lambda: any("police@agency.test" in p.name for p in mail.glob("*.eml"))
-                   and any("casey@example.org" in p.name for p in mail.glob("*.eml")))
+        wait_until(
+            lambda: (
+                any("police@agency.test" in p.name for p in mail.glob("*.eml"))
+                and any("casey@example.org" in p.name for p in mail.glob("*.eml"))
+            )
+        )
     finally:
         stop(proc)

@@ -34,8 +34,10 @@ from intake.app import create_app  # noqa: E402
 from tests.conftest import make_worker  # noqa: E402
 from tests.support import demo_clinic, flag_body, free_port, start_smtp  # noqa: E402
 
-ASSESSMENT = {"actor": "dr-lee", "data": {"serious_threat": True, "identifiable_victims": True,
-                                          "imminent": True}}
+ASSESSMENT = {
+    "actor": "dr-lee",
+    "data": {"serious_threat": True, "identifiable_victims": True, "imminent": True},
+}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -43,8 +45,7 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
-async def one_case(http: httpx.AsyncClient, sink, i: int, run: str
-                   ) -> tuple[float, float]:
+async def one_case(http: httpx.AsyncClient, sink, i: int, run: str) -> tuple[float, float]:
     body = flag_body(flag_id=f"B{run}-{i}")
     body["concerns"][0]["victims"][0]["email"] = f"victim{i}.{run}@example.org"
     t0 = time.perf_counter()
@@ -67,20 +68,28 @@ async def one_case(http: httpx.AsyncClient, sink, i: int, run: str
 
 async def main(cases: int, concurrency: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.from_env().model_copy(update={
-            "var_dir": Path(tmp), "temporal_port": free_port(), "ui_port": free_port(),
-            "task_queue": f"bench-{uuid.uuid4()}"})
+        settings = Settings.from_env().model_copy(
+            update={
+                "var_dir": Path(tmp),
+                "temporal_port": free_port(),
+                "ui_port": free_port(),
+                "task_queue": f"bench-{uuid.uuid4()}",
+            }
+        )
         settings.temporal_address = f"127.0.0.1:{settings.temporal_port}"
         keyring = Keyring.generate()
         proc = await asyncio.create_subprocess_exec(
-            *temporal_command(settings), stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL)
+            *temporal_command(settings),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         ctl, sink = start_smtp()
         try:
             for _ in range(300):
                 try:
-                    client = await Client.connect(settings.temporal_address,
-                                                  data_converter=data_converter(keyring))
+                    client = await Client.connect(
+                        settings.temporal_address, data_converter=data_converter(keyring)
+                    )
                     break
                 except RuntimeError:
                     await asyncio.sleep(0.1)
@@ -97,17 +106,21 @@ async def main(cases: int, concurrency: int) -> None:
                     return await one_case(http, sink, i, run)
 
             async with make_worker(client, settings.task_queue, ctl.port, ledger):
-                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                             base_url="http://bench", timeout=120,
-                                             headers={"Authorization": "Bearer bench"}) as http:
+                async with httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app),
+                    base_url="http://bench",
+                    timeout=120,
+                    headers={"Authorization": "Bearer bench"},
+                ) as http:
                     t0 = time.perf_counter()
                     results = await asyncio.gather(*(guarded(http, i) for i in range(cases)))
                     elapsed = time.perf_counter() - t0
                     rows = 0
                     for _ in range(1200):  # the last ledger writes trail the last e-mails
                         with ledger.engine.connect() as conn:
-                            rows = conn.exec_driver_sql("select count(*) from disclosures"
-                                                        ).scalar_one()
+                            rows = conn.exec_driver_sql(
+                                "select count(*) from disclosures"
+                            ).scalar_one()
                         if rows >= 2 * cases:
                             break
                         await asyncio.sleep(0.05)
@@ -117,12 +130,17 @@ async def main(cases: int, concurrency: int) -> None:
             print(f"cases                 {cases} (concurrency {concurrency})")
             print(f"elapsed               {elapsed:.1f} s")
             print(f"throughput            {cases / elapsed:.1f} cases/s to both warnings sent")
-            print(f"POST /v1/flags        p50 {statistics.median(posts) * 1000:.0f} ms, "
-                  f"p95 {pct(posts, 0.95) * 1000:.0f} ms")
-            print(f"flag -> warnings sent p50 {statistics.median(e2e):.2f} s, "
-                  f"p95 {pct(e2e, 0.95):.2f} s")
-            print(f"ledger rows           {rows} of {2 * cases}, all written after "
-                  f"{all_rows:.1f} s")
+            print(
+                f"POST /v1/flags        p50 {statistics.median(posts) * 1000:.0f} ms, "
+                f"p95 {pct(posts, 0.95) * 1000:.0f} ms"
+            )
+            print(
+                f"flag -> warnings sent p50 {statistics.median(e2e):.2f} s, "
+                f"p95 {pct(e2e, 0.95):.2f} s"
+            )
+            print(
+                f"ledger rows           {rows} of {2 * cases}, all written after {all_rows:.1f} s"
+            )
         finally:
             ctl.stop()
             proc.terminate()

@@ -73,156 +73,199 @@ def _dl(amount: int, unit: str = "hours", clock: str = "knowledge", **flags) -> 
 
 CHILD: dict[str, dict] = {
     "CA": {
-        "oral_hours": None, "written": REQ, "written_form": "SS 8572",
+        "oral_hours": None,
+        "written": REQ,
+        "written_form": "SS 8572",
         "written_deadline": _dl(36, clock="knowledge"),
         "delegation": "non_delegable",
-        "agencies": {2: [(LE, "always", "county probation department (if designated by county)"
-                              " - a probation department, not police")]},
+        "agencies": {
+            2: [
+                (
+                    LE,
+                    "always",
+                    "county probation department (if designated by county)"
+                    " - a probation department, not police",
+                )
+            ]
+        },
         "note": "Written 36 h runs from knowledge ('within 36 hours of receiving the "
-                "information'). Delegation read from supervisor_rule ('reporting duty is "
-                "individual'; secondary sources).",
+        "information'). Delegation read from supervisor_rule ('reporting duty is "
+        "individual'; secondary sources).",
     },
     "NY": {
-        "oral_hours": None, "written": REQ, "written_form": "LDSS-2221A",
+        "oral_hours": None,
+        "written": REQ,
+        "written_form": "LDSS-2221A",
         "written_deadline": _dl(48, clock="oral_report"),
         "delegation": "also_notify_person_in_charge",
         "note": "Written 48 h runs from the oral report ('within 48 hours after the oral "
-                "report'). supervisor_rule: must report AND notify the person in charge.",
+        "report'). supervisor_rule: must report AND notify the person in charge.",
     },
     "TX": {
-        "oral_hours": 48, "written": U, "delegation": "non_delegable", "universal": True,
+        "oral_hours": 48,
+        "written": U,
+        "delegation": "non_delegable",
+        "universal": True,
         "note": "Oral bound 48 h is the professionals' bound ('not later than the 48th hour after "
-                "first suspecting'); non-professionals must report immediately, hence universal "
-                "(legal-facts 11.3: 'TX per its existing entry'). Written: the reference found "
-                "'no separate written follow-up deadline' but no source saying none is required "
-                "(legal-facts 4: 'none specified [U]'), so written stays unverified. "
-                "supervisor_rule: 'may not delegate' -> non_delegable.",
+        "first suspecting'); non-professionals must report immediately, hence universal "
+        "(legal-facts 11.3: 'TX per its existing entry'). Written: the reference found "
+        "'no separate written follow-up deadline' but no source saying none is required "
+        "(legal-facts 4: 'none specified [U]'), so written stays unverified. "
+        "supervisor_rule: 'may not delegate' -> non_delegable.",
     },
     "FL": {
-        "oral_hours": None, "written": U,
+        "oral_hours": None,
+        "written": U,
         "note": "supervisor_rule says nothing about delegation -> unverified.",
     },
     "IL": {
-        "oral_hours": None, "written": REQ, "written_deadline": _dl(48, clock="oral_report"),
+        "oral_hours": None,
+        "written": REQ,
+        "written_deadline": _dl(48, clock="oral_report"),
         "delegation": "non_delegable",
         "note": "Written 'confirmation ... within 48 hours' (secondary): the reference does not "
-                "say what the 48 h run from; encoded from the oral report (a confirmation of "
-                "it) - confirm against 325 ILCS 5/7. supervisor_rule: reporting only to a "
-                "superior does not satisfy the duty -> non_delegable.",
+        "say what the 48 h run from; encoded from the oral report (a confirmation of "
+        "it) - confirm against 325 ILCS 5/7. supervisor_rule: reporting only to a "
+        "superior does not satisfy the duty -> non_delegable.",
     },
     "WA": {
-        "oral_hours": 48, "written": IF_REQ,
+        "oral_hours": 48,
+        "written": IF_REQ,
         "note": "Oral bound 48 h ('in no case longer than 48 hours after reasonable cause'). "
-                "Written only upon request; no deadline stated for a requested written report.",
+        "Written only upon request; no deadline stated for a requested written report.",
     },
     "MA": {
-        "oral_hours": None, "written": REQ, "written_deadline": _dl(48, clock="oral_report"),
+        "oral_hours": None,
+        "written": REQ,
+        "written_deadline": _dl(48, clock="oral_report"),
         "delegation": "person_in_charge",
-        "agencies": {1: [(LE, "always", "(optional, in addition) local law enforcement or "
-                                        "Office of the Child Advocate")]},
+        "agencies": {
+            1: [
+                (
+                    LE,
+                    "always",
+                    "(optional, in addition) local law enforcement or Office of the Child Advocate",
+                )
+            ]
+        },
         "note": "Written 48 h: the reference gives no clock; encoded from the oral report (the "
-                "oral report is made immediately) - confirm against c.119 s.51A. "
-                "supervisor_rule: staff may instead notify the person in charge, who becomes "
-                "responsible -> person_in_charge. The optional second route also names the "
-                "Office of the Child Advocate, which has no agency kind; filed as law_enforcement "
-                "with the reference wording.",
+        "oral report is made immediately) - confirm against c.119 s.51A. "
+        "supervisor_rule: staff may instead notify the person in charge, who becomes "
+        "responsible -> person_in_charge. The optional second route also names the "
+        "Office of the Child Advocate, which has no agency kind; filed as law_enforcement "
+        "with the reference wording.",
     },
     "PA": {
-        "oral_hours": None, "written": REQ, "written_deadline": _dl(48, clock="oral_report"),
+        "oral_hours": None,
+        "written": REQ,
+        "written_deadline": _dl(48, clock="oral_report"),
         "note": "Written report required when the report was made orally ('if reporting orally, "
-                "written report ... within 48 hours'); an electronic initial report needs no "
-                "follow-up. Encoded as required, 48 h from the oral report.",
+        "written report ... within 48 hours'); an electronic initial report needs no "
+        "follow-up. Encoded as required, 48 h from the oral report.",
     },
     "OH": {"oral_hours": None, "written": U},
     "GA": {
-        "oral_hours": 24, "written": IF_REQ, "delegation": "person_in_charge",
-        "agencies": {1: [(LE, "always", "if no DFCS/designated agency: appropriate police "
-                                        "authority"),
-                         (PROS, "always", "if no DFCS/designated agency: district attorney")]},
+        "oral_hours": 24,
+        "written": IF_REQ,
+        "delegation": "person_in_charge",
+        "agencies": {
+            1: [
+                (LE, "always", "if no DFCS/designated agency: appropriate police authority"),
+                (PROS, "always", "if no DFCS/designated agency: district attorney"),
+            ]
+        },
         "note": "Oral bound 24 h ('no later than 24 hours from reasonable cause to believe'). "
-                "Written only if requested; no deadline stated. supervisor_rule: staff notify "
-                "the person in charge, who must report -> person_in_charge.",
+        "Written only if requested; no deadline stated. supervisor_rule: staff notify "
+        "the person in charge, who must report -> person_in_charge.",
     },
     "VA": {
-        "oral_hours": 24, "written": U,
+        "oral_hours": 24,
+        "written": U,
         "note": "Oral bound 24 h ('penalty applies if not reported within 24 hours of first "
-                "suspicion'). The reference says nothing about a written report (legal-facts 4: "
-                "'-', unsourced), so written stays unverified.",
+        "suspicion'). The reference says nothing about a written report (legal-facts 4: "
+        "'-', unsourced), so written stays unverified.",
     },
     "AL": {},
     "AK": {"agencies": {2: [(LE, "always", None)]}},
     "AZ": {
-        "agencies": {0: [(CPS, "caretaker_abuser", None)],
-                     2: [(LE, "caretaker_abuser", None)],
-                     3: [(LE, "non_caretaker_abuser", None)]},
+        "agencies": {
+            0: [(CPS, "caretaker_abuser", None)],
+            2: [(LE, "caretaker_abuser", None)],
+            3: [(LE, "non_caretaker_abuser", None)],
+        },
         "note": "Routing (legal-facts 11.3): a peace officer always; DCS (and the tribal route) "
-                "only where the suspect has care, custody or control of the minor - where the "
-                "suspect lacks it, the report goes to a peace officer only. Tribal law "
-                "enforcement/social services filed as law_enforcement. Delegation: 'report or "
-                "cause reports to be made' plus a supervisor's own duty does not say whether "
-                "telling the supervisor discharges the reporter's duty -> unverified.",
+        "only where the suspect has care, custody or control of the minor - where the "
+        "suspect lacks it, the report goes to a peace officer only. Tribal law "
+        "enforcement/social services filed as law_enforcement. Delegation: 'report or "
+        "cause reports to be made' plus a supervisor's own duty does not say whether "
+        "telling the supervisor discharges the reporter's duty -> unverified.",
     },
     "AR": {
         "unverified": ["universal"],
         "note": "universal left false: the any-person duty since Aug 2023 is a law-firm claim "
-                "not confirmed in statute text (see reference notes).",
+        "not confirmed in statute text (see reference notes).",
     },
     "CO": {
         "note": "Oral bound 24 h from the current 19-3-307(1)(a) text. Delegation: the "
-                "referral-ID rule (an existing report on the same incident fulfils the duty) "
-                "is not a delegation the schema can name -> unverified, text kept.",
+        "referral-ID rule (an existing report on the same incident fulfils the duty) "
+        "is not a delegation the schema can name -> unverified, text kept.",
     },
     "OK": {
         "agencies": {1: [(LE, "always", "school employees: DHS AND local law enforcement")]},
     },
     "OR": {
         "note": "Oral: 'immediate' per community guidance; 419B.010 timing text not seen -> "
-                "encoded as immediately (no numeric bound).",
+        "encoded as immediately (no numeric bound).",
     },
     "RI": {
-        "oral_hours": None, "written": REQ, "unverified": ["oral_deadline", "written"],
+        "oral_hours": None,
+        "written": REQ,
+        "unverified": ["oral_deadline", "written"],
         "note": "Encoded for a health-care provider, the stricter reading for a clinician: "
-                "immediate oral report (not the any-person 24 h bound) and a written report "
-                "with no stated deadline. Whether psychologists/counselors are 'other "
-                "health-care providers' is unverified in the reference; a non-provider has "
-                "24 h and no written report.",
+        "immediate oral report (not the any-person 24 h bound) and a written report "
+        "with no stated deadline. Whether psychologists/counselors are 'other "
+        "health-care providers' is unverified in the reference; a non-provider has "
+        "24 h and no written report.",
     },
     "SC": {
-        "agencies": {0: [(CPS, "caretaker_abuser", None)],
-                     1: [(LE, "non_caretaker_abuser", None)]},
+        "agencies": {0: [(CPS, "caretaker_abuser", None)], 1: [(LE, "non_caretaker_abuser", None)]},
     },
     "SD": {
         "delegation": "person_in_charge",
         "agencies": {1: [(PROS, "always", None)]},
         "note": "person_in_charge applies to hospital/similar-institution staff only "
-                "(26-8A-6); other reporters report themselves.",
+        "(26-8A-6); other reporters report themselves.",
     },
     "TN": {
         "delegation": "non_delegable",
         "agencies": {1: [], 2: [(LE, "always", None)], 3: [(LE, "always", None)]},
         "note": "Delegation: 'individual duty'; internal procedures may not inhibit the staff "
-                "member's report -> non_delegable. The juvenile court judge is a receiving "
-                "authority the schema has no agency kind for; kept in agencies_reference only.",
+        "member's report -> non_delegable. The juvenile court judge is a receiving "
+        "authority the schema has no agency kind for; kept in agencies_reference only.",
     },
     "UT": {
         "unverified": ["statute"],
-        "agencies": {2: [(LE, "death", "for suspected abuse deaths: local law enforcement"),
-                         (ME, "death", "for suspected abuse deaths: the medical examiner")]},
+        "agencies": {
+            2: [
+                (LE, "death", "for suspected abuse deaths: local law enforcement"),
+                (ME, "death", "for suspected abuse deaths: the medical examiner"),
+            ]
+        },
         "note": "Statute: the reference cites 62A-4a-403 'as cited by CWIG 2021; current "
-                "numbering unverified'.",
+        "numbering unverified'.",
     },
     "VT": {},
     "WV": {
         "note": "Oral bound 24 h per current DHHR guidance (CWIG 2021 said 48 h; the shorter "
-                "bound is encoded). universal covers child sexual abuse only (any person over "
-                "18). Delegation: 'report ... or cause a report to be made' does not settle "
-                "whether telling a supervisor suffices -> unverified.",
+        "bound is encoded). universal covers child sexual abuse only (any person over "
+        "18). Delegation: 'report ... or cause a report to be made' does not settle "
+        "whether telling a supervisor suffices -> unverified.",
     },
     "WI": {},
     "WY": {
         "delegation": "also_notify_person_in_charge",
         "note": "Delegation: staff notify the person in charge but keep their own duty unless "
-                "a report has been or will be made -> also_notify_person_in_charge.",
+        "a report has been or will be made -> also_notify_person_in_charge.",
     },
     "CT": {
         "note": "Delegation: the reference marks it unverified ('duty appears individual').",
@@ -231,16 +274,17 @@ CHILD: dict[str, dict] = {
         "written": IF_REQ,
         "agencies": {1: [(LE, "always", None)]},
         "note": "written_required is false in the reference but its written_note and "
-                "legal-facts 11.1 say 'only if requested, no timeline' -> if_requested without "
-                "a deadline. Police may be told in addition, never instead of DFS.",
+        "legal-facts 11.1 say 'only if requested, no timeline' -> if_requested without "
+        "a deadline. Police may be told in addition, never instead of DFS.",
     },
     "DC": {
-        "written": IF_REQ, "delegation": "also_notify_person_in_charge",
+        "written": IF_REQ,
+        "delegation": "also_notify_person_in_charge",
         "note": "Written only if requested by CFSA/MPD, BUT required (no stated deadline) where "
-                "the abuse involves drug-related activity - the schema has one written value; "
-                "if_requested is encoded and the drug-related case is in written_note. "
-                "universal covers child sexual abuse of a child under 16 only (any person over "
-                "18).",
+        "the abuse involves drug-related activity - the schema has one written value; "
+        "if_requested is encoded and the drug-related case is in written_note. "
+        "universal covers child sexual abuse of a child under 16 only (any person over "
+        "18).",
     },
     "HI": {},
     "ID": {
@@ -250,88 +294,99 @@ CHILD: dict[str, dict] = {
     "IN": {
         "delegation": "also_notify_person_in_charge",
         "note": "Delegation: report directly, then notify the person in charge (licensed-"
-                "hospital staff instead notify the person in charge, who reports) -> "
-                "also_notify_person_in_charge.",
+        "hospital staff instead notify the person in charge, who reports) -> "
+        "also_notify_person_in_charge.",
     },
     "IA": {
         "written_deadline": _dl(48, clock="oral_report"),
         "agencies": {1: [(LE, "always", None)]},
         "note": "Written: older 232.70 required a written report within 48 h after the oral "
-                "report; a newer copy reads oral-only. written stays unverified; the older "
-                "48 h-from-oral deadline is kept as written_deadline (also unverified) so a "
-                "workflow that files anyway has the older bound. Delegation: 'duty appears "
-                "individual' is not confirmed (legal-facts 11.1: [U]) -> unverified.",
+        "report; a newer copy reads oral-only. written stays unverified; the older "
+        "48 h-from-oral deadline is kept as written_deadline (also unverified) so a "
+        "workflow that files anyway has the older bound. Delegation: 'duty appears "
+        "individual' is not confirmed (legal-facts 11.1: [U]) -> unverified.",
     },
     "KS": {
         "agencies": {1: [(ME, "death", None)]},
         "note": "Written only if requested; no deadline stated.",
     },
     "KY": {
-        "delegation": "person_in_charge", "unverified": ["delegation"],
+        "delegation": "person_in_charge",
+        "unverified": ["delegation"],
         "note": "Delegation: employees notify the supervisor/person in charge and no more than "
-                "one report is required per institution -> person_in_charge, but the reference "
-                "leaves open whether the employee's own duty is thereby discharged, so "
-                "'delegation' stays unverified.",
+        "one report is required per institution -> person_in_charge, but the reference "
+        "leaves open whether the employee's own duty is thereby discharged, so "
+        "'delegation' stays unverified.",
     },
     "LA": {
-        "written": REQ, "written_deadline": _dl(120, clock="oral_report"),
-        "agencies": {0: [(CPS, "caretaker_abuser", None)],
-                     1: [(LE, "non_caretaker_abuser", None)],
-                     2: []},
+        "written": REQ,
+        "written_deadline": _dl(120, clock="oral_report"),
+        "agencies": {
+            0: [(CPS, "caretaker_abuser", None)],
+            1: [(LE, "non_caretaker_abuser", None)],
+            2: [],
+        },
         "conditional": "Mental health/social service practitioners are not mandatory reporters "
-                       "when engaged by an attorney to assist in legal services to the child "
-                       "(RAINN 2023 summary).",
+        "when engaged by an attorney to assist in legal services to the child "
+        "(RAINN 2023 summary).",
         "note": "Written required when the initial report was oral (an online portal report "
-                "needs none): 5 days after the oral report, encoded as 120 hours because "
-                "calendar vs business days is not stated (the shorter reading). 'dual reporting "
-                "permitted' names no agency; kept in agencies_reference only.",
+        "needs none): 5 days after the oral report, encoded as 120 hours because "
+        "calendar vs business days is not stated (the shorter reading). 'dual reporting "
+        "permitted' names no agency; kept in agencies_reference only.",
     },
     "ME": {
         "delegation": "person_in_charge",
         "note": "Delegation: institution staff notify the person in charge/designated agent, "
-                "who causes the report (DHHS training transcript) -> person_in_charge.",
+        "who causes the report (DHHS training transcript) -> person_in_charge.",
     },
     "MD": {
-        "delegation": "also_notify_person_in_charge", "unverified": ["delegation"],
+        "delegation": "also_notify_person_in_charge",
+        "unverified": ["delegation"],
         "agencies": {2: [(PROS, "always", None)]},
         "note": "Written 48 h runs from the triggering contact (knowledge), not from the oral "
-                "report. Delegation: only the 1970s session law ('shall ALSO immediately "
-                "notify' the person in charge) was seen -> also_notify_person_in_charge, "
-                "unverified for the current text.",
+        "report. Delegation: only the 1970s session law ('shall ALSO immediately "
+        "notify' the person in charge) was seen -> also_notify_person_in_charge, "
+        "unverified for the current text.",
     },
     "MI": {
-        "written": REQ, "written_form": "DHHS-3200",
+        "written": REQ,
+        "written_form": "DHHS-3200",
         "note": "Written required only if the immediate report was by telephone: encoded as "
-                "required, 72 h after the oral report; an online report with the required "
-                "information counts as the written report.",
+        "required, 72 h after the oral report; an online report with the required "
+        "information counts as the written report.",
     },
     "MN": {
         "agencies": {3: [(CPS, "always", None)], 4: [(ME, "death", None)]},
         "note": "Written 72 h after the oral report, counting only hours on working days "
-                "(exclusive of weekends and holidays).",
+        "(exclusive of weekends and holidays).",
     },
     "MS": {},
     "MO": {
         "delegation": "non_delegable",
         "note": "Delegation: individual duty; where two or more members of a medical "
-                "institution jointly know, a designated member may make a single report "
-                "(kept in delegation_note).",
+        "institution jointly know, a designated member may make a single report "
+        "(kept in delegation_note).",
     },
     "MT": {
-        "agencies": {0: [(CPS, "always", None)],
-                     1: [(ME, "death", "medical examiner (suspected abuse/neglect deaths)"),
-                         (LE, "death", "law enforcement (suspected abuse/neglect deaths)")]},
+        "agencies": {
+            0: [(CPS, "always", None)],
+            1: [
+                (ME, "death", "medical examiner (suspected abuse/neglect deaths)"),
+                (LE, "death", "law enforcement (suspected abuse/neglect deaths)"),
+            ],
+        },
         "note": "Oral: 'promptly', no numeric bound.",
     },
     "NE": {
         "note": "Delegation: 'shall report ... or cause a report to be made' does not settle "
-                "whether telling a supervisor suffices -> unverified.",
+        "whether telling a supervisor suffices -> unverified.",
     },
     "NV": {
-        "delegation": "person_in_charge", "unverified": ["delegation"],
+        "delegation": "person_in_charge",
+        "unverified": ["delegation"],
         "note": "Delegation: a medical facility's person in charge must report on notification "
-                "by staff -> person_in_charge, but whether the notification discharges the "
-                "staff member's own duty is unverified in the reference.",
+        "by staff -> person_in_charge, but whether the notification discharges the "
+        "staff member's own duty is unverified in the reference.",
     },
     "NH": {"note": "Written only if requested by the department: 48 h from the oral report."},
     "NJ": {
@@ -344,205 +399,249 @@ CHILD: dict[str, dict] = {
     "NC": {
         "agencies": {1: [(LE, "always", None)]},
         "note": "Oral: no specific time in 7B-301 as summarized -> encoded as immediately "
-                "(no numeric bound); 14-318.6 reports to law enforcement are 'immediately'.",
+        "(no numeric bound); 14-318.6 reports to law enforcement are 'immediately'.",
     },
     "ND": {
         "written": IF_REQ,
         "note": "Written: the statute per CWIG requires it only if the department requests "
-                "(48 h after the oral report); the state training page says mandated reporters "
-                "must always follow up in writing - if_requested encoded per the statute "
-                "summary, conflict left for counsel.",
+        "(48 h after the oral report); the state training page says mandated reporters "
+        "must always follow up in writing - if_requested encoded per the statute "
+        "summary, conflict left for counsel.",
     },
 }
 
 ELDER: dict[str, dict] = {
     "CA": {
-        "oral_hours": None, "written_form": "SOC 341",
+        "oral_hours": None,
+        "written_form": "SOC 341",
         "written_deadline": _dl(2, unit="working_days", clock="oral_report"),
-        "agencies": {0: [(OMB, "facility", "long-term care facility: local long-term care "
-                                           "ombudsman"),
-                         (LE, "facility", "long-term care facility: local law enforcement")],
-                     1: [(APS, "community", "elsewhere: county adult protective services "
-                                            "(APS)"),
-                         (LE, "community", "elsewhere: local law enforcement")]},
+        "agencies": {
+            0: [
+                (OMB, "facility", "long-term care facility: local long-term care ombudsman"),
+                (LE, "facility", "long-term care facility: local law enforcement"),
+            ],
+            1: [
+                (APS, "community", "elsewhere: county adult protective services (APS)"),
+                (LE, "community", "elsewhere: local law enforcement"),
+            ],
+        },
         "note": "Written within two working days (SOC 341 or confidential internet report). "
-                "Not expressible: the 2-hour law-enforcement report in the `special` rule above "
-                "(a second, shorter deadline to another agency for one kind of case). "
-                "supervisor_rule concerns impeding, not delegation -> unverified.",
+        "Not expressible: the 2-hour law-enforcement report in the `special` rule above "
+        "(a second, shorter deadline to another agency for one kind of case). "
+        "supervisor_rule concerns impeding, not delegation -> unverified.",
     },
     "NY": {
-        "oral_hours": None, "written": U,
-        "agencies": {0: [(APS, "community", None)],
-                     1: [(APS, "facility", None)],
-                     2: [(LIC, "facility", None)]},
+        "oral_hours": None,
+        "written": U,
+        "agencies": {
+            0: [(APS, "community", None)],
+            1: [(APS, "facility", None)],
+            2: [(LIC, "facility", None)],
+        },
         "conditional": "No general mandatory reporting for community elder abuse in New York: "
-                       "reports to local APS are voluntary. Mandated only in residential health "
-                       "care facilities (PHL 2803-d, to NYS DOH) and Justice Center settings "
-                       "(SSL 491: immediately to the Vulnerable Persons' Central Register).",
+        "reports to local APS are voluntary. Mandated only in residential health "
+        "care facilities (PHL 2803-d, to NYS DOH) and Justice Center settings "
+        "(SSL 491: immediately to the Vulnerable Persons' Central Register).",
         "note": "The Justice Center VPCR is filed as adult_protective_services (facility), NYS "
-                "DOH as licensing_agency (facility).",
+        "DOH as licensing_agency (facility).",
     },
     "TX": {
-        "oral_hours": None, "written": NOT_REQ, "universal": True,
+        "oral_hours": None,
+        "written": NOT_REQ,
+        "universal": True,
         "agencies": {0: [(APS, "community", None)], 1: [(LIC, "facility", None)]},
         "note": "Report 'immediately (any person; oral or written)': one report in either form, "
-                "so no written follow-up (legal-facts 5: '- (oral or written)'); universal per "
-                "legal-facts 11.3. supervisor_rule concerns confidentiality, not delegation.",
+        "so no written follow-up (legal-facts 5: '- (oral or written)'); universal per "
+        "legal-facts 11.3. supervisor_rule concerns confidentiality, not delegation.",
     },
     "FL": {"oral_hours": None, "written": U},
     "IL": {
-        "oral_hours": 24, "written": U,
+        "oral_hours": 24,
+        "written": U,
         "conditional": "mandatory only where the eligible adult (60+, or 18-59 with disability, "
-                       "in a domestic setting) is unable to seek assistance because of "
-                       "disability/impairment, for abuse etc. within the previous 12 months",
+        "in a domestic setting) is unable to seek assistance because of "
+        "disability/impairment, for abuse etc. within the previous 12 months",
         "note": "Oral bound 24 h ('within 24 hours after developing the belief'). Written: the "
-                "reference gives none (legal-facts 5: '-', the report may be via an internet "
-                "tool) and no source says none is required -> unverified. scope_note encoded as "
-                "`conditional`.",
+        "reference gives none (legal-facts 5: '-', the report may be via an internet "
+        "tool) and no source says none is required -> unverified. scope_note encoded as "
+        "`conditional`.",
     },
     "WA": {
-        "oral_hours": None, "written": U,
+        "oral_hours": None,
+        "written": U,
         "agencies": {0: [(APS, "community", None)], 1: [(LIC, "facility", None)]},
         "note": "Residential Care Services Complaint Resolution Unit filed as licensing_agency.",
     },
     "MA": {
-        "oral_hours": None, "written": REQ, "written_deadline": _dl(48, clock="oral_report"),
+        "oral_hours": None,
+        "written": REQ,
+        "written_deadline": _dl(48, clock="oral_report"),
         "delegation": "person_in_charge",
         "covers": "elder = 60 or older; licensed psychologists, social workers and family "
-                  "counselors are listed reporters",
+        "counselors are listed reporters",
         "agencies": {0: [(APS, "community", None)], 1: [(LIC, "facility", None)]},
         "note": "Written 48 h: the reference gives no clock; encoded from the verbal report "
-                "('immediately, verbal report') - confirm against c.19A s.15. Delegation: "
-                "home-health/homemaker agency staff report to the executive director, who "
-                "reports -> person_in_charge (those staff only). Nursing/rest-home abuse goes to "
-                "DPH, filed as licensing_agency (facility).",
+        "('immediately, verbal report') - confirm against c.19A s.15. Delegation: "
+        "home-health/homemaker agency staff report to the executive director, who "
+        "reports -> person_in_charge (those staff only). Nursing/rest-home abuse goes to "
+        "DPH, filed as licensing_agency (facility).",
     },
     "PA": {
-        "oral_hours": None, "written": REQ, "written_deadline": _dl(48, clock="oral_report"),
+        "oral_hours": None,
+        "written": REQ,
+        "written_deadline": _dl(48, clock="oral_report"),
         "delegation": "also_notify_person_in_charge",
         "conditional": "No general community mandate: the duty applies to facility employees "
-                       "and administrators (OAPSA 35 P.S. 10225.701 et seq. / 6 Pa. Code "
-                       "15.151; APS Act 35 P.S. 10210.501 for ages 18-59).",
+        "and administrators (OAPSA 35 P.S. 10225.701 et seq. / 6 Pa. Code "
+        "15.151; APS Act 35 P.S. 10210.501 for ages 18-59).",
         "note": "Written 48 h: the reference gives no clock; encoded from the oral report. "
-                "supervisor_rule: notify the administrator immediately AFTER reporting -> "
-                "also_notify_person_in_charge.",
+        "supervisor_rule: notify the administrator immediately AFTER reporting -> "
+        "also_notify_person_in_charge.",
     },
     "OH": {
-        "oral_hours": None, "written": NOT_REQ,
+        "oral_hours": None,
+        "written": NOT_REQ,
         "note": "Report 'immediately (oral or written)': one report in either form, no written "
-                "follow-up (legal-facts 5: '-'). scope_note kept in notes.",
+        "follow-up (legal-facts 5: '-'). scope_note kept in notes.",
     },
     "GA": {
-        "oral_hours": U, "written": U,
-        "agencies": {1: [(LE, "always", "appropriate law enforcement agency"),
-                         (PROS, "always", "prosecuting attorney")]},
+        "oral_hours": U,
+        "written": U,
+        "agencies": {
+            1: [
+                (LE, "always", "appropriate law enforcement agency"),
+                (PROS, "always", "prosecuting attorney"),
+            ]
+        },
         "covers": "elder person = 65+ not residing in a LTC facility; mandated reporters "
-                  "include everyone required to report child abuse under 19-7-5(c) "
-                  "(psychologists, counselors, etc.)",
+        "include everyone required to report child abuse under 19-7-5(c) "
+        "(psychologists, counselors, etc.)",
     },
     "AL": {
         "agencies": {2: [(LIC, "facility", None)]},
         "note": "Dept. of Public Health (abuse by a nursing home employee) filed as "
-                "licensing_agency (facility); DHR and police/sheriff apply in every setting.",
+        "licensing_agency (facility); DHR and police/sheriff apply in every setting.",
     },
     "AZ": {
         "written_deadline": _dl(48, clock="knowledge", or_next_working_day=True),
         "delegation": "institutional_procedure",
         "agencies": {2: []},
         "note": "Written: the current AG text omits the written report; the older 46-454(A) "
-                "text (48 h, or the next working day if they expire on a weekend or holiday) "
-                "is kept as written_deadline, clock from knowledge (the older text's clock is "
-                "not given; the earlier reading), with written and written_deadline both "
-                "unverified. A guardian/conservator's report to the superior court has no "
-                "agency kind; kept in agencies_reference only.",
+        "text (48 h, or the next working day if they expire on a weekend or holiday) "
+        "is kept as written_deadline, clock from knowledge (the older text's clock is "
+        "not given; the earlier reading), with written and written_deadline both "
+        "unverified. A guardian/conservator's report to the superior court has no "
+        "agency kind; kept in agencies_reference only.",
     },
     "CO": {},
     "AK": {"note": "Delegation: the reference marks it unverified (47.24.010(e) not seen)."},
     "AR": {
-        "delegation": "person_in_charge", "unverified": ["delegation"],
-        "agencies": {0: [(APS, "community", None)],
-                     1: [(LE, "facility", "long-term care facility residents: immediately to "
-                                          "local law enforcement for the facility's "
-                                          "jurisdiction"),
-                         (LIC, "facility", "long-term care facility residents: AND the DHS "
-                                           "Office of Long-Term Care")]},
+        "delegation": "person_in_charge",
+        "unverified": ["delegation"],
+        "agencies": {
+            0: [(APS, "community", None)],
+            1: [
+                (
+                    LE,
+                    "facility",
+                    "long-term care facility residents: immediately to "
+                    "local law enforcement for the facility's "
+                    "jurisdiction",
+                ),
+                (
+                    LIC,
+                    "facility",
+                    "long-term care facility residents: AND the DHS Office of Long-Term Care",
+                ),
+            ],
+        },
         "note": "Delegation: staff notify the person in charge, who becomes responsible "
-                "(older text) -> person_in_charge, unverified for the current text.",
+        "(older text) -> person_in_charge, unverified for the current text.",
     },
     "CT": {
         "note": "Delegation: 'report ... or cause a report to be made' does not settle whether "
-                "telling a supervisor suffices -> unverified.",
+        "telling a supervisor suffices -> unverified.",
     },
     "DE": {
         "unverified": ["agencies"],
         "agencies": {0: [(APS, "community", None)], 1: []},
         "note": "Routing for LTC facility residents not confirmed (RAINN excerpt cut off): "
-                "agencies unverified.",
+        "agencies unverified.",
     },
     "DC": {
         "conditional": "Duty does NOT apply to a social worker or licensed health professional "
-                       "whose client/patient (or whose employer-lawyer's client) is the person "
-                       "allegedly responsible for the abuse (7-1903(b)).",
+        "whose client/patient (or whose employer-lawyer's client) is the person "
+        "allegedly responsible for the abuse (7-1903(b)).",
     },
     "KY": {
         "note": "Delegation: 'report or cause reports to be made' does not settle whether "
-                "telling a supervisor suffices -> unverified.",
+        "telling a supervisor suffices -> unverified.",
     },
     "MI": {"agencies": {0: [(APS, "always", None)]}},
     "MN": {
         "agencies": {0: [(APS, "always", None)], 1: [(LE, "always", None)]},
         "note": "Delegation: the statute lets a 'professional's delegate' report; the schema has "
-                "no value for a duty a delegate may discharge -> unverified, text kept.",
+        "no value for a duty a delegate may discharge -> unverified, text kept.",
     },
     "MD": {
-        "delegation": "also_notify_person_in_charge", "unverified": ["delegation"],
+        "delegation": "also_notify_person_in_charge",
+        "unverified": ["delegation"],
         "agencies": {1: []},
         "note": "Hospital/public-health-agency staff ALSO notify the head of the institution "
-                "(an internal notice, not a receiving agency; kept in agencies_reference) -> "
-                "also_notify_person_in_charge, unverified whether it substitutes for the "
-                "staff member's report.",
+        "(an internal notice, not a receiving agency; kept in agencies_reference) -> "
+        "also_notify_person_in_charge, unverified whether it substitutes for the "
+        "staff member's report.",
     },
     "VA": {
         "unverified": ["agencies"],
         "agencies": {2: []},
         "note": "The recipient of the immediate report of a suspected abuse death (63.2-1606) is "
-                "not confirmed: no route encoded, agencies unverified. Delegation: only an EMS "
-                "rule was found ('no general delegation found') -> unverified.",
+        "not confirmed: no route encoded, agencies unverified. Delegation: only an EMS "
+        "rule was found ('no general delegation found') -> unverified.",
     },
     "NV": {
         "agencies": {3: []},
         "note": "Where the abuse involves one of the listed agencies, report to a different one "
-                "(kept in agencies_reference; not an agency).",
+        "(kept in agencies_reference; not an agency).",
     },
     "WV": {
         "written_form": "APS Mandatory Reporting Form",
-        "agencies": {1: [(LE, "always", "copy: law enforcement (serious injury/death)"),
-                         (PROS, "always", "copy: prosecuting attorney (serious injury/death)"),
-                         (ME, "death", "copy: medical examiner/coroner (death)"),
-                         (OMB, "facility", "copy: LTC ombudsman (facility residents)")]},
+        "agencies": {
+            1: [
+                (LE, "always", "copy: law enforcement (serious injury/death)"),
+                (PROS, "always", "copy: prosecuting attorney (serious injury/death)"),
+                (ME, "death", "copy: medical examiner/coroner (death)"),
+                (OMB, "facility", "copy: LTC ombudsman (facility residents)"),
+            ]
+        },
         "note": "The copies (law enforcement, prosecutor, ME, ombudsman, facility administrator) "
-                "may be the agency's to send; the reference does not say who sends them. The "
-                "facility administrator is not an agency and has no route.",
+        "may be the agency's to send; the reference does not say who sends them. The "
+        "facility administrator is not an agency and has no route.",
     },
     "SC": {
         "oral_deadline": _dl(24, clock="knowledge", or_next_working_day=True),
-        "delegation": "non_delegable", "unverified": ["agencies"],
-        "agencies": {0: [(LE, "facility", None)], 1: [(OMB, "facility", None)],
-                     2: [(APS, "community", None)], 3: []},
+        "delegation": "non_delegable",
+        "unverified": ["agencies"],
+        "agencies": {
+            0: [(LE, "facility", None)],
+            1: [(OMB, "facility", None)],
+            2: [(APS, "community", None)],
+            3: [],
+        },
         "note": "Oral: '24 hours or the next working day' encoded as 24 h with "
-                "or_next_working_day (the exact interplay is unverified in the reference). "
-                "Delegation: the reporter is 'personally responsible' -> non_delegable; only a "
-                "state agency may report for an employee under a procedure approved in writing "
-                "by SLED VAIU (kept in delegation_note). The 43-35-25(D) agency list was "
-                "partially seen: agencies unverified. universal covers persons with ACTUAL "
-                "knowledge only.",
+        "or_next_working_day (the exact interplay is unverified in the reference). "
+        "Delegation: the reporter is 'personally responsible' -> non_delegable; only a "
+        "state agency may report for an employee under a procedure approved in writing "
+        "by SLED VAIU (kept in delegation_note). The 43-35-25(D) agency list was "
+        "partially seen: agencies unverified. universal covers persons with ACTUAL "
+        "knowledge only.",
     },
     "OK": {},
     "TN": {
         "delegation": "institutional_procedure",
         "agencies": {1: [(LE, "facility", None)]},
         "note": "Delegation: staff of an organization with an APS-approved procedure may report "
-                "to the person in charge -> institutional_procedure.",
+        "to the person in charge -> institutional_procedure.",
     },
     "NH": {
         "agencies": {1: [(LE, "always", None)]},
@@ -555,7 +654,7 @@ ELDER: dict[str, dict] = {
     "NC": {
         "agencies": {1: [(LE, "always", None)]},
         "note": "Oral: an employer policy's 'immediately, written within 48 hours' is not "
-                "confirmed and not encoded.",
+        "confirmed and not encoded.",
     },
     "IN": {
         "unverified": ["universal"],
@@ -564,7 +663,7 @@ ELDER: dict[str, dict] = {
     "IA": {
         "agencies": {0: [(APS, "community", None)], 1: [(LIC, "facility", None)]},
         "note": "Dept. of Inspections and Appeals (ch. 235E facilities and programs) filed as "
-                "licensing_agency (facility).",
+        "licensing_agency (facility).",
     },
     "MO": {"note": "universal is limited to adults likely to suffer serious physical harm."},
     "WI": {
@@ -594,19 +693,60 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     OMB: ("ombudsman",),
     ME: ("medical examiner", "coroner"),
     PROS: ("attorney",),
-    LIC: ("public health", "inspections and appeals", "office of long-term care",
-          "residential care services", "nys doh"),
+    LIC: (
+        "public health",
+        "inspections and appeals",
+        "office of long-term care",
+        "residential care services",
+        "nys doh",
+    ),
     LE: ("police", "sheriff", "peace officer", "law enforcement", "911", "sled", "probation"),
 }
 _PROTECTIVE = {
-    "child_abuse": ("child", "children", "cps", "dcf", "dcfs", "dfps", "dcyf", "welfare",
-                    "human services", "social services", "family services", "hotline",
-                    "register", "intake", "dhr", "ocs", "cyfd", "dcs", "childline", "dss",
-                    "cabinet", "commissioner"),
-    "elder_abuse": ("protective", "aps", "aging", "social services", "human services",
-                    "human resources", "family services", "job and family", "registry",
-                    "maarc", "beas", "adsd", "elder affairs", "intake", "hotline",
-                    "toll-free", "adult-at-risk", "commissioner"),
+    "child_abuse": (
+        "child",
+        "children",
+        "cps",
+        "dcf",
+        "dcfs",
+        "dfps",
+        "dcyf",
+        "welfare",
+        "human services",
+        "social services",
+        "family services",
+        "hotline",
+        "register",
+        "intake",
+        "dhr",
+        "ocs",
+        "cyfd",
+        "dcs",
+        "childline",
+        "dss",
+        "cabinet",
+        "commissioner",
+    ),
+    "elder_abuse": (
+        "protective",
+        "aps",
+        "aging",
+        "social services",
+        "human services",
+        "human resources",
+        "family services",
+        "job and family",
+        "registry",
+        "maarc",
+        "beas",
+        "adsd",
+        "elder affairs",
+        "intake",
+        "hotline",
+        "toll-free",
+        "adult-at-risk",
+        "commissioner",
+    ),
 }
 
 
@@ -614,8 +754,11 @@ def _classify(kind: str, text: str) -> str:
     low = text.lower()
     groups = {g: words for g, words in _GROUPS.items()}
     groups[CPS if kind == "child_abuse" else APS] = _PROTECTIVE[kind]
-    hits = [g for g, words in groups.items()
-            if any(re.search(rf"\b{re.escape(w)}\b", low) for w in words)]
+    hits = [
+        g
+        for g, words in groups.items()
+        if any(re.search(rf"\b{re.escape(w)}\b", low) for w in words)
+    ]
     if len(hits) != 1:
         raise ValueError(f"{kind}: agency {text!r} matches {hits or 'no kind'}; add an override")
     return hits[0]
@@ -669,8 +812,11 @@ def _written_deadline(kind: str, state: str, fact: dict, enc: dict, written: str
     clock = enc.get("written_clock", fact.get("written_clock"))
     if clock is None:
         raise ValueError(f"{kind} {state}: written_hours {hours} without a clock")
-    return _dl(hours, clock=clock,
-               excludes_weekends_holidays=bool(fact.get("written_excludes_weekends_holidays")))
+    return _dl(
+        hours,
+        clock=clock,
+        excludes_weekends_holidays=bool(fact.get("written_excludes_weekends_holidays")),
+    )
 
 
 def _oral_deadline(kind: str, state: str, fact: dict, enc: dict) -> tuple[dict | None, bool]:
@@ -824,7 +970,8 @@ def build(reference: dict) -> dict[str, dict]:
                 ),
                 "missing": (
                     sorted(f"US-{s}" for s in meta["todo"]["elder_abuse_missing"])
-                    if kind == "elder_abuse" else []
+                    if kind == "elder_abuse"
+                    else []
                 ),
                 "missing_note": "Jurisdictions without an entry get "
                 "domain.reporting.default_rule (conservative, everything unverified).",

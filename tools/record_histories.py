@@ -40,12 +40,14 @@ THREAT = {"serious_threat": True, "identifiable_victims": True, "imminent": True
 async def _task(handle, kind):
     async def find():
         return next((t for t in await handle.query(CaseWorkflow.tasks) if t.kind == kind), None)
+
     return await eventually(find)
 
 
 async def _done(client, task, **kw):
     await client.get_workflow_handle(task.workflow_id).execute_update(
-        "complete_task", TaskCompletion(task_id=task.task_id, **kw))
+        "complete_task", TaskCompletion(task_id=task.task_id, **kw)
+    )
 
 
 async def scenario(env, client, queue, sink, name, jurisdiction, steps, concerns=None):
@@ -58,8 +60,9 @@ async def scenario(env, client, queue, sink, name, jurisdiction, steps, concerns
     started = await start_case(client, queue, flag, demo_clinic())
     await steps(env, client, started.handle, sink)
     await started.handle.result()
-    ids = [started.case_id] + [c.workflow_id for c in
-                               (await started.handle.query(CaseWorkflow.status)).concerns]
+    ids = [started.case_id] + [
+        c.workflow_id for c in (await started.handle.query(CaseWorkflow.status)).concerns
+    ]
     for wid in ids:
         history = await client.get_workflow_handle(wid).fetch_history()
         path = OUT / f"{wid}.json"
@@ -77,11 +80,18 @@ async def ca_mandatory(env, client, handle, sink):
 async def tx_permissive(env, client, handle, sink):
     await _done(client, await _task(handle, "risk_assessment"), actor="dr-lee", data=THREAT)
     decision = await _task(handle, "release_decision")
-    mail = await eventually(lambda: [m for m in sink.to("kim@demo-clinic.test")
-                                     if "approval code" in m["Subject"]])
+    mail = await eventually(
+        lambda: [m for m in sink.to("kim@demo-clinic.test") if "approval code" in m["Subject"]]
+    )
     code = re.search(r": " + CODE_PATTERN, mail[0].get_content()).group(1)
-    await _done(client, decision, actor="sup-kim", outcome="approve", code=code,
-                data={"actions": ["notify_law_enforcement"], "reason": "imminent"})
+    await _done(
+        client,
+        decision,
+        actor="sup-kim",
+        outcome="approve",
+        code=code,
+        data={"actions": ["notify_law_enforcement"], "reason": "imminent"},
+    )
     await env.sleep(timedelta(days=7))
     await _done(client, await _task(handle, "reassessment"), actor="dr-lee", data=NO_THREAT)
 
@@ -93,57 +103,105 @@ async def ca_overdue_then_closed(env, client, handle, sink):
     await _done(client, task, actor="sup-kim", data=NO_THREAT)
 
 
-CHILD = [{"kind": "child_abuse", "summary": "Child disclosed being hit with a belt",
-          "victims": [{"name": "Robin Child", "age": 9}],
-          "alleged_abuser": {"name": "Pat Parent"}, "abuser_is_caretaker": True}]
+CHILD = [
+    {
+        "kind": "child_abuse",
+        "summary": "Child disclosed being hit with a belt",
+        "victims": [{"name": "Robin Child", "age": 9}],
+        "alleged_abuser": {"name": "Pat Parent"},
+        "abuser_is_caretaker": True,
+    }
+]
 ORAL = {"agency": "County CWS", "number_called": "+1-555-0300", "taken_by": "Intake A"}
 
 
 async def ca_child_abuse(env, client, handle, sink):
     called = (await env.get_current_time()).isoformat()
-    await _done(client, await _task(handle, "oral_report"), actor="dr-lee",
-                data={**ORAL, "called_at": called})
+    await _done(
+        client,
+        await _task(handle, "oral_report"),
+        actor="dr-lee",
+        data={**ORAL, "called_at": called},
+    )
     await env.sleep(timedelta(hours=37))  # the written report goes overdue and escalates
-    await _done(client, await _task(handle, "written_report"), actor="dr-lee",
-                outcome="submit", data={"reviewed": True})
+    await _done(
+        client,
+        await _task(handle, "written_report"),
+        actor="dr-lee",
+        outcome="submit",
+        data={"reviewed": True},
+    )
 
 
-ELDER = [{"kind": "elder_abuse", "summary": "Elderly patient's son takes her pension",
-          "victims": [{"name": "Ada Elder", "age": 84}],
-          "alleged_abuser": {"name": "Sam Son", "relationship": "son"},
-          "abuser_is_caretaker": True, "setting": "community"}]
-NO_EMAIL_VICTIM = [{"kind": "threat_to_others", "summary": "Threatened a neighbour",
-                    "victims": [{"name": "Robin Neighbour", "phone": "+1-555-0199"}]}]
+ELDER = [
+    {
+        "kind": "elder_abuse",
+        "summary": "Elderly patient's son takes her pension",
+        "victims": [{"name": "Ada Elder", "age": 84}],
+        "alleged_abuser": {"name": "Sam Son", "relationship": "son"},
+        "abuser_is_caretaker": True,
+        "setting": "community",
+    }
+]
+NO_EMAIL_VICTIM = [
+    {
+        "kind": "threat_to_others",
+        "summary": "Threatened a neighbour",
+        "victims": [{"name": "Robin Neighbour", "phone": "+1-555-0199"}],
+    }
+]
 
 
 async def ca_elder_inform(env, client, handle, sink):
     called = (await env.get_current_time()).isoformat()
-    await _done(client, await _task(handle, "oral_report"), actor="dr-lee",
-                data={**ORAL, "called_at": called})
-    await _done(client, await _task(handle, "inform_individual"), actor="dr-lee",
-                outcome="not_informed",
-                data={"reason_not_informed": "representative_is_suspected_abuser"})
-    await _done(client, await _task(handle, "written_report"), actor="dr-lee",
-                outcome="submit", data={"reviewed": True})
+    await _done(
+        client,
+        await _task(handle, "oral_report"),
+        actor="dr-lee",
+        data={**ORAL, "called_at": called},
+    )
+    await _done(
+        client,
+        await _task(handle, "inform_individual"),
+        actor="dr-lee",
+        outcome="not_informed",
+        data={"reason_not_informed": "representative_is_suspected_abuser"},
+    )
+    await _done(
+        client,
+        await _task(handle, "written_report"),
+        actor="dr-lee",
+        outcome="submit",
+        data={"reviewed": True},
+    )
 
 
 async def ca_call_renewed(env, client, handle, sink):
     await _done(client, await _task(handle, "risk_assessment"), actor="dr-lee", data=THREAT)
     for round_ in range(2):
         called = (await env.get_current_time()).isoformat()
-        await _done(client, await _task(handle, "call_person"), actor="dr-lee",
-                    outcome="reached", data={"called_at": called})
+        await _done(
+            client,
+            await _task(handle, "call_person"),
+            actor="dr-lee",
+            outcome="reached",
+            data={"called_at": called},
+        )
         await env.sleep(timedelta(days=7))
-        await _done(client, await _task(handle, "reassessment"), actor="dr-lee",
-                    data=THREAT if round_ == 0 else NO_THREAT)  # renewed once, then over
+        await _done(
+            client,
+            await _task(handle, "reassessment"),
+            actor="dr-lee",
+            data=THREAT if round_ == 0 else NO_THREAT,
+        )  # renewed once, then over
 
 
 async def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     ctl, sink = start_smtp()
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server"),
-        data_converter=data_converter())
+        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=data_converter()
+    )
     await sa.register(env.client)
     with tempfile.TemporaryDirectory() as tmp:
         ledger = Ledger(f"sqlite:///{tmp}/ledger.db")

@@ -45,8 +45,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.concern_base import ConcernWorkflowBase
     from workflows.task_board import TaskBoard
 
-PERSONAL = {Delegation.non_delegable, Delegation.unverified,
-            Delegation.also_notify_person_in_charge}
+PERSONAL = {
+    Delegation.non_delegable,
+    Delegation.unverified,
+    Delegation.also_notify_person_in_charge,
+}
 DEFAULT_AGENCY = {"child_abuse": AgencyKind.child_protective_services}
 
 
@@ -55,12 +58,12 @@ def choose_agency(rule: ReportingRule, inp: ConcernInput) -> Agency | None:
     concern = inp.concern
     applies = {"always"}
     if concern.abuser_is_caretaker is not None:
-        applies.add("caretaker_abuser" if concern.abuser_is_caretaker else
-                    "non_caretaker_abuser")
+        applies.add("caretaker_abuser" if concern.abuser_is_caretaker else "non_caretaker_abuser")
     if concern.setting:
         applies.add(concern.setting)
     routes = [r for r in rule.agencies if r.when in applies] or [
-        r for r in rule.agencies if r.when != "death"]
+        r for r in rule.agencies if r.when != "death"
+    ]
     protective = DEFAULT_AGENCY.get(rule.kind, AgencyKind.adult_protective_services)
     kinds = [r.kind for r in routes]
     # The protective-services agency first where the statute lists it among the routes (it
@@ -92,38 +95,60 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
     async def run(self, inp: ConcernInput) -> ConcernStatus:
         """Tell, report orally, report in writing, inform the adult; never wait on approval."""
         rule, timers = self.rule, inp.policy.timers
-        oral_due = (due_at(rule.oral_deadline, self.known_at, self.calendar)
-                    if rule.oral_deadline else self.known_at + timers.oral_immediately)
+        oral_due = (
+            due_at(rule.oral_deadline, self.known_at, self.calendar)
+            if rule.oral_deadline
+            else self.known_at + timers.oral_immediately
+        )
         written_due = self._written_due(None)
         await self._publish()
         await asyncio.gather(
-            mail.tell_staff(inp.case_id, inp.clinic, f"{self.prefix}.duty", [Role.clinician],
-                            "mandated report required", duty_lines(rule, self.kind, oral_due,
-                                                                   written_due),
-                            only=[self.reporter]),
-            mail.tell_staff(inp.case_id, inp.clinic, f"{self.prefix}.informed",
-                            [Role.supervisor, Role.privacy_officer],
-                            "a mandated report is under way: you are informed",
-                            [f"Reporter: {self.reporter}", f"Kind: {KIND_TITLE[self.kind]}",
-                             f"Oral report due: {oral_due.isoformat(timespec='minutes')}",
-                             "No approval is needed or possible; the reporter's duty is "
-                             "personal." if rule.delegation in PERSONAL else
-                             "The statute allows reporting through the person in charge."]),
+            mail.tell_staff(
+                inp.case_id,
+                inp.clinic,
+                f"{self.prefix}.duty",
+                [Role.clinician],
+                "mandated report required",
+                duty_lines(rule, self.kind, oral_due, written_due),
+                only=[self.reporter],
+            ),
+            mail.tell_staff(
+                inp.case_id,
+                inp.clinic,
+                f"{self.prefix}.informed",
+                [Role.supervisor, Role.privacy_officer],
+                "a mandated report is under way: you are informed",
+                [
+                    f"Reporter: {self.reporter}",
+                    f"Kind: {KIND_TITLE[self.kind]}",
+                    f"Oral report due: {oral_due.isoformat(timespec='minutes')}",
+                    "No approval is needed or possible; the reporter's duty is personal."
+                    if rule.delegation in PERSONAL
+                    else "The statute allows reporting through the person in charge.",
+                ],
+            ),
         )
-        oral = await self.board.run(self._task(
-            TaskKind.oral_report, oral_due,
-            f"Oral report of {KIND_TITLE[self.kind]}",
-            "Call the agency now and record: agency, number called, time, who took the "
-            "report, reference number. " + "; ".join(a.description for a in rule.agencies),
-        ))
+        oral = await self.board.run(
+            self._task(
+                TaskKind.oral_report,
+                oral_due,
+                f"Oral report of {KIND_TITLE[self.kind]}",
+                "Call the agency now and record: agency, number called, time, who took the "
+                "report, reference number. " + "; ".join(a.description for a in rule.agencies),
+            )
+        )
         oral_form = OralReportForm.model_validate(oral.form)
-        await self._record(f"{self.prefix}.oral_report", oral_form.agency,
-                           oral_form.number_called, "phone", oral.completion.task_id,
-                           f"Oral report of {KIND_TITLE[self.kind]}: identity of the victim and "
-                           "the alleged abuser, the disclosure made in session",
-                           at=oral_form.called_at)
-        informing = (asyncio.create_task(self._inform()) if rule.inform_individual
-                     else None)
+        await self._record(
+            f"{self.prefix}.oral_report",
+            oral_form.agency,
+            oral_form.number_called,
+            "phone",
+            oral.completion.task_id,
+            f"Oral report of {KIND_TITLE[self.kind]}: identity of the victim and "
+            "the alleged abuser, the disclosure made in session",
+            at=oral_form.called_at,
+        )
+        informing = asyncio.create_task(self._inform()) if rule.inform_individual else None
         if self._written_needed():
             await self._written(oral_form)
         if informing is not None:
@@ -152,20 +177,34 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
         inp = self.inp
         self.phase = Phase.written_report
         due = self._written_due(oral.called_at) or (
-            workflow.now() + inp.policy.timers.oral_immediately * 24)
+            workflow.now() + inp.policy.timers.oral_immediately * 24
+        )
         # The intake API checks reporters against the roster; a roster changed since still
         # gets a report, signed with the id.
         reporter = inp.clinic.member(self.reporter) or StaffMember(
-            id=self.reporter, name=self.reporter, email=inp.clinic.reply_to,
-            roles=[Role.clinician])
-        document = written_report(self.rule, self.kind, inp.clinic, reporter, inp.flag.patient,
-                                   inp.concern, self.victim, oral, self.known_at)
-        review = await self.board.run(self._task(
-            TaskKind.written_report, due,
-            f"Written report ({self.rule.written_form or 'agency form'})",
-            "Review the prepared report (the task's `document`), add corrections if needed, "
-            "and submit: Confide sends it to the agency.", document=document,
-        ))
+            id=self.reporter, name=self.reporter, email=inp.clinic.reply_to, roles=[Role.clinician]
+        )
+        document = written_report(
+            self.rule,
+            self.kind,
+            inp.clinic,
+            reporter,
+            inp.flag.patient,
+            inp.concern,
+            self.victim,
+            oral,
+            self.known_at,
+        )
+        review = await self.board.run(
+            self._task(
+                TaskKind.written_report,
+                due,
+                f"Written report ({self.rule.written_form or 'agency form'})",
+                "Review the prepared report (the task's `document`), add corrections if needed, "
+                "and submit: Confide sends it to the agency.",
+                document=document,
+            )
+        )
         corrections = WrittenReportForm.model_validate(review.form).corrections
         if corrections:
             document += f"\n\nCORRECTIONS BY THE REPORTER\n{corrections}"
@@ -173,76 +212,132 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
         step = f"{self.prefix}.written_report"
         what = f"Written report of {KIND_TITLE[self.kind]} ({self.rule.written_form or 'form'})"
         if agency is not None and agency.email:
-            record = NoticeRecord(step=step, recipient_key=f"agency-{agency.kind.value}",
-                                  recipient_role=agency.kind.value, channel="email",
-                                  status="sending")
+            record = NoticeRecord(
+                step=step,
+                recipient_key=f"agency-{agency.kind.value}",
+                recipient_role=agency.kind.value,
+                channel="email",
+                status="sending",
+            )
             self.notifications.append(record)
             try:
                 receipt = await mail.send(
-                    inp.case_id, step, record.recipient_key, agency.email,
-                    Notice(subject=f"Mandated report from {inp.clinic.name} "
-                                   f"(ref {inp.case_id})", body=document),
-                    reply_to=inp.clinic.reply_to)
+                    inp.case_id,
+                    step,
+                    record.recipient_key,
+                    agency.email,
+                    Notice(
+                        subject=f"Mandated report from {inp.clinic.name} (ref {inp.case_id})",
+                        body=document,
+                    ),
+                    reply_to=inp.clinic.reply_to,
+                )
                 record.message_id, record.sent_at, record.status = (
-                    receipt.message_id, receipt.sent_at, "sent")
-                await self._record(step, agency.name, agency.email, "email",
-                                   review.completion.task_id, what)
+                    receipt.message_id,
+                    receipt.sent_at,
+                    "sent",
+                )
+                await self._record(
+                    step, agency.name, agency.email, "email", review.completion.task_id, what
+                )
                 return
             except mail.DeliveryFailed:
                 record.status = "refused"
-        portal = await self.board.run(self._task(
-            TaskKind.portal_submission, due, "File the written report on the agency portal",
-            "The agency takes written reports on its portal"
-            + (f" ({agency.portal_url})" if agency and agency.portal_url else "")
-            + ": file the reviewed report there and record the confirmation number.",
-            document=document,
-        ))
+        portal = await self.board.run(
+            self._task(
+                TaskKind.portal_submission,
+                due,
+                "File the written report on the agency portal",
+                "The agency takes written reports on its portal"
+                + (f" ({agency.portal_url})" if agency and agency.portal_url else "")
+                + ": file the reviewed report there and record the confirmation number.",
+                document=document,
+            )
+        )
         form = PortalSubmissionForm.model_validate(portal.form)
-        await self._record(step, agency.name if agency else "agency portal",
-                           (agency.portal_url if agency else None) or "agency portal",
-                           "portal", portal.completion.task_id,
-                           f"{what}; confirmation {form.confirmation_number}",
-                           at=form.submitted_at)
+        await self._record(
+            step,
+            agency.name if agency else "agency portal",
+            (agency.portal_url if agency else None) or "agency portal",
+            "portal",
+            portal.completion.task_id,
+            f"{what}; confirmation {form.confirmation_number}",
+            at=form.submitted_at,
+        )
 
     async def _inform(self) -> None:
-        await self.board.run(self._task(
-            TaskKind.inform_individual, workflow.now() + self.inp.policy.timers.inform_due,
-            "Inform the individual of the report",
-            "45 CFR 164.512(c)(2): tell the adult that a report has been made (outcome "
-            "informed), or record why not (outcome not_informed): risk_of_serious_harm, or "
-            "representative_is_suspected_abuser.", personal=False,
-        ))
+        await self.board.run(
+            self._task(
+                TaskKind.inform_individual,
+                workflow.now() + self.inp.policy.timers.inform_due,
+                "Inform the individual of the report",
+                "45 CFR 164.512(c)(2): tell the adult that a report has been made (outcome "
+                "informed), or record why not (outcome not_informed): risk_of_serious_harm, or "
+                "representative_is_suspected_abuser.",
+                personal=False,
+            )
+        )
 
-    async def _record(self, step: str, name: str, address: str, channel: str, task_ref: str,
-                      what: str, at: datetime | None = None) -> None:
+    async def _record(
+        self,
+        step: str,
+        name: str,
+        address: str,
+        channel: str,
+        task_ref: str,
+        what: str,
+        at: datetime | None = None,
+    ) -> None:
         inp = self.inp
         d = Disclosure(
-            case_id=inp.case_id, step=step, recipient_key=f"agency-{self.kind}",
-            clinic_id=inp.clinic.id, patient_ref=inp.flag.patient.ref,
-            disclosed_at=at or workflow.now(), recipient_name=name, recipient_address=address,
-            channel=channel, description=what,
+            case_id=inp.case_id,
+            step=step,
+            recipient_key=f"agency-{self.kind}",
+            clinic_id=inp.clinic.id,
+            patient_ref=inp.flag.patient.ref,
+            disclosed_at=at or workflow.now(),
+            recipient_name=name,
+            recipient_address=address,
+            channel=channel,
+            description=what,
             purpose=f"mandated report of {KIND_TITLE[self.kind]}",
-            legal_basis=self.rule.legal_basis, task_ref=task_ref,
+            legal_basis=self.rule.legal_basis,
+            task_ref=task_ref,
         )
         await mail.record(d, self.inp.clinic)
         self.disclosures.append(d)
         await self._publish()
 
-    def _task(self, kind: TaskKind, due: datetime, title: str, instructions: str,
-              document: str | None = None, personal: bool = True) -> Task:
+    def _task(
+        self,
+        kind: TaskKind,
+        due: datetime,
+        title: str,
+        instructions: str,
+        document: str | None = None,
+        personal: bool = True,
+    ) -> Task:
         now = workflow.now()
         timers = self.inp.policy.timers
         window = max(due - now, timedelta(minutes=1))
         own = personal and self.rule.delegation in PERSONAL
         return Task(
-            task_id=f"{self.prefix}-{kind.value}", kind=kind, role=Role.clinician,
-            allowed_roles=[Role.clinician], assignee=self.reporter, only_assignee=own,
-            delegable=not own, created_at=now, due_at=due,
+            task_id=f"{self.prefix}-{kind.value}",
+            kind=kind,
+            role=Role.clinician,
+            allowed_roles=[Role.clinician],
+            assignee=self.reporter,
+            only_assignee=own,
+            delegable=not own,
+            created_at=now,
+            due_at=due,
             reminder_before=min(timers.reminder_before, window / 2),
             more_reminders=list(timers.statutory_reminders) if personal else [],
             escalate_every=timers.escalate_every,
             escalate_to=[Role.supervisor, Role.privacy_officer],
-            title=title, instructions=instructions, document=document,
+            title=title,
+            instructions=instructions,
+            document=document,
         )
 
     # -- status ------------------------------------------------------------------------------
@@ -256,7 +351,10 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
             f"victim {self.inp.victim_index + 1}, reporter {self.reporter})\n"
             f"Phase: **{self.phase.value}** · {self.rule.jurisdiction} {self.rule.statute} · "
             f"policy {self.inp.policy.version}"
-            + (" · **policy unverified**: " + ", ".join(self.rule.unverified or ["default"])
-               if self._policy_unverified() else "")
+            + (
+                " · **policy unverified**: " + ", ".join(self.rule.unverified or ["default"])
+                if self._policy_unverified()
+                else ""
+            )
             + "\n\nNo approval is needed: supervisors are informed, never a gate."
         )

@@ -75,35 +75,49 @@ class CaseWorkflow:
         """Start every concern's path and wait for all of them."""
         children = []
         for index, concern in enumerate(inp.flag.concerns, 1):
-            base = ConcernInput(case_id=inp.case_id, index=index, flag=inp.flag,
-                                concern=concern, clinic=inp.clinic, policy=inp.policy,
-                                parent_workflow_id=workflow.info().workflow_id)
+            base = ConcernInput(
+                case_id=inp.case_id,
+                index=index,
+                flag=inp.flag,
+                concern=concern,
+                clinic=inp.clinic,
+                policy=inp.policy,
+                parent_workflow_id=workflow.info().workflow_id,
+            )
             runs: list[tuple[Any, ConcernInput, str]]
             if concern.kind in DUTY_TO_WARN_KINDS:
                 runs = [(DutyToWarnWorkflow.run, base, "")]
             elif concern.kind in ABUSE_KINDS:
                 # Every reporter has a personal duty for every victim.
                 reporters = concern.reporters or [inp.flag.clinician.id]
-                runs = [(AbuseReportWorkflow.run,
-                         base.model_copy(update={"victim_index": v, "reporter": r}),
-                         f"-v{v + 1}-{r}")
-                        for v in range(len(concern.victims)) for r in reporters]
+                runs = [
+                    (
+                        AbuseReportWorkflow.run,
+                        base.model_copy(update={"victim_index": v, "reporter": r}),
+                        f"-v{v + 1}-{r}",
+                    )
+                    for v in range(len(concern.victims))
+                    for r in reporters
+                ]
             else:  # a kind the models accept but no path handles: fail loudly, never drop
                 raise ApplicationError(
                     f"concern {index}: no path for kind {concern.kind.value}", non_retryable=True
                 )
             for run, child_input, suffix in runs:
-                children.append(workflow.start_child_workflow(
-                    run, child_input,
-                    id=concern_workflow_id(inp.case_id, index, concern.kind.value, suffix),
-                    search_attributes=workflow.info().typed_search_attributes.updated(
-                        SearchAttributePair(sa.PATH, concern.kind.value)
-                    ),
-                    static_summary=f"{concern.kind.value} · case {inp.case_id}",
-                    # A mandated duty outlives its case: closing or terminating the case must
-                    # never cancel a report (no one may block one).
-                    parent_close_policy=ParentClosePolicy.ABANDON,
-                ))
+                children.append(
+                    workflow.start_child_workflow(
+                        run,
+                        child_input,
+                        id=concern_workflow_id(inp.case_id, index, concern.kind.value, suffix),
+                        search_attributes=workflow.info().typed_search_attributes.updated(
+                            SearchAttributePair(sa.PATH, concern.kind.value)
+                        ),
+                        static_summary=f"{concern.kind.value} · case {inp.case_id}",
+                        # A mandated duty outlives its case: closing or terminating the case must
+                        # never cancel a report (no one may block one).
+                        parent_close_policy=ParentClosePolicy.ABANDON,
+                    )
+                )
         handles = await asyncio.gather(*children)
         self._publish()
         # One concern failing must not fail the case or its other concerns.
@@ -125,8 +139,9 @@ class CaseWorkflow:
         return sorted(self.concerns.values(), key=lambda c: (c.index, c.workflow_id))
 
     def _unverified(self) -> bool:
-        return self.inp.policy.unverified or any(c.policy_unverified
-                                                 for c in self.concerns.values())
+        return self.inp.policy.unverified or any(
+            c.policy_unverified for c in self.concerns.values()
+        )
 
     def _case_status(self) -> str:
         if any(c.phase == Phase.failed for c in self.concerns.values()):
@@ -144,25 +159,36 @@ class CaseWorkflow:
         dues = [c.next_due for c in concerns if c.next_due]
         status = self._case_status()
         if status == "open":  # say which phases the open concerns are in
-            status = ",".join(sorted({c.phase.value for c in concerns
-                                      if c.phase != Phase.closed})) or "open"
-        workflow.upsert_search_attributes([
-            sa.STATUS.value_set(status),
-            sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
-            sa.DUE_AT.value_set(min(dues)) if dues else sa.DUE_AT.value_unset(),
-            sa.OVERDUE.value_set(self._overdue()),
-            sa.POLICY_UNVERIFIED.value_set(self._unverified()),
-        ])
-        lines = [f"## Case {self.inp.case_id} · {self.inp.policy.jurisdiction} · "
-                 f"policy {self.inp.policy.version}"
-                 + (" · **policy unverified**" if self._unverified() else ""), ""]
+            status = (
+                ",".join(sorted({c.phase.value for c in concerns if c.phase != Phase.closed}))
+                or "open"
+            )
+        workflow.upsert_search_attributes(
+            [
+                sa.STATUS.value_set(status),
+                sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
+                sa.DUE_AT.value_set(min(dues)) if dues else sa.DUE_AT.value_unset(),
+                sa.OVERDUE.value_set(self._overdue()),
+                sa.POLICY_UNVERIFIED.value_set(self._unverified()),
+            ]
+        )
+        lines = [
+            f"## Case {self.inp.case_id} · {self.inp.policy.jurisdiction} · "
+            f"policy {self.inp.policy.version}"
+            + (" · **policy unverified**" if self._unverified() else ""),
+            "",
+        ]
         for c in concerns:
-            lines.append(f"- concern {c.index} `{c.kind}`: **{c.phase.value}**"
-                         + (" — **OVERDUE**" if c.overdue else "")
-                         + f" → workflow `{c.workflow_id}`")
+            lines.append(
+                f"- concern {c.index} `{c.kind}`: **{c.phase.value}**"
+                + (" — **OVERDUE**" if c.overdue else "")
+                + f" → workflow `{c.workflow_id}`"
+            )
             for t in c.tasks:
                 roles = " or ".join(r.value for r in t.allowed_roles)
-                lines.append(f"  - task `{t.task_id}` ({roles}) due "
-                             f"{t.due_at.isoformat(timespec='minutes')}: {t.title} — "
-                             "complete it on the concern's workflow with `complete_task`")
+                lines.append(
+                    f"  - task `{t.task_id}` ({roles}) due "
+                    f"{t.due_at.isoformat(timespec='minutes')}: {t.title} — "
+                    "complete it on the concern's workflow with `complete_task`"
+                )
         workflow.set_current_details("\n".join(lines))

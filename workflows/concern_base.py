@@ -53,13 +53,20 @@ class ConcernWorkflowBase:
 
     def _status(self) -> ConcernStatus:
         return ConcernStatus(
-            case_id=self.inp.case_id, index=self.inp.index, kind=self.inp.concern.kind.value,
-            workflow_id=workflow.info().workflow_id, phase=self.phase,
+            case_id=self.inp.case_id,
+            index=self.inp.index,
+            kind=self.inp.concern.kind.value,
+            workflow_id=workflow.info().workflow_id,
+            phase=self.phase,
             policy_version=self.inp.policy.version,
-            policy_unverified=self._policy_unverified(), decision=self.decision,
-            tasks=self.board.views(), notifications=list(self.notifications),
-            disclosures=list(self.disclosures), overdue=self.board.overdue(),
-            next_due=self.board.next_due(), updated_at=workflow.now(),
+            policy_unverified=self._policy_unverified(),
+            decision=self.decision,
+            tasks=self.board.views(),
+            notifications=list(self.notifications),
+            disclosures=list(self.disclosures),
+            overdue=self.board.overdue(),
+            next_due=self.board.next_due(),
+            updated_at=workflow.now(),
             revision=self._revision,
         )
 
@@ -67,21 +74,24 @@ class ConcernWorkflowBase:
         """Search attributes, current details, and the new status signalled to the case."""
         waiting = self.board.waiting_on()
         next_due = self.board.next_due()
-        workflow.upsert_search_attributes([
-            sa.STATUS.value_set(self.phase.value),
-            sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
-            sa.DUE_AT.value_set(next_due) if next_due else sa.DUE_AT.value_unset(),
-            sa.OVERDUE.value_set(self.board.overdue()),
-            sa.POLICY_UNVERIFIED.value_set(self._policy_unverified()),
-        ])
+        workflow.upsert_search_attributes(
+            [
+                sa.STATUS.value_set(self.phase.value),
+                sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
+                sa.DUE_AT.value_set(next_due) if next_due else sa.DUE_AT.value_unset(),
+                sa.OVERDUE.value_set(self.board.overdue()),
+                sa.POLICY_UNVERIFIED.value_set(self._policy_unverified()),
+            ]
+        )
         workflow.set_current_details(
-            render_details(self._header(), list(self.board.tasks.values())))
+            render_details(self._header(), list(self.board.tasks.values()))
+        )
         if self.inp.parent_workflow_id:
             self._revision += 1
             try:
-                await workflow.get_external_workflow_handle(
-                    self.inp.parent_workflow_id).signal("concern_changed", self._status())
+                await workflow.get_external_workflow_handle(self.inp.parent_workflow_id).signal(
+                    "concern_changed", self._status()
+                )
             except Exception:  # noqa: BLE001 (any failure to reach the case)
                 # The case may be gone (terminated by an operator): the duty goes on.
-                workflow.logger.warning("case not reachable", extra={
-                    "case_id": self.inp.case_id})
+                workflow.logger.warning("case not reachable", extra={"case_id": self.inp.case_id})

@@ -92,19 +92,27 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         await self._publish()
         timers = inp.policy.timers
         if self.kind == ConcernKind.threat_to_others:
-            assessment = await self.board.run(self._task(
-                TaskKind.risk_assessment, Role.clinician, timers.assessment_due,
-                "Risk assessment (threat to others)",
-                "Assess the threat: serious, identifiable victims, imminent; choose the "
-                "discharge plan if the state offers several.",
-                choices=self._plan_choices(),
-            ))
+            assessment = await self.board.run(
+                self._task(
+                    TaskKind.risk_assessment,
+                    Role.clinician,
+                    timers.assessment_due,
+                    "Risk assessment (threat to others)",
+                    "Assess the threat: serious, identifiable victims, imminent; choose the "
+                    "discharge plan if the state offers several.",
+                    choices=self._plan_choices(),
+                )
+            )
         else:
-            assessment = await self.board.run(self._task(
-                TaskKind.self_harm_assessment, Role.clinician, timers.assessment_due,
-                "Risk assessment (self-harm)",
-                "Assess the risk level and record the safety plan.",
-            ))
+            assessment = await self.board.run(
+                self._task(
+                    TaskKind.self_harm_assessment,
+                    Role.clinician,
+                    timers.assessment_due,
+                    "Risk assessment (self-harm)",
+                    "Assess the risk level and record the safety plan.",
+                )
+            )
         while True:
             decision = self._decide(assessment)
             await self._act_on(decision, assessment)
@@ -122,8 +130,10 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         if self.kind == ConcernKind.threat_to_others:
             form = RiskAssessmentForm.model_validate(assessment.form)
             self.decision = decide_threat(
-                rule, serious_threat=form.serious_threat,
-                identifiable_victims=form.identifiable_victims, imminent=form.imminent,
+                rule,
+                serious_threat=form.serious_threat,
+                identifiable_victims=form.identifiable_victims,
+                imminent=form.imminent,
                 plan=form.discharge_plan,
             )
         else:
@@ -139,11 +149,16 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             await asyncio.gather(
                 self._carry_out(decision.required, decision, assessment.completion.task_id),
                 mail.tell_staff(
-                    self.inp.case_id, self.inp.clinic, f"{self._step_prefix()}.informed",
-                    [Role.supervisor], "mandatory duty triggered: you are informed",
-                    [f"Required by: {decision.legal_basis}",
-                     f"Actions started: {', '.join(a.value for a in decision.required)}",
-                     f"Assessed by: {assessor}"],
+                    self.inp.case_id,
+                    self.inp.clinic,
+                    f"{self._step_prefix()}.informed",
+                    [Role.supervisor],
+                    "mandatory duty triggered: you are informed",
+                    [
+                        f"Required by: {decision.legal_basis}",
+                        f"Actions started: {', '.join(a.value for a in decision.required)}",
+                        f"Assessed by: {assessor}",
+                    ],
                 ),
             )
         if decision.permitted:
@@ -159,16 +174,25 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         self.phase = Phase.awaiting_decision
         rule = self.inp.policy.duty_to_warn
         plans = describe_plans(rule)
-        discharge = (f" The state's rule is discharged by {plans}." if plans not in
-                     ("unverified", "-") else "")
-        answer = await self.board.run(self._task(
-            TaskKind.release_decision, Role.supervisor, self.inp.policy.timers.decision_due,
-            "Release decision",
-            f"{decision.reason}. Approve a release set (with the approval code e-mailed to "
-            f"you) or decline with a reason. Basis: {decision.legal_basis}.{discharge}",
-            choices=[a.value for a in decision.permitted],
-            requester=assessor, four_eyes=True, requires_code=True,
-        ))
+        discharge = (
+            f" The state's rule is discharged by {plans}."
+            if plans not in ("unverified", "-")
+            else ""
+        )
+        answer = await self.board.run(
+            self._task(
+                TaskKind.release_decision,
+                Role.supervisor,
+                self.inp.policy.timers.decision_due,
+                "Release decision",
+                f"{decision.reason}. Approve a release set (with the approval code e-mailed to "
+                f"you) or decline with a reason. Basis: {decision.legal_basis}.{discharge}",
+                choices=[a.value for a in decision.permitted],
+                requester=assessor,
+                four_eyes=True,
+                requires_code=True,
+            )
+        )
         if answer.outcome == "approve":
             self.phase = Phase.notifying
             await self._publish()
@@ -181,27 +205,37 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         await self._publish()
         await workflow.sleep(timers.reassessment_after)
         threat = self.kind == ConcernKind.threat_to_others
-        return await self.board.run(self._task(
-            TaskKind.reassessment if threat else TaskKind.self_harm_reassessment,
-            Role.clinician, timers.assessment_due, "Follow-up re-assessment",
-            "Re-assess the risk after the disclosures made in this case; a renewed threat "
-            "starts the decision again.", choices=self._plan_choices() if threat else [],
-        ))
+        return await self.board.run(
+            self._task(
+                TaskKind.reassessment if threat else TaskKind.self_harm_reassessment,
+                Role.clinician,
+                timers.assessment_due,
+                "Follow-up re-assessment",
+                "Re-assess the risk after the disclosures made in this case; a renewed threat "
+                "starts the decision again.",
+                choices=self._plan_choices() if threat else [],
+            )
+        )
 
     # -- carrying out actions ----------------------------------------------------------------
 
-    async def _carry_out(self, actions: list[Action], decision: DutyDecision, task_ref: str
-                         ) -> None:
+    async def _carry_out(
+        self, actions: list[Action], decision: DutyDecision, task_ref: str
+    ) -> None:
         """Every action at once: warnings must not queue behind one another."""
         jobs = []
         concern = self.inp.concern
         for action in actions:
-            people = {Action.warn_victim: ("victim", concern.victims),
-                      Action.notify_emergency_contact: ("contact", concern.contacts)}
+            people = {
+                Action.warn_victim: ("victim", concern.victims),
+                Action.notify_emergency_contact: ("contact", concern.contacts),
+            }
             if action in people:
                 role, persons = people[action]
-                jobs += [self._warn(action, role, i, p, task_ref, decision)
-                         for i, p in enumerate(persons, 1)]
+                jobs += [
+                    self._warn(action, role, i, p, task_ref, decision)
+                    for i, p in enumerate(persons, 1)
+                ]
                 if not persons:
                     # The flag named no one: a person must find and warn them.
                     jobs.append(self._record_action(action))
@@ -211,64 +245,129 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                 jobs.append(self._record_action(action))
         await asyncio.gather(*jobs)
 
-    async def _warn(self, action: Action, role: str, i: int, person: Person, task_ref: str,
-                    decision: DutyDecision) -> None:
+    async def _warn(
+        self,
+        action: Action,
+        role: str,
+        i: int,
+        person: Person,
+        task_ref: str,
+        decision: DutyDecision,
+    ) -> None:
         inp = self.inp
-        notice = (victim_warning(inp.clinic, inp.case_id, inp.flag.patient, inp.concern, person)
-                  if role == "victim"
-                  else contact_notice(inp.clinic, inp.case_id, inp.flag.patient, person))
-        recipient = Recipient(key=person_key(role, i), name=person.name, email=person.email,
-                              phone=person.phone, address=person.address)
-        await self._deliver(action, role, recipient, notice, task_ref, decision,
-                            "Patient identity and the threat communicated")
+        notice = (
+            victim_warning(inp.clinic, inp.case_id, inp.flag.patient, inp.concern, person)
+            if role == "victim"
+            else contact_notice(inp.clinic, inp.case_id, inp.flag.patient, person)
+        )
+        recipient = Recipient(
+            key=person_key(role, i),
+            name=person.name,
+            email=person.email,
+            phone=person.phone,
+            address=person.address,
+        )
+        await self._deliver(
+            action,
+            role,
+            recipient,
+            notice,
+            task_ref,
+            decision,
+            "Patient identity and the threat communicated",
+        )
 
-    async def _notify_agency(self, action: Action, task_ref: str, decision: DutyDecision
-                             ) -> None:
+    async def _notify_agency(self, action: Action, task_ref: str, decision: DutyDecision) -> None:
         inp = self.inp
         agency = inp.clinic.agency(AGENCY_FOR[action])
         if agency is None:
             # No contact configured: a person must find one; the task says which kind.
             await self._record_action(action)
             return
-        notice = agency_notice(inp.clinic, inp.case_id, inp.flag.patient, inp.concern, agency,
-                               PURPOSE[action], decision.legal_basis)
-        recipient = Recipient(key=f"agency-{agency.kind.value}", name=agency.name,
-                              email=agency.email, phone=agency.phone)
-        await self._deliver(action, agency.kind.value, recipient, notice, task_ref, decision,
-                            "Patient identity and date of birth, the threat communicated, "
-                            "identity and contact of persons at risk")
+        notice = agency_notice(
+            inp.clinic,
+            inp.case_id,
+            inp.flag.patient,
+            inp.concern,
+            agency,
+            PURPOSE[action],
+            decision.legal_basis,
+        )
+        recipient = Recipient(
+            key=f"agency-{agency.kind.value}",
+            name=agency.name,
+            email=agency.email,
+            phone=agency.phone,
+        )
+        await self._deliver(
+            action,
+            agency.kind.value,
+            recipient,
+            notice,
+            task_ref,
+            decision,
+            "Patient identity and date of birth, the threat communicated, "
+            "identity and contact of persons at risk",
+        )
 
-    async def _deliver(self, action: Action, role: str, to: Recipient, notice: Notice,
-                       task_ref: str, decision: DutyDecision, what: str) -> None:
+    async def _deliver(
+        self,
+        action: Action,
+        role: str,
+        to: Recipient,
+        notice: Notice,
+        task_ref: str,
+        decision: DutyDecision,
+        what: str,
+    ) -> None:
         """E-mail where an address is known; otherwise, or if refused, a task for a person."""
         step = f"{self._step_prefix()}.{action.value}"
         channel, address = "email", to.email or ""
-        record = NoticeRecord(step=step, recipient_key=to.key, recipient_role=role,
-                              channel=channel, status="sending")
+        record = NoticeRecord(
+            step=step, recipient_key=to.key, recipient_role=role, channel=channel, status="sending"
+        )
         self.notifications.append(record)
         if to.email:
             try:
-                receipt = await mail.send(self.inp.case_id, step, to.key, to.email, notice,
-                                          reply_to=self.inp.clinic.reply_to)
+                receipt = await mail.send(
+                    self.inp.case_id,
+                    step,
+                    to.key,
+                    to.email,
+                    notice,
+                    reply_to=self.inp.clinic.reply_to,
+                )
                 record.message_id, record.sent_at, record.status = (
-                    receipt.message_id, receipt.sent_at, "sent")
+                    receipt.message_id,
+                    receipt.sent_at,
+                    "sent",
+                )
             except mail.DeliveryFailed:
                 record.status = "refused"
                 await self._publish()
-                done = await self.board.run(self._task(
-                    TaskKind.delivery_failed, Role.clinician,
-                    self.inp.policy.timers.call_due, f"Deliver the {role} notice another way",
-                    f"The mail server refused the notice to {role} {to.key}. Deliver it "
-                    "another way (e.g. phone) and record how.",
-                ))
+                done = await self.board.run(
+                    self._task(
+                        TaskKind.delivery_failed,
+                        Role.clinician,
+                        self.inp.policy.timers.call_due,
+                        f"Deliver the {role} notice another way",
+                        f"The mail server refused the notice to {role} {to.key}. Deliver it "
+                        "another way (e.g. phone) and record how.",
+                    )
+                )
                 if done.outcome != "delivered":
                     record.status = "not_delivered"
                     await mail.tell_staff(
-                        self.inp.case_id, self.inp.clinic, f"{step}.{to.key}.undelivered",
+                        self.inp.case_id,
+                        self.inp.clinic,
+                        f"{step}.{to.key}.undelivered",
                         [Role.supervisor, Role.privacy_officer],
                         "a warning could not be delivered",
-                        [f"The notice to {role} {to.key} was refused and not delivered "
-                         "another way: the duty may not be discharged."])
+                        [
+                            f"The notice to {role} {to.key} was refused and not delivered "
+                            "another way: the duty may not be discharged."
+                        ],
+                    )
                     await self._publish()
                     return
                 # The ledger's channel is a short vocabulary; how it was delivered is free text
@@ -281,46 +380,72 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         else:
             record.channel, record.status = "phone", "call_pending"
             await self._publish()
-            done = await self.board.run(self._task(
-                TaskKind.call_person, Role.clinician, self.inp.policy.timers.call_due,
-                f"Call the {role}",
-                f"No e-mail address for {role} {to.key}: phone them with the warning and "
-                "record the outcome (reached / message_left / not_reached).",
-            ))
+            done = await self.board.run(
+                self._task(
+                    TaskKind.call_person,
+                    Role.clinician,
+                    self.inp.policy.timers.call_due,
+                    f"Call the {role}",
+                    f"No e-mail address for {role} {to.key}: phone them with the warning and "
+                    "record the outcome (reached / message_left / not_reached).",
+                )
+            )
             record.status = done.outcome
             if done.outcome == "not_reached":
                 await mail.tell_staff(
-                    self.inp.case_id, self.inp.clinic, f"{step}.{to.key}.unreached",
-                    [Role.supervisor, Role.privacy_officer], "a warning could not be delivered",
-                    [f"The clinician could not reach {role} {to.key}: the duty may not be "
-                     "discharged."])
+                    self.inp.case_id,
+                    self.inp.clinic,
+                    f"{step}.{to.key}.unreached",
+                    [Role.supervisor, Role.privacy_officer],
+                    "a warning could not be delivered",
+                    [
+                        f"The clinician could not reach {role} {to.key}: the duty may not be "
+                        "discharged."
+                    ],
+                )
                 await self._publish()
                 return
             channel = "phone"
             address = CallForm.model_validate(done.form).number_called or to.phone or ""
         disclosure = Disclosure(
-            case_id=self.inp.case_id, step=step, recipient_key=to.key,
-            clinic_id=self.inp.clinic.id, patient_ref=self.inp.flag.patient.ref,
-            disclosed_at=workflow.now(), recipient_name=to.name,
-            recipient_address=address, channel=channel, description=what,
-            purpose=PURPOSE[action], legal_basis=decision.legal_basis, task_ref=task_ref,
+            case_id=self.inp.case_id,
+            step=step,
+            recipient_key=to.key,
+            clinic_id=self.inp.clinic.id,
+            patient_ref=self.inp.flag.patient.ref,
+            disclosed_at=workflow.now(),
+            recipient_name=to.name,
+            recipient_address=address,
+            channel=channel,
+            description=what,
+            purpose=PURPOSE[action],
+            legal_basis=decision.legal_basis,
+            task_ref=task_ref,
         )
         await mail.record(disclosure, self.inp.clinic)
         self.disclosures.append(disclosure)
         await self._publish()
 
     async def _record_action(self, action: Action) -> None:
-        done = await self.board.run(self._task(
-            TaskKind.record_action, Role.clinician, self.inp.policy.timers.action_due,
-            f"Carry out: {action.value.replace('_', ' ')}",
-            f"Confide cannot do '{action.value}' itself. Do it and record when and how.",
-        ))
+        done = await self.board.run(
+            self._task(
+                TaskKind.record_action,
+                Role.clinician,
+                self.inp.policy.timers.action_due,
+                f"Carry out: {action.value.replace('_', ' ')}",
+                f"Confide cannot do '{action.value}' itself. Do it and record when and how.",
+            )
+        )
         if done.outcome == "not_done":
             # A required step left undone must reach someone who can act on it.
             await mail.tell_staff(
-                self.inp.case_id, self.inp.clinic, f"{self._step_prefix()}.{action.value}.not_done",
-                [Role.supervisor, Role.privacy_officer], "a required action was not done",
-                [f"Action: {action.value}", f"Recorded by: {done.completion.actor}"])
+                self.inp.case_id,
+                self.inp.clinic,
+                f"{self._step_prefix()}.{action.value}.not_done",
+                [Role.supervisor, Role.privacy_officer],
+                "a required action was not done",
+                [f"Action: {action.value}", f"Recorded by: {done.completion.actor}"],
+            )
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -328,19 +453,25 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         plans = self.inp.policy.duty_to_warn.discharge_plans
         return [str(i) for i in range(len(plans))] if isinstance(plans, list) else []
 
-    def _task(self, kind: TaskKind, role: Role, within, title: str, instructions: str,
-              **extra) -> Task:
+    def _task(
+        self, kind: TaskKind, role: Role, within, title: str, instructions: str, **extra
+    ) -> Task:
         self._seq += 1
         now = workflow.now()
         timers = self.inp.policy.timers
         return Task(
             task_id=f"{self.prefix}-{self._seq}-{kind.value}",
-            kind=kind, role=role, allowed_roles=[role],
+            kind=kind,
+            role=role,
+            allowed_roles=[role],
             assignee=self.inp.flag.clinician.id if role == Role.clinician else None,
-            created_at=now, due_at=due(now, within),
+            created_at=now,
+            due_at=due(now, within),
             reminder_before=min(timers.reminder_before, within / 2),
             escalate_every=timers.escalate_every,
-            title=title, instructions=instructions, **extra,
+            title=title,
+            instructions=instructions,
+            **extra,
         )
 
     def _policy_unverified(self) -> bool:

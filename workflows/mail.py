@@ -27,7 +27,8 @@ MAIL_RETRY = RetryPolicy(
     maximum_attempts=12,
 )
 LEDGER_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1),
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=1),
     maximum_attempts=15,
 )
 LEDGER_RETRY_PAUSE = timedelta(hours=1)
@@ -37,8 +38,14 @@ class DeliveryFailed(Exception):
     """The notice could not be delivered by e-mail (refused, or retries exhausted)."""
 
 
-async def send(case_id: str, step: str, recipient_key: str, to: str, notice: Notice,
-               reply_to: str | None = None) -> NoticeReceipt:
+async def send(
+    case_id: str,
+    step: str,
+    recipient_key: str,
+    to: str,
+    notice: Notice,
+    reply_to: str | None = None,
+) -> NoticeReceipt:
     """Send one notice through the send_notice activity."""
     try:
         return await workflow.execute_activity_method(
@@ -59,8 +66,15 @@ async def send(case_id: str, step: str, recipient_key: str, to: str, notice: Not
         raise DeliveryFailed(str(e.cause) if e.cause else "delivery failed") from None
 
 
-async def tell_staff(case_id: str, clinic: Clinic, step: str, roles: list[Role],
-                     headline: str, lines: list[str], only: list[str] | None = None) -> None:
+async def tell_staff(
+    case_id: str,
+    clinic: Clinic,
+    step: str,
+    roles: list[Role],
+    headline: str,
+    lines: list[str],
+    only: list[str] | None = None,
+) -> None:
     """E-mail everyone with these roles (or only these staff ids). Best effort: a failed staff
     message must not stop a mandated step, so failures are logged, not raised."""
     notice = staff_notice(clinic, case_id, headline, lines)
@@ -101,9 +115,15 @@ async def record(d: Disclosure, clinic: Clinic) -> None:
         except ActivityError:
             if failures % 24 == 0:
                 await tell_staff(
-                    d.case_id, clinic, f"{d.step}.{d.recipient_key}.ledger{failures}",
-                    [Role.privacy_officer], "ledger write failing",
-                    [f"A disclosure of step {d.step} could not be written to the ledger.",
-                     "Confide retries every hour; check the ledger database."])
+                    d.case_id,
+                    clinic,
+                    f"{d.step}.{d.recipient_key}.ledger{failures}",
+                    [Role.privacy_officer],
+                    "ledger write failing",
+                    [
+                        f"A disclosure of step {d.step} could not be written to the ledger.",
+                        "Confide retries every hour; check the ledger database.",
+                    ],
+                )
             failures += 1
             await workflow.sleep(LEDGER_RETRY_PAUSE)

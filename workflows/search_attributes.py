@@ -39,9 +39,11 @@ async def register(client, namespace: str = "default") -> None:
     from temporalio.service import RPCError, RPCStatusCode
 
     try:
-        existing = (await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
-        )).custom_attributes
+        existing = (
+            await client.operator_service.list_search_attributes(
+                ListSearchAttributesRequest(namespace=namespace)
+            )
+        ).custom_attributes
     except RPCError as e:
         # The Java time-skipping test server can add attributes but not list them.
         if e.status != RPCStatusCode.UNIMPLEMENTED:

@@ -44,8 +44,9 @@ class Completed(BaseModel):
 class TaskBoard:
     """All tasks of one workflow, with a watcher per open task."""
 
-    def __init__(self, case_id: str, clinic: Clinic,
-                 on_change: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self, case_id: str, clinic: Clinic, on_change: Callable[[], Awaitable[None]]
+    ) -> None:
         self.case_id = case_id
         self.clinic = clinic
         self.tasks: dict[str, Task] = {}
@@ -130,8 +131,7 @@ class TaskBoard:
         if remaining.total_seconds() <= 0:
             return task.status != TaskStatus.open
         try:
-            await workflow.wait_condition(lambda: task.status != TaskStatus.open,
-                                          timeout=remaining)
+            await workflow.wait_condition(lambda: task.status != TaskStatus.open, timeout=remaining)
             return True
         except TimeoutError:
             return False
@@ -143,8 +143,12 @@ class TaskBoard:
             if await self._closed_by(task, task.due_at - before):
                 return
             await mail.tell_staff(
-                self.case_id, self.clinic, f"{task.task_id}.reminder{n or ''}",
-                task.allowed_roles, "task due soon", self._lines(task),
+                self.case_id,
+                self.clinic,
+                f"{task.task_id}.reminder{n or ''}",
+                task.allowed_roles,
+                "task due soon",
+                self._lines(task),
                 only=[task.assignee] if task.assignee else None,
             )
         deadline = task.due_at
@@ -169,33 +173,50 @@ class TaskBoard:
                 task.allowed_roles.append(new_role)
                 if task.requires_code:
                     await self._issue_codes(task, [new_role])
-        workflow.logger.warning("task overdue", extra={
-            **_ids(task), "escalated_to": new_role.value if new_role else None})
+        workflow.logger.warning(
+            "task overdue",
+            extra={**_ids(task), "escalated_to": new_role.value if new_role else None},
+        )
         await self._on_change()
         # The assignee (not every holder of the role) plus everyone in the roles above it.
         above = {*task.allowed_roles, *task.escalate_to, *([new_role] if new_role else [])}
         if task.assignee:
             above.discard(task.role)
         people = ([task.assignee] if task.assignee else []) + [
-            s.id for s in self.clinic.staff if set(s.roles) & above]
+            s.id for s in self.clinic.staff if set(s.roles) & above
+        ]
         await mail.tell_staff(
-            self.case_id, self.clinic, f"{task.task_id}.overdue{round_}", list(above),
+            self.case_id,
+            self.clinic,
+            f"{task.task_id}.overdue{round_}",
+            list(above),
             "task OVERDUE" + (f", escalated to {new_role.value}" if new_role else ""),
-            self._lines(task), only=list(dict.fromkeys(people)),
+            self._lines(task),
+            only=list(dict.fromkeys(people)),
         )
 
     async def _issue_codes(self, task: Task, roles: list[Role]) -> None:
         approvers = [
-            s for s in self.clinic.staff
-            if set(s.roles) & set(roles) and not (task.four_eyes and s.id == task.requester)
+            s
+            for s in self.clinic.staff
+            if set(s.roles) & set(roles)
+            and not (task.four_eyes and s.id == task.requester)
             and s.id not in task.code_hashes
         ]
         if approvers:
             try:
-                task.code_hashes.update(await mail.issue_codes(IssueCodesInput(
-                    case_id=self.case_id, task_id=task.task_id, salt=task.code_salt,
-                    due_at=task.due_at, clinic=self.clinic, approvers=approvers,
-                )))
+                task.code_hashes.update(
+                    await mail.issue_codes(
+                        IssueCodesInput(
+                            case_id=self.case_id,
+                            task_id=task.task_id,
+                            salt=task.code_salt,
+                            due_at=task.due_at,
+                            clinic=self.clinic,
+                            approvers=approvers,
+                        )
+                    )
+                )
             except ActivityError:
                 # Mail down past its retries: the task still stands and still escalates
                 # (the next role gets codes then); failing here would kill the case.
