@@ -18,6 +18,15 @@ from aiosmtpd.controller import Controller
 from domain.clinic import Clinic, ClinicDirectory
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def reference_file() -> Path:
+    """The legal reference the policy data is encoded from: ../shared (current) when present,
+    else the snapshot the data was last built from (tools/reference/)."""
+    shared = ROOT.parent / "shared" / "reference" / "jurisdictions.json"
+    return shared if shared.exists() else ROOT / "tools" / "reference" / "jurisdictions.json"
+
+
 BIN = Path(sys.executable).parent
 
 

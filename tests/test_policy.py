@@ -26,9 +26,9 @@ from domain.policy import (
     jurisdictions,
     resolve_policy,
 )
-from tests.support import ROOT
+from tests.support import ROOT, reference_file
 
-REFERENCE = ROOT.parent / "shared" / "reference" / "jurisdictions.json"
+REFERENCE = reference_file()
 POLICY_DATA = ROOT / "domain" / "policy_data" / "duty_to_warn.json"
 
 STATES_AND_DC = (

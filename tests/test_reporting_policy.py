@@ -29,9 +29,9 @@ from domain.reporting import (
     due_at,
     reporting_rule,
 )
-from tests.support import ROOT
+from tests.support import ROOT, reference_file
 
-REFERENCE = ROOT.parent / "shared" / "reference" / "jurisdictions.json"
+REFERENCE = reference_file()
 POLICY_DATA = ROOT / "domain" / "policy_data"
 KINDS = ("child_abuse", "elder_abuse")
 
