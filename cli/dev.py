@@ -202,7 +202,7 @@ Confide dev stack is up.
   Demo clinic       demo-clinic   API key: {key}
 
 Try:  CONFIDE_API_KEY={key} .venv/bin/confide flag deploy/dev/sample-flag.json
-      .venv/bin/temporal workflow show -w demo-clinic.F-1001 \
+      .venv/bin/temporal workflow show -w demo-clinic.F-1001 \\
           --address {settings.temporal_address} --codec-endpoint {codec_endpoint(settings)}
 Ctrl-C stops everything.
 """
