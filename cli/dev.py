@@ -161,7 +161,7 @@ async def run_dev() -> None:
         mail = start_mail_sink(var / "mail", settings.smtp_port)
         ledger = Ledger(settings.ledger_url)
         ledger.migrate()
-        app = create_app(settings, directory, client)
+        app = create_app(settings, directory, client, ledger=ledger)
         server = _Server(
             uvicorn.Config(app, host="127.0.0.1", port=settings.api_port, log_level="warning")
         )

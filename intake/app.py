@@ -1,5 +1,6 @@
 """The intake API clinic systems call (DESIGN.md §3)."""
 
+import asyncio
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -11,10 +12,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.case import CaseStatus
 from domain.clinic import Clinic, ClinicDirectory
-from domain.flags import Flag
+from domain.flags import Flag, case_id_for
 from domain.policy import jurisdictions
 from domain.tasks import TaskCompletion, TaskView
 from infra.codec import EncryptionCodec
+from infra.ledger_db import Ledger
 from infra.settings import Settings
 from infra.temporal import connect, data_converter
 from intake import errors
@@ -93,10 +95,14 @@ def roster_problems(flag: Flag, clinic: Clinic) -> list[dict[str, str]]:
 
 
 def create_app(
-    settings: Settings, directory: ClinicDirectory, client: Client | None = None
+    settings: Settings,
+    directory: ClinicDirectory,
+    client: Client | None = None,
+    *,
+    ledger: Ledger,
 ) -> FastAPI:
     """The FastAPI app (intake API and codec endpoints); pass a client in tests, or let it
-    connect from the settings."""
+    connect from the settings. The ledger is read to refuse a flag id already on record."""
     state: dict[str, Client] = {"client": client} if client else {}
 
     @asynccontextmanager
@@ -142,6 +148,24 @@ def create_app(
                 raise HTTPException(404, f"no case {case_id}") from None
             raise HTTPException(503, "the workflow service is unavailable") from None
 
+    async def refuse_reused_flag_id(flag: Flag) -> None:
+        # A case id is derived from the flag id, so a flag id reused after Temporal's retention
+        # would start a second case under the same id and its disclosures would collide with
+        # the first case's rows in the ledger. The ledger outlives retention: ask it.
+        case_id = case_id_for(flag.clinic_id, flag.flag_id)
+        if not await asyncio.to_thread(ledger.for_case, case_id):
+            return
+        try:
+            await state["client"].get_workflow_handle(case_id).describe()
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND:
+                raise HTTPException(503, "the workflow service is unavailable") from None
+            raise HTTPException(
+                409,
+                f"flag {flag.flag_id} belongs to an earlier case on record in the ledger; "
+                "send a new flag_id",
+            ) from None
+
     @app.post("/v1/flags", status_code=202, response_model=FlagAccepted)
     async def submit_flag(flag: Flag, caller: Caller, response: Response) -> FlagAccepted:
         """Open a case for a flagged session (idempotent on clinic + flag id)."""
@@ -163,6 +187,7 @@ def create_app(
         roster_errors = roster_problems(flag, caller)
         if roster_errors:
             raise HTTPException(422, {"error": "invalid request", "errors": roster_errors})
+        await refuse_reused_flag_id(flag)
         started = await start_case(state["client"], settings.task_queue, flag, caller)
         if not started.same_body:
             raise HTTPException(

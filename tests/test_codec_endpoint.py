@@ -24,10 +24,12 @@ UI = "http://ui.test:8233"
 
 
 @pytest_asyncio.fixture
-async def codec_http(dev_env, monkeypatch, task_queue):
+async def codec_http(dev_env, monkeypatch, task_queue, ledger):
     monkeypatch.setenv("CONFIDE_CODEC_TOKENS", TOKEN)
     settings = Settings.from_env().model_copy(update={"ui_origins": [UI], "task_queue": task_queue})
-    app = create_app(settings, ClinicDirectory(clinics=[demo_clinic()]), dev_env.client)
+    app = create_app(
+        settings, ClinicDirectory(clinics=[demo_clinic()]), dev_env.client, ledger=ledger
+    )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://intake"
     ) as http:

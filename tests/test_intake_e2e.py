@@ -28,7 +28,9 @@ async def api(dev_env, smtp, ledger, task_queue):
         update={"id": "other-clinic", "api_key_sha256": [hash_api_key(OTHER_KEY)]}
     )
     settings = Settings.from_env().model_copy(update={"task_queue": task_queue})
-    app = create_app(settings, ClinicDirectory(clinics=[demo, other]), dev_env.client)
+    app = create_app(
+        settings, ClinicDirectory(clinics=[demo, other]), dev_env.client, ledger=ledger
+    )
     async with make_worker(dev_env.client, task_queue, smtp[0].port, ledger):
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
@@ -201,7 +203,7 @@ async def test_child_abuse_end_to_end_every_reporter_files_and_the_case_closes_l
     )
     demo.staff.append(ray)
     settings = Settings.from_env().model_copy(update={"task_queue": task_queue})
-    app = create_app(settings, ClinicDirectory(clinics=[demo]), dev_env.client)
+    app = create_app(settings, ClinicDirectory(clinics=[demo]), dev_env.client, ledger=ledger)
     flag_id = f"CHILD-{uuid.uuid4().hex[:6]}"
     body = flag_body(flag_id=flag_id)
     body["concerns"] = [
@@ -323,3 +325,29 @@ async def test_completing_a_task_that_is_not_open_is_422(api):
     assert (await api.post(url, json=body)).status_code == 200
     again = await api.post(url, json=body)
     assert again.status_code == 422 and "not open" in again.json()["reason"]
+
+
+async def test_a_flag_id_of_a_case_gone_from_temporal_but_on_record_is_refused(api, ledger):
+    from datetime import UTC, datetime
+
+    from domain.records import Disclosure
+
+    # A case whose history Temporal no longer keeps, but whose disclosure the ledger does.
+    ledger.record(
+        Disclosure(
+            case_id="demo-clinic.OLD-1",
+            step="c1.warn_victim",
+            recipient_key="victim-1",
+            clinic_id="demo-clinic",
+            patient_ref="P-301",
+            disclosed_at=datetime.now(UTC),
+            recipient_name="someone",
+            recipient_address="x@example.org",
+            channel="email",
+            description="d",
+            purpose="p",
+            legal_basis="b",
+        )
+    )
+    r = await api.post("/v1/flags", json=flag_body(flag_id="OLD-1"))
+    assert r.status_code == 409 and "earlier case on record" in r.json()["error"]

@@ -104,7 +104,7 @@ async def file_stack(tmp_path, smtp, task_queue):
     clinic = demo_clinic()
     clinic.api_key_sha256 = [hash_api_key(KEY)]
     settings = Settings.from_env().model_copy(update={"task_queue": task_queue})
-    app = create_app(settings, ClinicDirectory(clinics=[clinic]), env.client)
+    app = create_app(settings, ClinicDirectory(clinics=[clinic]), env.client, ledger=ledger)
     try:
         async with make_worker(env.client, task_queue, smtp[0].port, ledger):
             async with httpx.AsyncClient(

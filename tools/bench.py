@@ -97,7 +97,7 @@ async def main(cases: int, concurrency: int) -> None:
             ledger.migrate()
             clinic = demo_clinic()
             clinic.api_key_sha256 = [hash_api_key("bench")]
-            app = create_app(settings, ClinicDirectory(clinics=[clinic]), client)
+            app = create_app(settings, ClinicDirectory(clinics=[clinic]), client, ledger=ledger)
             run = uuid.uuid4().hex[:6]
             limit = asyncio.Semaphore(concurrency)
 
