@@ -8,7 +8,12 @@ from domain.flags import Flag
 from intake.cases import start_case
 from tests.conftest import make_worker
 from tests.support import demo_clinic, eventually, flag_body
-from tests.test_duty_to_warn_workflow import code_in, complete, open_task
+from tests.test_duty_to_warn_workflow import (
+    close_after_reassessment,
+    code_in,
+    complete,
+    open_task,
+)
 from workflows.case import CaseWorkflow
 
 THREAT = {"serious_threat": True, "identifiable_victims": True, "imminent": True}
@@ -52,14 +57,7 @@ async def test_victim_without_email_gets_a_call_task_and_the_call_is_recorded(
         by_key = {r.recipient_key: r for r in rows}
         assert by_key["victim-1"].channel == "phone"
         assert by_key["victim-1"].recipient_address == "+1-555-0199"
-        await ts_env.sleep(timedelta(days=7))
-        await complete(
-            client,
-            await open_task(started.handle, "reassessment"),
-            actor="dr-lee",
-            data={"serious_threat": False, "identifiable_victims": False, "imminent": False},
-        )
-        await started.handle.result()
+        await close_after_reassessment(ts_env, client, started.handle)
 
 
 async def test_permanent_smtp_refusal_becomes_a_task_and_is_not_recorded_until_delivered(
@@ -98,14 +96,7 @@ async def test_permanent_smtp_refusal_becomes_a_task_and_is_not_recorded_until_d
         victim_row = next(r for r in rows if r.recipient_key == "victim-1")
         assert victim_row.channel == "other" and victim_row.recipient_address == "+1-555-0142"
         assert "delivered by: phone call to her mobile" in victim_row.description
-        await ts_env.sleep(timedelta(days=7))
-        await complete(
-            client,
-            await open_task(started.handle, "reassessment"),
-            actor="dr-lee",
-            data={"serious_threat": False, "identifiable_victims": False, "imminent": False},
-        )
-        await started.handle.result()
+        await close_after_reassessment(ts_env, client, started.handle)
 
 
 async def test_self_harm_high_risk_asks_supervisor_then_tells_the_emergency_contact(
@@ -150,14 +141,13 @@ async def test_self_harm_high_risk_asks_supervisor_then_tells_the_emergency_cont
         rows = await eventually(lambda: ledger.for_case(started.case_id))
         assert [r.recipient_key for r in rows] == ["contact-1"]
         assert "164.512(j)" in rows[0].legal_basis
-        await ts_env.sleep(timedelta(days=7))
-        await complete(
+        result = await close_after_reassessment(
+            ts_env,
             client,
-            await open_task(started.handle, "self_harm_reassessment"),
-            actor="dr-lee",
-            data={"risk_level": "low", "safety_plan_in_place": True},
+            started.handle,
+            "self_harm_reassessment",
+            {"risk_level": "low", "safety_plan_in_place": True},
         )
-        result = await started.handle.result()
     assert result.status == "closed"
 
 

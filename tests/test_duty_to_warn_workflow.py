@@ -30,6 +30,23 @@ async def open_task(handle, kind: str):
     return await eventually(find)
 
 
+NO_THREAT = {"serious_threat": False, "identifiable_victims": False, "imminent": False}
+
+
+async def close_after_reassessment(
+    env, client, handle, kind: str = "reassessment", data: dict | None = None
+):
+    """A week on, the follow-up re-assessment finds the threat over; the case's result."""
+    await env.sleep(timedelta(days=7))
+    await complete(
+        client,
+        await open_task(handle, kind),
+        actor="dr-lee",
+        data=NO_THREAT if data is None else data,
+    )
+    return await handle.result()
+
+
 async def complete(client, task, **kw):
     return await client.get_workflow_handle(task.workflow_id).execute_update(
         "complete_task", TaskCompletion(task_id=task.task_id, **kw)
@@ -216,15 +233,7 @@ async def test_tx_waits_for_supervisor_rejects_bad_completions_and_never_warns_v
         rows = await eventually(lambda: ledger.for_case(started.case_id))
         assert [r.recipient_key for r in rows] == ["agency-law_enforcement"]
         assert "611.004" in rows[0].legal_basis
-        await ts_env.sleep(timedelta(days=7))
-        reassess = await open_task(started.handle, "reassessment")
-        await complete(
-            client,
-            reassess,
-            actor="dr-lee",
-            data={"serious_threat": False, "identifiable_victims": False, "imminent": False},
-        )
-        result = await started.handle.result()
+        result = await close_after_reassessment(ts_env, client, started.handle)
     assert not mail.to("casey@example.org"), "Texas never notifies the victim"
     assert [d.recipient_key for d in result.disclosures] == ["agency-law_enforcement"]
 
@@ -288,12 +297,5 @@ async def test_a_reassessment_finding_the_threat_renewed_warns_again(
             "c1r2.notify_law_enforcement",
             "c1r2.warn_victim",
         ]
-        await ts_env.sleep(timedelta(days=7))
-        await complete(
-            client,
-            await open_task(started.handle, "reassessment"),
-            actor="dr-lee",
-            data={"serious_threat": False, "identifiable_victims": False, "imminent": False},
-        )
-        result = await started.handle.result()
+        result = await close_after_reassessment(ts_env, client, started.handle)
     assert result.status == "closed" and len(result.disclosures) == 4

@@ -357,16 +357,11 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                 )
                 if done.outcome != "delivered":
                     record.status = "not_delivered"
-                    await mail.tell_staff(
-                        self.inp.case_id,
-                        self.inp.clinic,
+                    await self._alarm(
                         f"{step}.{to.key}.undelivered",
-                        [Role.supervisor, Role.privacy_officer],
                         "a warning could not be delivered",
-                        [
-                            f"The notice to {role} {to.key} was refused and not delivered "
-                            "another way: the duty may not be discharged."
-                        ],
+                        f"The notice to {role} {to.key} was refused and not delivered "
+                        "another way: the duty may not be discharged.",
                     )
                     await self._publish()
                     return
@@ -392,16 +387,11 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             )
             record.status = done.outcome
             if done.outcome == "not_reached":
-                await mail.tell_staff(
-                    self.inp.case_id,
-                    self.inp.clinic,
+                await self._alarm(
                     f"{step}.{to.key}.unreached",
-                    [Role.supervisor, Role.privacy_officer],
                     "a warning could not be delivered",
-                    [
-                        f"The clinician could not reach {role} {to.key}: the duty may not be "
-                        "discharged."
-                    ],
+                    f"The clinician could not reach {role} {to.key}: the duty may not be "
+                    "discharged.",
                 )
                 await self._publish()
                 return
@@ -437,15 +427,23 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             )
         )
         if done.outcome == "not_done":
-            # A required step left undone must reach someone who can act on it.
-            await mail.tell_staff(
-                self.inp.case_id,
-                self.inp.clinic,
+            await self._alarm(
                 f"{self._step_prefix()}.{action.value}.not_done",
-                [Role.supervisor, Role.privacy_officer],
                 "a required action was not done",
-                [f"Action: {action.value}", f"Recorded by: {done.completion.actor}"],
+                f"Action: {action.value}; recorded by {done.completion.actor}.",
             )
+
+    async def _alarm(self, step: str, headline: str, line: str) -> None:
+        """A duty may not be discharged: tell the supervisor and the privacy officer, who
+        can act on it (opaque references only, as in every staff message)."""
+        await mail.tell_staff(
+            self.inp.case_id,
+            self.inp.clinic,
+            step,
+            [Role.supervisor, Role.privacy_officer],
+            headline,
+            [line],
+        )
 
     # -- helpers -----------------------------------------------------------------------------
 
