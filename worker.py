@@ -11,24 +11,38 @@ from temporalio.worker import Worker
 from activities.approvals import ApprovalActivities
 from activities.ledger import LedgerActivities
 from activities.notify import NoticeActivities
+from activities.records import RecordsActivities
 from infra.ledger_db import Ledger
 from infra.log_context import LogContextInterceptor
 from infra.logging import configure as configure_logging
+from infra.records_db import RecordsStore
 from infra.settings import Settings
 from infra.temporal import connect
 from workflows.abuse_report import AbuseReportWorkflow
 from workflows.case import CaseWorkflow
 from workflows.duty_to_warn import DutyToWarnWorkflow
+from workflows.legal_request import LegalRequestWorkflow
 
-WORKFLOWS = [CaseWorkflow, DutyToWarnWorkflow, AbuseReportWorkflow]
+WORKFLOWS = [CaseWorkflow, DutyToWarnWorkflow, AbuseReportWorkflow, LegalRequestWorkflow]
 
 
-def build_worker(client: Client, settings: Settings, ledger: Ledger, **options) -> Worker:
-    """A worker with its activities wired to their clients (SMTP, ledger, code secret);
-    `options` go to temporalio's Worker (tests use them to tune caching)."""
+def build_worker(
+    client: Client,
+    settings: Settings,
+    ledger: Ledger,
+    records: RecordsStore | None = None,
+    **options,
+) -> Worker:
+    """A worker with its activities wired to their clients (SMTP, ledger, records store, code
+    secret); the records store defaults to the one beside the ledger. `options` go to
+    temporalio's Worker (tests use them to tune caching)."""
+    if records is None:
+        records = RecordsStore(ledger.url)
+        records.migrate()
     notices = NoticeActivities(settings.smtp)
     approvals = ApprovalActivities(settings.code_secret(), notices)
     ledger_acts = LedgerActivities(ledger)
+    records_acts = RecordsActivities(records, settings.smtp)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -37,6 +51,9 @@ def build_worker(client: Client, settings: Settings, ledger: Ledger, **options) 
             notices.send_notice,
             approvals.issue_approval_codes,
             ledger_acts.record_disclosure,
+            records_acts.list_documents,
+            records_acts.build_packet,
+            records_acts.send_packet,
         ],
         interceptors=[LogContextInterceptor()],
         **options,

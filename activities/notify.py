@@ -55,55 +55,65 @@ class NoticeActivities:
     def __init__(self, smtp: SmtpSettings) -> None:
         self._smtp = smtp
 
-    def _message(self, inp: SendNoticeInput) -> EmailMessage:
-        msg = EmailMessage()
-        msg["From"] = self._smtp.sender
-        msg["To"] = inp.to
-        msg["Subject"] = inp.subject
-        msg["Message-ID"] = message_id(inp.case_id, inp.step, inp.recipient_key)
-        msg["Date"] = format_datetime(datetime.now(UTC))
-        if inp.reply_to:
-            msg["Reply-To"] = inp.reply_to
-        msg.set_content(inp.body)
-        return msg
-
     @activity.defn(name="send_notice")
     async def send_notice(self, inp: SendNoticeInput) -> NoticeReceipt:
         """Send one notice. 4xx and connection trouble retry; a 5xx refusal is permanent.
 
         Failure messages carry the SMTP code only: the server's own text may echo the address.
         """
-        msg = self._message(inp)
-        try:
-            await aiosmtplib.send(
-                msg,
-                hostname=self._smtp.host,
-                port=self._smtp.port,
-                timeout=self._smtp.timeout_seconds,
-                start_tls=self._smtp.start_tls,
-                username=self._smtp.username,
-                password=self._smtp.password,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as e:
-            codes = sorted({r.code for r in e.recipients})
-            raise _failure(inp, codes[-1] if codes else 550) from None
-        except aiosmtplib.SMTPResponseException as e:
-            raise _failure(inp, e.code) from None
-        except (aiosmtplib.SMTPException, OSError) as e:
-            raise ApplicationError(
-                f"mail server unreachable ({type(e).__name__})", type="MailServerUnreachable"
-            ) from None
-        log.info(
-            "notice sent",
-            step=inp.step,
-            recipient_key=inp.recipient_key,
-            message_id=msg["Message-ID"],
+        return await deliver(self._smtp, compose(self._smtp, inp), inp)
+
+
+def compose(smtp: SmtpSettings, inp: SendNoticeInput) -> EmailMessage:
+    """The text message for one input, with its deterministic Message-ID; a caller may add
+    attachments before `deliver`."""
+    msg = EmailMessage()
+    msg["From"] = smtp.sender
+    msg["To"] = inp.to
+    msg["Subject"] = inp.subject
+    msg["Message-ID"] = message_id(inp.case_id, inp.step, inp.recipient_key)
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    if inp.reply_to:
+        msg["Reply-To"] = inp.reply_to
+    msg.set_content(inp.body)
+    return msg
+
+
+async def deliver(
+    smtp: SmtpSettings, msg: EmailMessage, inp: SendNoticeInput, *, what: str = "notice"
+) -> NoticeReceipt:
+    """Hand one message to the mail server; SMTP trouble becomes a PHI-free ApplicationError
+    (4xx and connection trouble retry, a 5xx refusal is permanent). `what` names it in logs."""
+    try:
+        await aiosmtplib.send(
+            msg,
+            hostname=smtp.host,
+            port=smtp.port,
+            timeout=smtp.timeout_seconds,
+            start_tls=smtp.start_tls,
+            username=smtp.username,
+            password=smtp.password,
         )
-        return NoticeReceipt(message_id=msg["Message-ID"], sent_at=datetime.now(UTC))
+    except aiosmtplib.SMTPRecipientsRefused as e:
+        codes = sorted({r.code for r in e.recipients})
+        raise _failure(inp, codes[-1] if codes else 550, what) from None
+    except aiosmtplib.SMTPResponseException as e:
+        raise _failure(inp, e.code, what) from None
+    except (aiosmtplib.SMTPException, OSError) as e:
+        raise ApplicationError(
+            f"mail server unreachable ({type(e).__name__})", type="MailServerUnreachable"
+        ) from None
+    log.info(
+        f"{what} sent",
+        step=inp.step,
+        recipient_key=inp.recipient_key,
+        message_id=msg["Message-ID"],
+    )
+    return NoticeReceipt(message_id=msg["Message-ID"], sent_at=datetime.now(UTC))
 
 
-def _failure(inp: SendNoticeInput, code: int) -> ApplicationError:
-    log.warning("notice refused", step=inp.step, recipient_key=inp.recipient_key, smtp_code=code)
+def _failure(inp: SendNoticeInput, code: int, what: str) -> ApplicationError:
+    log.warning(f"{what} refused", step=inp.step, recipient_key=inp.recipient_key, smtp_code=code)
     if 500 <= code < 600:
         return ApplicationError(
             f"mail server refused the message permanently (SMTP {code})",

@@ -24,6 +24,7 @@ from infra.keyring import Keyring
 from infra.ledger_db import Ledger
 from infra.logging import configure as configure_logging
 from infra.mail_sink import start_mail_sink
+from infra.records_db import RecordsStore
 from infra.settings import Settings
 from infra.temporal import connect
 from intake.app import create_app
@@ -161,7 +162,12 @@ async def run_dev() -> None:
         mail = start_mail_sink(var / "mail", settings.smtp_port)
         ledger = Ledger(settings.ledger_url)
         ledger.migrate()
-        app = create_app(settings, directory, client, ledger=ledger)
+        # The records store sits beside the ledger; the demo patient's chart makes the
+        # court-order and subpoena walk-throughs work.
+        records = RecordsStore(settings.ledger_url)
+        records.migrate()
+        records.seed_demo(DEMO_CLINIC, "P-301")
+        app = create_app(settings, directory, client, ledger=ledger, records=records)
         server = _Server(
             uvicorn.Config(app, host="127.0.0.1", port=settings.api_port, log_level="warning")
         )
@@ -169,7 +175,7 @@ async def run_dev() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with build_worker(client, settings, ledger):
+        async with build_worker(client, settings, ledger, records):
             api = asyncio.create_task(server.serve())
             print(banner(settings, key), flush=True)
             await stop.wait()
@@ -197,7 +203,7 @@ Confide dev stack is up.
   Temporal gRPC     {settings.temporal_address}
   Intake API        {api}   (OpenAPI: {api}/openapi.json)
   SMTP (mail sink)  127.0.0.1:{settings.smtp_port} -> {settings.var_dir / "mail"}
-  Ledger            {settings.ledger_url}
+  Ledger + records  {settings.ledger_url}   (demo patient P-301 has a chart)
   Codec endpoint    {codec_endpoint(settings)}
   Demo clinic       demo-clinic   API key: {key}
 

@@ -72,28 +72,53 @@ def worker() -> None:
     asyncio.run(main())
 
 
-@app.command()
-def flag(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Flag JSON body")],
-    api: Annotated[str | None, typer.Option(help="Intake API base URL")] = None,
-    api_key: Annotated[str | None, typer.Option(help="Clinic API key")] = None,
-) -> None:
-    """Send a flagged session to the intake API; prints the case and its Web UI link."""
+def _post(path: str, file: Path, api: str | None, api_key: str | None) -> None:
+    """POST a JSON file to the intake API and print the answer; non-zero exit on an error."""
     settings = Settings.from_env()
-    url = (api or f"http://127.0.0.1:{settings.api_port}") + "/v1/flags"
+    url = (api or f"http://127.0.0.1:{settings.api_port}") + path
     try:
         body = json.loads(file.read_text())
     except json.JSONDecodeError as e:
         raise typer.BadParameter(f"{file} is not JSON: {e}") from None
-    r = httpx.post(
-        url,
-        json=body,
-        timeout=30,
-        headers={"Authorization": f"Bearer {_api_key(settings, api_key)}"},
-    )
+    try:
+        r = httpx.post(
+            url,
+            json=body,
+            timeout=30,
+            headers={"Authorization": f"Bearer {_api_key(settings, api_key)}"},
+        )
+    except httpx.ConnectError:
+        console.print(f"[red]error:[/] cannot reach the intake API at {url}; is `make run` up?")
+        raise typer.Exit(1) from None
     console.print_json(r.text)
     if r.status_code >= 400:
         raise typer.Exit(1)
+
+
+ApiOption = Annotated[str | None, typer.Option(help="Intake API base URL")]
+KeyOption = Annotated[str | None, typer.Option(help="Clinic API key")]
+
+
+@app.command()
+def flag(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Flag JSON body")],
+    api: ApiOption = None,
+    api_key: KeyOption = None,
+) -> None:
+    """Send a flagged session to the intake API; prints the case and its Web UI link."""
+    _post("/v1/flags", file, api, api_key)
+
+
+@app.command("legal-request")
+def legal_request(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Legal request JSON body")
+    ],
+    api: ApiOption = None,
+    api_key: KeyOption = None,
+) -> None:
+    """Send a court order, subpoena, warrant or administrative request to the intake API."""
+    _post("/v1/legal-requests", file, api, api_key)
 
 
 @app.command()
@@ -123,7 +148,9 @@ async def _open_tasks(clinic: str | None):
     from workflows.case import CaseWorkflow
 
     client = await connect(Settings.from_env())
-    query = "ConfidePath = 'case' AND ExecutionStatus = 'Running'"
+    query = (
+        "(ConfidePath = 'case' OR ConfidePath = 'legal_request') AND ExecutionStatus = 'Running'"
+    )
     if clinic:
         query += f" AND ConfideClinic = '{clinic}'"
     rows = []
@@ -208,11 +235,15 @@ def ledger(case_id: str) -> None:
     for column in table.columns:
         column.overflow = "fold"
     for r in rows:
+        what = r.description + "".join(
+            f"\n- {d.id} ({d.category}, {d.date.isoformat()}) sha256 {d.sha256}"
+            for d in r.documents
+        )
         table.add_row(
             r.disclosed_at.isoformat(timespec="minutes"),
             r.recipient_name,
             r.recipient_address,
-            r.description,
+            what,
             r.purpose,
             r.legal_basis,
             r.task_ref or "",

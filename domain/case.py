@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from domain.clinic import Clinic
 from domain.flags import Concern, Flag
+from domain.legal_case import LegalRequestView
 from domain.policy import DutyDecision, PolicySnapshot
 from domain.records import Disclosure, NoticeRecord
 from domain.tasks import TaskView
@@ -48,6 +49,14 @@ class Phase(StrEnum):
     oral_report = "oral_report"
     written_report = "written_report"
     informing = "informing"
+    # Legal requests (court orders, subpoenas).
+    classifying = "classifying"
+    asserting_privilege = "asserting_privilege"
+    awaiting_assurance = "awaiting_assurance"
+    held = "held"  # the patient objected: nothing moves until a ruling is recorded
+    response_due = "response_due"  # due without assurance: objection or extension, no release
+    awaiting_approval = "awaiting_approval"
+    releasing = "releasing"
     closed = "closed"
     failed = "failed"  # the workflow failed: an operator must look (never silently closed)
 
@@ -88,3 +97,6 @@ class CaseStatus(BaseModel):
     disclosures: list[Disclosure]
     overdue: bool
     next_due: datetime | None
+    # What kind of case: a flagged session ("case") or a legal request ("legal_request").
+    path: str = "case"
+    legal: LegalRequestView | None = None

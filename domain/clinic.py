@@ -21,6 +21,8 @@ class Role(StrEnum):
     clinician = "clinician"
     supervisor = "supervisor"
     privacy_officer = "privacy_officer"
+    # Advises on legal requests when a decision-maker asks; outside the escalation ladder.
+    counsel = "counsel"
 
 
 ESCALATION_ORDER = [Role.clinician, Role.supervisor, Role.privacy_officer]

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from domain.flags import aware
+from domain.legal_request import Instrument
 from domain.policy import Action
 
 # A time someone enters: with its offset, or a statutory clock would depend on the worker's
@@ -139,6 +140,72 @@ class InformIndividualForm(_Form):
     notes: Notes = ""
 
 
+class ClassificationForm(_Form):
+    """The privacy officer's reading of a served instrument (legal requests)."""
+
+    instrument: Instrument
+    signed: bool = Field(description="Signed by whoever the instrument type requires")
+    issuer_has_jurisdiction: bool = Field(
+        description="Issued by a court or agency with authority over this clinic"
+    )
+    names_psychotherapy_notes: bool
+    part2_compliant_order: bool
+    patient_waiver_on_record: bool = Field(
+        False, description="The patient's written waiver or authorization is on file"
+    )
+    notes: Notes = ""
+
+
+class CounselReviewForm(_Form):
+    """Counsel's advice on a legal request, recorded on the case."""
+
+    advice: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class LetterForm(_Form):
+    """Review of a letter Confide prepared (privilege assertion, objection) before it goes."""
+
+    reviewed: bool
+    corrections: Notes = ""
+    # Outcome `mailed`: the letter went by post (no e-mail address for the requester).
+    mailed_at: When | None = None
+
+
+class AssuranceForm(_Form):
+    """What the requester sent: satisfactory assurance, a protective order, or the patient's
+    objection (45 CFR 164.512(e)(1)(ii)-(v))."""
+
+    received_at: When
+    document: Annotated[str, StringConstraints(min_length=1, max_length=400)] = Field(
+        description="What was received (written statement, stipulated order, motion)"
+    )
+    notes: Notes = ""
+
+
+class RulingForm(_Form):
+    """The court's ruling on the patient's objection."""
+
+    ruled_at: When
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class ResponseForm(_Form):
+    """The answer given when the response was due without assurance."""
+
+    done_at: When
+    details: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    # Outcome `extension_obtained`: the new response date agreed or ordered.
+    new_response_due: When | None = None
+
+
+class ReleaseApprovalForm(_Form):
+    """The privacy officer's release set: the computed scope, or less, never more."""
+
+    documents: list[str] = Field(default_factory=list)
+    redactions_reviewed: bool = False
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
 class TaskKind(StrEnum):
     """Every kind of human step, each with its form and allowed outcomes."""
 
@@ -154,7 +221,18 @@ class TaskKind(StrEnum):
     written_report = "written_report"
     portal_submission = "portal_submission"
     inform_individual = "inform_individual"
+    classify_request = "classify_request"
+    counsel_review = "counsel_review"
+    send_letter = "send_letter"
+    record_assurance = "record_assurance"
+    record_ruling = "record_ruling"
+    respond_when_due = "respond_when_due"
+    release_approval = "release_approval"
 
+
+# The outcome that asks counsel instead of deciding (legal requests): the question goes in the
+# completion's `note`; the task reopens at once with the same deadline.
+ASK_COUNSEL = "ask_counsel"
 
 FORMS: dict[TaskKind, type[_Form]] = {
     TaskKind.risk_assessment: RiskAssessmentForm,
@@ -169,6 +247,13 @@ FORMS: dict[TaskKind, type[_Form]] = {
     TaskKind.written_report: WrittenReportForm,
     TaskKind.portal_submission: PortalSubmissionForm,
     TaskKind.inform_individual: InformIndividualForm,
+    TaskKind.classify_request: ClassificationForm,
+    TaskKind.counsel_review: CounselReviewForm,
+    TaskKind.send_letter: LetterForm,
+    TaskKind.record_assurance: AssuranceForm,
+    TaskKind.record_ruling: RulingForm,
+    TaskKind.respond_when_due: ResponseForm,
+    TaskKind.release_approval: ReleaseApprovalForm,
 }
 
 # The first outcome is the default when the caller leaves `outcome` out.
@@ -185,6 +270,18 @@ OUTCOMES: dict[TaskKind, list[str]] = {
     TaskKind.written_report: ["submit"],
     TaskKind.portal_submission: ["submitted"],
     TaskKind.inform_individual: ["informed", "not_informed"],
+    TaskKind.classify_request: ["valid", "defective", ASK_COUNSEL],
+    TaskKind.counsel_review: ["advised"],
+    TaskKind.send_letter: ["send", "mailed"],
+    TaskKind.record_assurance: [
+        "notice_given_no_objection",
+        "qpo",
+        "patient_objected",
+        ASK_COUNSEL,
+    ],
+    TaskKind.record_ruling: ["objection_overruled", "subpoena_quashed"],
+    TaskKind.respond_when_due: ["objection_sent", "extension_obtained"],
+    TaskKind.release_approval: ["approve", "decline", ASK_COUNSEL],
 }
 
 # Ready-to-paste examples of `data`, shown in current details and GET /v1/cases.
@@ -233,4 +330,26 @@ EXAMPLES: dict[TaskKind, dict] = {
         "method": "in person",
         "notes": "",
     },
+    TaskKind.classify_request: {
+        "instrument": "attorney_subpoena",
+        "signed": True,
+        "issuer_has_jurisdiction": True,
+        "names_psychotherapy_notes": False,
+        "part2_compliant_order": False,
+        "patient_waiver_on_record": False,
+        "notes": "",
+    },
+    TaskKind.counsel_review: {"advice": "..."},
+    TaskKind.send_letter: {"reviewed": True, "corrections": ""},
+    TaskKind.record_assurance: {
+        "received_at": "2026-12-01T12:00:00-08:00",
+        "document": "Requester's written statement with proof of notice to the patient",
+        "notes": "",
+    },
+    TaskKind.record_ruling: {"ruled_at": "2026-12-01T12:00:00-08:00", "summary": "..."},
+    TaskKind.respond_when_due: {
+        "done_at": "2026-12-01T12:00:00-08:00",
+        "details": "Written objection served on the requester",
+    },
+    TaskKind.release_approval: {"documents": [], "redactions_reviewed": False, "reason": "..."},
 }

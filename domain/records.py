@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -15,6 +16,15 @@ class Recipient(BaseModel):
     email: str | None = None
     phone: str | None = None
     address: str | None = None
+
+
+class DisclosedDocument(BaseModel):
+    """One record released in a disclosure, as the packet's manifest and the ledger name it."""
+
+    id: str
+    category: str
+    date: dt.date
+    sha256: str
 
 
 class Disclosure(BaseModel):
@@ -37,6 +47,10 @@ class Disclosure(BaseModel):
     legal_basis: str
     task_ref: str | None = None
     accountable: bool = True
+    # Records released (court orders, subpoenas, authorizations): what left, by content hash.
+    documents: list[DisclosedDocument] = []
+    # The SHA-256 of the packet these documents left in, as its manifest states it.
+    manifest_sha256: str | None = None
 
 
 class NoticeRecord(BaseModel):

@@ -17,11 +17,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.clinic import ESCALATION_ORDER, Clinic, Role
 from domain.forms import (
+    ASK_COUNSEL,
     EXAMPLES,
     FORMS,
     OUTCOMES,
+    AcknowledgeForm,
+    ClassificationForm,
     InformIndividualForm,
+    LetterForm,
+    ReleaseApprovalForm,
     ReleaseDecisionForm,
+    ResponseForm,
     RiskAssessmentForm,
     TaskKind,
     WrittenReportForm,
@@ -60,6 +66,13 @@ class TaskFields(BaseModel):
     document: str | None = None
     # The allowed answers where the form has a choice: plan indices, permitted actions.
     choices: list[str] = Field(default_factory=list)
+    # Why each choice is offered with a caveat, or why an item is not offered (e.g. a record
+    # outside the computed release scope); shown, and quoted when an answer is refused.
+    choice_notes: dict[str, str] = Field(default_factory=dict)
+    # Form fields whose answer must agree with what was received (e.g. the instrument type).
+    expected: dict[str, Any] = Field(default_factory=dict)
+    # Outcomes that may not be chosen before a time (e.g. "no objection" before the window ends).
+    outcome_not_before: dict[str, datetime] = Field(default_factory=dict)
     workflow_id: str = ""
     status: TaskStatus = TaskStatus.open
     completed_by: str | None = None
@@ -159,6 +172,13 @@ def check_completion(
     outcome = done.outcome or (outcomes[0] if len(outcomes) == 1 else None)
     if outcome not in outcomes:
         raise TaskRejected(f"outcome must be one of {', '.join(outcomes)}")
+    if outcome == ASK_COUNSEL:
+        return _check_counsel_question(done, clinic)
+    not_before = task.outcome_not_before.get(outcome)
+    if now is not None and not_before is not None and now < not_before:
+        raise TaskRejected(
+            f"outcome {outcome} is not possible before {not_before.isoformat(timespec='minutes')}"
+        )
     try:
         form = FORMS[task.kind].model_validate(done.data)
     except ValidationError as e:
@@ -186,7 +206,22 @@ def check_completion(
     return form
 
 
+def _check_counsel_question(done: TaskCompletion, clinic: Clinic) -> BaseModel:
+    if not clinic.with_role(Role.counsel):
+        raise TaskRejected(f"clinic {clinic.id} has no counsel on its roster to ask")
+    if not (done.note or "").strip():
+        raise TaskRejected("ask_counsel needs the question in `note`")
+    return AcknowledgeForm(notes=done.note or "")
+
+
 def _check_choices(task: Task, outcome: str, form: BaseModel) -> None:
+    for name, value in task.expected.items():
+        if getattr(form, name, value) != value:
+            raise TaskRejected(
+                f"data.{name} contradicts the request as received ({value}); if the intake is "
+                "wrong, the clinic's system must send a corrected request under a new id"
+            )
+    _check_legal_forms(task, outcome, form)
     if isinstance(form, ReleaseDecisionForm):
         offered = ", ".join(task.choices) or "none"
         if outcome == "approve" and not form.actions:
@@ -218,8 +253,46 @@ def _check_choices(task: Task, outcome: str, form: BaseModel) -> None:
             )
 
 
+def _check_legal_forms(task: Task, outcome: str, form: BaseModel) -> None:
+    if isinstance(form, ClassificationForm) and outcome == "valid":
+        if not (form.signed and form.issuer_has_jurisdiction):
+            raise TaskRejected(
+                "valid needs data.signed and data.issuer_has_jurisdiction true; "
+                "otherwise choose the outcome defective"
+            )
+    if isinstance(form, LetterForm):
+        if not form.reviewed:
+            raise TaskRejected("data.reviewed must be true: review the prepared letter first")
+        if outcome == "mailed" and form.mailed_at is None:
+            raise TaskRejected("mailed needs data.mailed_at")
+    if isinstance(form, ResponseForm) and outcome == "extension_obtained":
+        if form.new_response_due is None or form.new_response_due <= task.due_at:
+            raise TaskRejected(
+                "extension_obtained needs data.new_response_due later than the current due date"
+            )
+    if isinstance(form, ReleaseApprovalForm):
+        if outcome == "approve" and not form.documents:
+            raise TaskRejected("approve needs data.documents: the ids to release (see choices)")
+        if outcome == "decline" and form.documents:
+            raise TaskRejected("decline takes no data.documents; give the reason instead")
+        if len(set(form.documents)) != len(form.documents):
+            raise TaskRejected("data.documents lists a document more than once")
+        for doc in form.documents:
+            if doc not in task.choices:
+                why = task.choice_notes.get(doc, "not a document of this patient's record")
+                raise TaskRejected(f"{doc} is outside the computed release scope: {why}")
+        review = [d for d in form.documents if d in task.choice_notes]
+        if review and not form.redactions_reviewed:
+            raise TaskRejected(
+                "data.redactions_reviewed must be true: "
+                f"{', '.join(review)} mention other people (review the redactions first)"
+            )
+
+
 def next_escalation(task: Task) -> Role | None:
     """The role a task escalates to next, or None at the top of the chain."""
+    if task.role not in ESCALATION_ORDER:
+        return None
     level = ESCALATION_ORDER.index(task.role) + task.escalation_level + 1
     return ESCALATION_ORDER[level] if level < len(ESCALATION_ORDER) else None
 
@@ -234,6 +307,14 @@ def completion_example(task: Task) -> dict[str, Any]:
     }
     if task.kind == TaskKind.release_decision:
         example["data"] = {"actions": task.choices, "reason": "..."}
+    if task.kind == TaskKind.release_approval:
+        example["data"] = {
+            "documents": task.choices,
+            "redactions_reviewed": any(c in task.choice_notes for c in task.choices),
+            "reason": "...",
+        }
+    if task.expected:
+        example["data"] = {**example["data"], **task.expected}
     if task.requires_code:
         example["code"] = "<code from the e-mail>"
     return example

@@ -6,6 +6,7 @@ refuse UPDATE and DELETE, so a mistake elsewhere cannot rewrite history either.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -20,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     select,
     text,
 )
@@ -49,6 +51,9 @@ disclosures = Table(
     Column("task_ref", String(200)),
     Column("accountable", Boolean, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    # Records released (legal requests): JSON list of {id, category, date, sha256}.
+    Column("documents", Text),
+    Column("manifest_sha256", String(64)),
     UniqueConstraint("case_id", "step", "recipient_key", name="uq_disclosure_once"),
 )
 
@@ -82,8 +87,14 @@ class Ledger:
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
     def migrate(self) -> None:
-        """Create the schema and the append-only triggers (idempotent)."""
+        """Create the schema and the append-only triggers (idempotent); add the columns a
+        ledger created by an older version lacks (ADD COLUMN never rewrites a row)."""
         metadata.create_all(self.engine)
+        have = {c["name"] for c in inspect(self.engine).get_columns("disclosures")}
+        with self.engine.begin() as conn:
+            for name, sql_type in (("documents", "TEXT"), ("manifest_sha256", "VARCHAR(64)")):
+                if name not in have:
+                    conn.execute(text(f"ALTER TABLE disclosures ADD COLUMN {name} {sql_type}"))
         stmts = _PG_TRIGGER if self.engine.dialect.name == "postgresql" else _SQLITE_TRIGGERS
         with self.engine.begin() as conn:
             for stmt in stmts:
@@ -93,6 +104,11 @@ class Ledger:
         """Append one disclosure; False when (case, step, recipient) was already recorded."""
         values = d.model_dump()
         values["disclosed_at"] = _utc(d.disclosed_at)
+        values["documents"] = (
+            json.dumps([doc.model_dump(mode="json") for doc in d.documents])
+            if d.documents
+            else None
+        )
         values["recorded_at"] = datetime.now(UTC)
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         stmt = (
@@ -121,7 +137,14 @@ class Ledger:
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
         return [
-            Disclosure.model_validate({**r, "disclosed_at": _utc(r["disclosed_at"])}) for r in rows
+            Disclosure.model_validate(
+                {
+                    **r,
+                    "disclosed_at": _utc(r["disclosed_at"]),
+                    "documents": json.loads(r["documents"]) if r["documents"] else [],
+                }
+            )
+            for r in rows
         ]
 
 

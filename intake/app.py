@@ -2,6 +2,7 @@
 
 import asyncio
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
@@ -13,18 +14,23 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.case import CaseStatus
 from domain.clinic import Clinic, ClinicDirectory
 from domain.flags import Flag, case_id_for
+from domain.legal_request import LegalRequest
 from domain.policy import jurisdictions
 from domain.tasks import TaskCompletion, TaskView
 from infra.codec import EncryptionCodec
 from infra.ledger_db import Ledger
+from infra.records_db import RecordsStore
 from infra.settings import Settings
 from infra.temporal import connect, data_converter
 from intake import errors
-from intake.cases import start_case
+from intake.cases import Started, start_case, start_legal_request
 from intake.codec_server import codec_router
 from workflows.case import CaseWorkflow
 
 MAX_BODY = 64 * 1024
+# A packet link is for one download, soon: long enough to fetch it, too short to linger in mail.
+PACKET_LINK_TTL = timedelta(minutes=15)
+FUTURE_SKEW = timedelta(minutes=10)
 
 
 class FlagAccepted(BaseModel):
@@ -34,6 +40,14 @@ class FlagAccepted(BaseModel):
     workflow_id: str
     web_ui: str
     created: bool
+
+
+class PacketLink(BaseModel):
+    """A one-time, short-lived download link for a release packet."""
+
+    url: str
+    expires_at: datetime
+    sha256: str
 
 
 class CompleteTaskBody(BaseModel):
@@ -70,6 +84,15 @@ class CaseOut(BaseModel):
     concerns: list[dict[str, Any]]
     notifications: list[dict[str, Any]]
     disclosures: list[dict[str, Any]]
+    path: str = "case"
+    legal: dict[str, Any] | None = None
+    problems: list[str] = []
+
+
+def _invalid(field: str, problem: str) -> HTTPException:
+    return HTTPException(
+        422, {"error": "invalid request", "errors": [{"field": field, "problem": problem}]}
+    )
 
 
 def roster_problems(flag: Flag, clinic: Clinic) -> list[dict[str, str]]:
@@ -100,9 +123,12 @@ def create_app(
     client: Client | None = None,
     *,
     ledger: Ledger,
+    records: RecordsStore | None = None,
 ) -> FastAPI:
     """The FastAPI app (intake API and codec endpoints); pass a client in tests, or let it
-    connect from the settings. The ledger is read to refuse a flag id already on record."""
+    connect from the settings. The ledger is read to refuse a flag id already on record; the
+    records store serves release packets (default: the store beside the ledger)."""
+    records = records or RecordsStore(ledger.url)
     state: dict[str, Client] = {"client": client} if client else {}
 
     @asynccontextmanager
@@ -148,11 +174,11 @@ def create_app(
                 raise HTTPException(404, f"no case {case_id}") from None
             raise HTTPException(503, "the workflow service is unavailable") from None
 
-    async def refuse_reused_flag_id(flag: Flag) -> None:
-        # A case id is derived from the flag id, so a flag id reused after Temporal's retention
-        # would start a second case under the same id and its disclosures would collide with
-        # the first case's rows in the ledger. The ledger outlives retention: ask it.
-        case_id = case_id_for(flag.clinic_id, flag.flag_id)
+    async def refuse_reused_id(clinic_id: str, own_id: str) -> None:
+        # A case id is derived from the clinic's own id, so an id reused after Temporal's
+        # retention would start a second case under the same id and its disclosures would
+        # collide with the first case's rows in the ledger. The ledger outlives retention: ask it.
+        case_id = case_id_for(clinic_id, own_id)
         if not await asyncio.to_thread(ledger.for_case, case_id):
             return
         try:
@@ -162,38 +188,14 @@ def create_app(
                 raise HTTPException(503, "the workflow service is unavailable") from None
             raise HTTPException(
                 409,
-                f"flag {flag.flag_id} belongs to an earlier case on record in the ledger; "
-                "send a new flag_id",
+                f"{own_id} belongs to an earlier case on record in the ledger; send a new id",
             ) from None
 
-    @app.post("/v1/flags", status_code=202, response_model=FlagAccepted)
-    async def submit_flag(flag: Flag, caller: Caller, response: Response) -> FlagAccepted:
-        """Open a case for a flagged session (idempotent on clinic + flag id)."""
-        if flag.clinic_id != caller.id:
-            raise HTTPException(403, "the API key belongs to another clinic")
-        if flag.jurisdiction not in jurisdictions():
-            raise HTTPException(
-                422,
-                {
-                    "error": "invalid request",
-                    "errors": [
-                        {
-                            "field": "jurisdiction",
-                            "problem": "not a US state or DC Confide has policy for (e.g. US-CA)",
-                        }
-                    ],
-                },
-            )
-        roster_errors = roster_problems(flag, caller)
-        if roster_errors:
-            raise HTTPException(422, {"error": "invalid request", "errors": roster_errors})
-        await refuse_reused_flag_id(flag)
-        started = await start_case(state["client"], settings.task_queue, flag, caller)
+    def accepted(started: Started, own_id: str, response: Response) -> FlagAccepted:
         if not started.same_body:
             raise HTTPException(
                 409,
-                f"flag {flag.flag_id} was already sent with a different "
-                "body; send a new flag_id for a new case",
+                f"{own_id} was already sent with a different body; send a new id for a new case",
             )
         if not started.created:
             response.status_code = 200
@@ -202,6 +204,74 @@ def create_app(
             workflow_id=started.case_id,
             web_ui=settings.workflow_url(started.case_id),
             created=started.created,
+        )
+
+    def known_jurisdiction(jurisdiction: str) -> None:
+        if jurisdiction not in jurisdictions():
+            raise _invalid(
+                "jurisdiction", "not a US state or DC Confide has policy for (e.g. US-CA)"
+            )
+
+    @app.post("/v1/flags", status_code=202, response_model=FlagAccepted)
+    async def submit_flag(flag: Flag, caller: Caller, response: Response) -> FlagAccepted:
+        """Open a case for a flagged session (idempotent on clinic + flag id)."""
+        if flag.clinic_id != caller.id:
+            raise HTTPException(403, "the API key belongs to another clinic")
+        known_jurisdiction(flag.jurisdiction)
+        roster_errors = roster_problems(flag, caller)
+        if roster_errors:
+            raise HTTPException(422, {"error": "invalid request", "errors": roster_errors})
+        await refuse_reused_id(flag.clinic_id, flag.flag_id)
+        started = await start_case(state["client"], settings.task_queue, flag, caller)
+        return accepted(started, f"flag {flag.flag_id}", response)
+
+    @app.post("/v1/legal-requests", status_code=202, response_model=FlagAccepted)
+    async def submit_legal_request(
+        request: LegalRequest, caller: Caller, response: Response
+    ) -> FlagAccepted:
+        """Open a case for a court order, subpoena, warrant or administrative request
+        (idempotent on clinic + request id)."""
+        if request.clinic_id != caller.id:
+            raise HTTPException(403, "the API key belongs to another clinic")
+        known_jurisdiction(request.jurisdiction)
+        if request.served_at > datetime.now(UTC) + FUTURE_SKEW:
+            raise _invalid("served_at", "is in the future")
+        await refuse_reused_id(request.clinic_id, request.request_id)
+        started = await start_legal_request(state["client"], settings.task_queue, request, caller)
+        return accepted(started, f"request {request.request_id}", response)
+
+    @app.post("/v1/cases/{case_id}/packet-link", response_model=PacketLink)
+    async def packet_link(case_id: str, caller: Caller, request: Request) -> PacketLink:
+        """A one-time link (15 minutes) to download a legal request's release packet."""
+        own(case_id, caller)
+        s = await case_status(case_id)
+        if s.legal is None or s.legal.packet is None:
+            raise HTTPException(404, f"case {case_id} has no release packet (yet)")
+        token = await asyncio.to_thread(
+            records.create_link, s.legal.packet.packet_id, PACKET_LINK_TTL
+        )
+        return PacketLink(
+            url=str(request.url_for("download_packet", token=token)),
+            expires_at=datetime.now(UTC) + PACKET_LINK_TTL,
+            sha256=s.legal.packet.sha256,
+        )
+
+    @app.get("/v1/packets/{token}", name="download_packet", include_in_schema=True)
+    async def download_packet(token: str) -> Response:
+        """The packet behind a one-time link: the link is the credential, and it works once."""
+        found = await asyncio.to_thread(records.redeem, token)
+        if found is None:
+            raise HTTPException(
+                410, "this link has expired or was already used; ask the clinic for a new one"
+            )
+        packet_id, pdf = found
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'attachment; filename="{packet_id}.pdf"',
+                "Cache-Control": "no-store",
+            },
         )
 
     @app.get("/v1/cases/{case_id}", response_model=CaseOut)
@@ -237,6 +307,9 @@ def create_app(
             ],
             notifications=[n.model_dump(mode="json") for n in s.notifications],
             disclosures=[d.model_dump(mode="json") for d in s.disclosures],
+            path=s.path,
+            legal=s.legal.model_dump(mode="json") if s.legal else None,
+            problems=s.legal.problems if s.legal else [],
         )
 
     @app.post("/v1/cases/{case_id}/tasks/{task_id}", response_model=TaskView)

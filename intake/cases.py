@@ -16,9 +16,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from domain.case import CaseInput
 from domain.clinic import Clinic
 from domain.flags import Flag, case_id_for
+from domain.legal_case import LegalRequestInput
+from domain.legal_request import INSTRUMENT_TITLE, LegalRequest, resolve_legal_policy
 from domain.policy import resolve_policy
 from workflows import search_attributes as sa
 from workflows.case import CaseWorkflow
+from workflows.legal_request import LegalRequestWorkflow
 
 
 def case_input(flag: Flag, clinic: Clinic) -> CaseInput:
@@ -48,44 +51,100 @@ class Started:
 
 
 async def start_case(client: Client, task_queue: str, flag: Flag, clinic: Clinic) -> Started:
-    """Start the case for a flag, or find the one a previous send of the same flag started.
-
-    The flag's digest rides in the memo, so a re-send with a different body is detected
-    without needing a worker to answer a query.
-    """
+    """Start the case for a flag, or find the one a previous send of the same flag started."""
     inp = case_input(flag, clinic)
-    digest = flag.digest()
+    return await _start_once(
+        client,
+        CaseWorkflow.run,
+        inp,
+        inp.case_id,
+        task_queue,
+        digest=flag.digest(),
+        path="case",
+        clinic_id=flag.clinic_id,
+        jurisdiction=flag.jurisdiction,
+        summary=f"Confide case {inp.case_id} ({flag.jurisdiction})",
+        details=(
+            f"Flag {flag.flag_id} of clinic {flag.clinic_id}; "
+            f"concerns: {', '.join(c.kind.value for c in flag.concerns)}; "
+            f"policy {inp.policy.version}. Open tasks are listed under Current Details "
+            "of each concern's workflow."
+        ),
+    )
+
+
+async def start_legal_request(
+    client: Client, task_queue: str, request: LegalRequest, clinic: Clinic
+) -> Started:
+    """Start the workflow for a legal request, or find the one the same request started."""
+    case_id = case_id_for(request.clinic_id, request.request_id)
+    inp = LegalRequestInput(
+        case_id=case_id,
+        request=request,
+        clinic=clinic.public(),
+        policy=resolve_legal_policy(request.jurisdiction, clinic.timezone),
+    )
+    return await _start_once(
+        client,
+        LegalRequestWorkflow.run,
+        inp,
+        case_id,
+        task_queue,
+        digest=request.digest(),
+        path="legal_request",
+        clinic_id=request.clinic_id,
+        jurisdiction=request.jurisdiction,
+        summary=f"Confide legal request {case_id} ({INSTRUMENT_TITLE[request.instrument]})",
+        details=(
+            f"Request {request.request_id} of clinic {request.clinic_id}; "
+            f"policy {inp.policy.version}. Open tasks are listed under Current Details."
+        ),
+    )
+
+
+async def _start_once(
+    client: Client,
+    run,
+    inp,
+    case_id: str,
+    task_queue: str,
+    *,
+    digest: str,
+    path: str,
+    clinic_id: str,
+    jurisdiction: str,
+    summary: str,
+    details: str,
+) -> Started:
+    """Start a workflow under the clinic's own key, or find the one already started.
+
+    The body's digest rides in the memo, so a re-send with a different body is detected
+    without needing a worker to answer a query. Summary and details carry no PHI.
+    """
     try:
         handle = await client.start_workflow(
-            CaseWorkflow.run,
+            run,
             inp,
-            id=inp.case_id,
+            id=case_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             memo={"flag_digest": digest},
             search_attributes=TypedSearchAttributes(
                 [
-                    SearchAttributePair(sa.PATH, "case"),
+                    SearchAttributePair(sa.PATH, path),
                     SearchAttributePair(sa.STATUS, "open"),
-                    SearchAttributePair(sa.CLINIC, flag.clinic_id),
-                    SearchAttributePair(sa.JURISDICTION, flag.jurisdiction),
+                    SearchAttributePair(sa.CLINIC, clinic_id),
+                    SearchAttributePair(sa.JURISDICTION, jurisdiction),
                     SearchAttributePair(sa.OVERDUE, False),
                 ]
             ),
-            static_summary=f"Confide case {inp.case_id} ({flag.jurisdiction})",
-            static_details=(
-                f"Flag {flag.flag_id} of clinic {flag.clinic_id}; "
-                f"concerns: {', '.join(c.kind.value for c in flag.concerns)}; "
-                f"policy {inp.policy.version}. Open tasks are listed under Current Details "
-                "of each concern's workflow."
-            ),
+            static_summary=summary,
+            static_details=details,
         )
-        return Started(inp.case_id, handle, created=True, same_body=True)
+        return Started(case_id, handle, created=True, same_body=True)
     except WorkflowAlreadyStartedError:
-        handle = client.get_workflow_handle(inp.case_id)
+        handle = client.get_workflow_handle(case_id)
         desc = await handle.describe()
         memo = await desc.memo()
-        return Started(
-            inp.case_id, handle, created=False, same_body=memo.get("flag_digest") == digest
-        )
+        return Started(case_id, handle, created=False, same_body=memo.get("flag_digest") == digest)

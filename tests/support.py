@@ -144,3 +144,38 @@ def flag_body(flag_id: str = "F-1001", jurisdiction: str = "US-CA", **overrides)
     }
     body.update(overrides)
     return body
+
+
+def legal_request_body(
+    request_id: str = "L-3001",
+    instrument: str = "attorney_subpoena",
+    served_at: str = "2026-12-01T09:00:00-08:00",
+    response_due: str = "2026-12-21T17:00:00-08:00",
+    **overrides,
+) -> dict:
+    """The DESIGN.md §3 sample legal request, with the patient's contact for the notice."""
+    body = {
+        "clinic_id": "demo-clinic",
+        "request_id": request_id,
+        "jurisdiction": "US-CA",
+        "instrument": instrument,
+        "issuer": {"name": "Superior Court, County of Alameda", "case_number": "RG26-000123"},
+        "served_at": served_at,
+        "response_due": response_due,
+        "requester": {
+            "name": "A. Attorney",
+            "email": "attorney@law.test",
+            "address": "1 Main St, Oakland CA",
+        },
+        "patient": {"ref": "P-301", "name": "Jordan Example", "email": "jordan@example.org"},
+        "scope": {
+            "from": "2024-01-01",
+            "to": "2024-12-31",
+            "categories": ["progress_note"],
+            "psychotherapy_notes": False,
+            "part2_compliant_order": False,
+        },
+        "documents": [{"name": "subpoena.pdf", "sha256": "ab" * 32}],
+    }
+    body.update(overrides)
+    return body

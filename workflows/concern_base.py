@@ -1,5 +1,6 @@
-"""What every concern workflow shares: the `complete_task` Update, the `tasks` and `status`
-queries, and keeping search attributes, current details and the parent case up to date."""
+"""What every workflow with human tasks shares (the `complete_task` Update and the `tasks`
+query), and what concern workflows add: the `status` query and keeping search attributes,
+current details and the parent case up to date."""
 
 from __future__ import annotations
 
@@ -14,21 +15,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.task_board import TaskBoard
 
 
-class ConcernWorkflowBase:
-    """Subclasses set up the fields below in their `@workflow.init` and supply `_header` and
-    `_policy_unverified`."""
+class TaskWorkflowBase:
+    """A workflow whose human steps live on a TaskBoard (set up in its `@workflow.init`)."""
 
-    inp: ConcernInput
     board: TaskBoard
-    phase: Phase
-    decision: DutyDecision | None = None
-    notifications: list[NoticeRecord]
-    disclosures: list[Disclosure]
-    _revision: int = 0
 
     @workflow.update
     async def complete_task(self, done: TaskCompletion) -> TaskView:
-        """Complete one of this concern's tasks (same rules in the UI, the CLI and the API)."""
+        """Complete one of this workflow's tasks (same rules in the UI, the CLI and the API)."""
         return await self.board.complete(done)
 
     @complete_task.validator
@@ -39,6 +33,33 @@ class ConcernWorkflowBase:
     def tasks(self) -> list[TaskView]:
         """Open tasks."""
         return self.board.views()
+
+    def _publish_board(self, status: str, header: str, unverified: bool) -> None:
+        """Search attributes and current details from the board's open tasks."""
+        waiting = self.board.waiting_on()
+        next_due = self.board.next_due()
+        workflow.upsert_search_attributes(
+            [
+                sa.STATUS.value_set(status),
+                sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
+                sa.DUE_AT.value_set(next_due) if next_due else sa.DUE_AT.value_unset(),
+                sa.OVERDUE.value_set(self.board.overdue()),
+                sa.POLICY_UNVERIFIED.value_set(unverified),
+            ]
+        )
+        workflow.set_current_details(render_details(header, list(self.board.tasks.values())))
+
+
+class ConcernWorkflowBase(TaskWorkflowBase):
+    """Subclasses set up the fields below in their `@workflow.init` and supply `_header` and
+    `_policy_unverified`."""
+
+    inp: ConcernInput
+    phase: Phase
+    decision: DutyDecision | None = None
+    notifications: list[NoticeRecord]
+    disclosures: list[Disclosure]
+    _revision: int = 0
 
     @workflow.query
     def status(self) -> ConcernStatus:
@@ -72,20 +93,7 @@ class ConcernWorkflowBase:
 
     async def _publish(self) -> None:
         """Search attributes, current details, and the new status signalled to the case."""
-        waiting = self.board.waiting_on()
-        next_due = self.board.next_due()
-        workflow.upsert_search_attributes(
-            [
-                sa.STATUS.value_set(self.phase.value),
-                sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
-                sa.DUE_AT.value_set(next_due) if next_due else sa.DUE_AT.value_unset(),
-                sa.OVERDUE.value_set(self.board.overdue()),
-                sa.POLICY_UNVERIFIED.value_set(self._policy_unverified()),
-            ]
-        )
-        workflow.set_current_details(
-            render_details(self._header(), list(self.board.tasks.values()))
-        )
+        self._publish_board(self.phase.value, self._header(), self._policy_unverified())
         if self.inp.parent_workflow_id:
             self._revision += 1
             try:

@@ -119,6 +119,18 @@ class TaskBoard:
         await workflow.wait_condition(lambda: task_id in self._done)
         return self._done[task_id]
 
+    def answer(self, task_id: str) -> Completed | None:
+        """A completed task's answer, if it has one yet."""
+        return self._done.get(task_id)
+
+    async def cancel(self, task_id: str) -> None:
+        """Withdraw an open task that events made moot (its watcher stops reminding)."""
+        task = self.tasks.get(task_id)
+        if task is not None and task.status == TaskStatus.open:
+            task.status = TaskStatus.cancelled
+            workflow.logger.info("task cancelled", extra=_ids(task))
+            await self._on_change()
+
     async def run(self, task: Task) -> Completed:
         """Open a task and wait for its completion."""
         await self.open(task)

@@ -1,0 +1,140 @@
+"""The texts a legal request produces: staff notes, the privilege assertion, the patient's notice,
+the packet's cover letter and the requester's answers. Plain sentences, times in the clinic's
+zone; subjects carry only the clinic name and the opaque case id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from domain.clinic import Clinic
+from domain.legal_request import INSTRUMENT_TITLE, LegalRequest, LegalRequestRule
+from domain.notices import Notice
+
+
+def local(ts: datetime, timezone: str) -> str:
+    """A time as a person in the clinic reads it: 'Mon, Dec 21, 2026, 5:00 PM PST'."""
+    return ts.astimezone(ZoneInfo(timezone)).strftime("%a, %b %d, %Y, %I:%M %p %Z")
+
+
+def local_date(ts: datetime, timezone: str) -> str:
+    """A date as a letter gives it: 'December 21, 2026'."""
+    return ts.astimezone(ZoneInfo(timezone)).strftime("%B %d, %Y")
+
+
+def _what(req: LegalRequest) -> str:
+    return (
+        f"the {INSTRUMENT_TITLE[req.instrument]} issued by {req.issuer.name} in case "
+        f"{req.issuer.case_number}"
+    )
+
+
+def _scope(req: LegalRequest) -> str:
+    cats = ", ".join(c.value.replace("_", " ") for c in req.scope.categories)
+    return f"{cats} dated {req.scope.from_.isoformat()} to {req.scope.to.isoformat()}"
+
+
+def received_lines(req: LegalRequest, clinic: Clinic) -> list[str]:
+    """What the privacy officer is told when a request arrives (no patient data)."""
+    return [
+        f"A {INSTRUMENT_TITLE[req.instrument]} was received for a patient's records.",
+        f"Issued by {req.issuer.name}, case {req.issuer.case_number}.",
+        f"Served {local(req.served_at, clinic.timezone)}; "
+        f"the response is due {local(req.response_due, clinic.timezone)}.",
+        "Classify it first: nothing is released before a privacy officer approves the set.",
+    ]
+
+
+def privilege_letter(
+    req: LegalRequest, clinic: Clinic, rule: LegalRequestRule, now: datetime
+) -> str:
+    """The assertion of the psychotherapist-patient privilege and objection to production."""
+    return "\n\n".join(
+        [
+            f"{clinic.name}\n{local_date(now, clinic.timezone)}",
+            f"To: {req.requester.name}\n{req.requester.address}",
+            f"Re: {_what(req)}",
+            f"{clinic.name} has received {_what(req)}, served on "
+            f"{local_date(req.served_at, clinic.timezone)}, asking for records described as "
+            f"{_scope(req)}.",
+            "To the extent any such records exist, they are confidential communications "
+            "between a patient and a psychotherapist. On the patient's behalf we assert the "
+            f"psychotherapist-patient privilege ({rule.privilege}) and object to their "
+            "production.",
+            "We will produce no records in response to a subpoena unless we receive a court "
+            "order, the patient's written authorization, or satisfactory assurance under 45 CFR "
+            "164.512(e)(1)(ii): written proof that the patient was notified and the time to "
+            "object passed without objection, or a qualified protective order. Records of a "
+            "substance-use-disorder program are never released on a subpoena alone "
+            "(42 CFR Part 2).",
+            f"Please direct any questions to {clinic.reply_to}.",
+        ]
+    )
+
+
+def defective_letter(req: LegalRequest, clinic: Clinic, now: datetime) -> str:
+    """The answer to an instrument the privacy officer found defective."""
+    return "\n\n".join(
+        [
+            f"{clinic.name}\n{local_date(now, clinic.timezone)}",
+            f"To: {req.requester.name}\n{req.requester.address}",
+            f"Re: {_what(req)}",
+            f"{clinic.name} has received {_what(req)}. We object to it and will produce no "
+            "records in response: it does not meet the requirements for a valid demand for "
+            "confidential health information (signature or the issuer's authority over this "
+            "clinic).",
+            f"Please direct any questions to {clinic.reply_to}.",
+        ]
+    )
+
+
+def patient_notice(
+    req: LegalRequest, clinic: Clinic, case_id: str, window_ends: datetime
+) -> Notice:
+    """The patient's notice of a subpoena for their records and of their right to object."""
+    name = req.patient.name or "patient"
+    body = "\n\n".join(
+        [
+            f"Dear {name},",
+            f"{clinic.name} has received {_what(req)}, asking for your records "
+            f"({_scope(req)}). The request came from {req.requester.name}.",
+            "We have not released anything. We have asserted the psychotherapist-patient "
+            "privilege on your behalf.",
+            f"If you object to the release, tell the court and the requester before "
+            f"{local(window_ends, clinic.timezone)}, and let us know at {clinic.reply_to}. "
+            "You may wish to speak with a lawyer.",
+            f"Please quote reference {case_id}.",
+        ]
+    )
+    return Notice(subject=f"A request for your records at {clinic.name} (ref {case_id})", body=body)
+
+
+def cover_letter(
+    req: LegalRequest, clinic: Clinic, basis: str, count: int, approved_by: str, now: datetime
+) -> str:
+    """The packet's cover letter: what is enclosed, under which authority, nothing more."""
+    return "\n\n".join(
+        [
+            f"{clinic.name}\n{local_date(now, clinic.timezone)}",
+            f"To: {req.requester.name}\n{req.requester.address}",
+            f"Re: {_what(req)}",
+            f"In response to {_what(req)}, {clinic.name} encloses {count} "
+            f"record{'s' if count != 1 else ''} of the patient it names, limited to {_scope(req)}.",
+            f"Legal basis: {basis}. Only the records listed in the enclosed manifest are "
+            "produced; psychotherapy notes and substance-use-disorder records are excluded "
+            "unless the instrument expressly and lawfully reaches them. Each record's SHA-256 "
+            "digest is listed so the copy can be verified.",
+            "These records are confidential. They are produced for use in this proceeding only; "
+            "further disclosure may be prohibited by state and federal law.",
+            f"Release approved by the clinic's privacy officer ({approved_by}). "
+            f"Questions: {clinic.reply_to}.",
+        ]
+    )
+
+
+def requester_answer(
+    req: LegalRequest, clinic: Clinic, case_id: str, headline: str, text: str
+) -> Notice:
+    """A short answer to the requester (a letter attached as text, or a status)."""
+    body = "\n\n".join([f"Re: {_what(req)}", headline, text, f"Reference: {case_id}"]) + "\n"
+    return Notice(subject=f"Response from {clinic.name} (ref {case_id})", body=body)

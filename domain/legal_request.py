@@ -1,0 +1,241 @@
+"""A court order, subpoena, warrant or administrative request for a patient's records
+(POST /v1/legal-requests, DESIGN.md §3), and the per-jurisdiction rules that answer it.
+
+The rules are data (domain/policy_data/legal_requests.json), each value with its source and
+"unverified" where no source confirmed it; `resolve_legal_rule` fixes them into a hashed
+snapshot at intake so a request in flight keeps the rules it started with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from domain.documents import RecordCategory
+from domain.flags import Email, Jurisdiction, OpaqueKey, ShortText, aware
+
+
+class Instrument(StrEnum):
+    """What was served."""
+
+    court_order = "court_order"
+    judge_subpoena = "judge_subpoena"
+    attorney_subpoena = "attorney_subpoena"
+    warrant = "warrant"
+    administrative = "administrative"
+
+
+# Instruments that carry a court's own authority (45 CFR 164.512(e)(1)(i): "an order of a court",
+# and 164.512(f)(1)(ii)(A): a court-ordered warrant or a subpoena issued by a judicial officer):
+# they release exactly what they name. Everything else is "other lawful process" under
+# 164.512(e)(1)(ii): nothing leaves without satisfactory assurance. An administrative request is
+# treated as lawful process too (conservative: its 164.512(f)(1)(ii)(C) three-part test is a
+# judgement Confide leaves to counsel).
+ORDER_LIKE = {Instrument.court_order, Instrument.judge_subpoena, Instrument.warrant}
+
+INSTRUMENT_TITLE = {
+    Instrument.court_order: "court order",
+    Instrument.judge_subpoena: "subpoena signed by a judge",
+    Instrument.attorney_subpoena: "subpoena issued by an attorney or clerk",
+    Instrument.warrant: "warrant",
+    Instrument.administrative: "administrative request",
+}
+
+ORDER_BASIS = "45 CFR 164.512(e)(1)(i) (order of a court; only the information it expressly names)"
+SUBPOENA_BASIS = (
+    "45 CFR 164.512(e)(1)(ii) (subpoena or other lawful process with satisfactory assurance)"
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, hide_input_in_errors=True)
+
+
+class Issuer(_Strict):
+    """The court or agency that issued the instrument."""
+
+    name: ShortText
+    case_number: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class Requester(_Strict):
+    """Who asks for the records and where the answer goes."""
+
+    name: ShortText
+    email: Email | None = None
+    address: Annotated[str, StringConstraints(min_length=1, max_length=400)]
+
+
+class RequestPatient(_Strict):
+    """The patient by opaque reference, plus where a notice can reach them (optional)."""
+
+    ref: OpaqueKey
+    name: ShortText | None = None
+    email: Email | None = None
+    address: Annotated[str, StringConstraints(max_length=400)] | None = None
+
+
+class RequestScope(_Strict):
+    """What the instrument asks for: a date range, record categories, and whether it names
+    psychotherapy notes or is a Part 2-compliant order."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    categories: Annotated[list[RecordCategory], Field(min_length=1)]
+    psychotherapy_notes: bool = False
+    part2_compliant_order: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RequestScope:
+        if self.to < self.from_:
+            raise ValueError("scope.to is before scope.from")
+        if len(set(self.categories)) != len(self.categories):
+            raise ValueError("scope.categories lists a category more than once")
+        if (RecordCategory.psychotherapy_note in self.categories) != self.psychotherapy_notes:
+            raise ValueError(
+                "scope.psychotherapy_notes must be true exactly when scope.categories names "
+                "psychotherapy_note"
+            )
+        return self
+
+
+class ServedDocument(_Strict):
+    """A document that was served (the order, the subpoena), by name and content hash."""
+
+    name: ShortText
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+When = Annotated[datetime, AfterValidator(aware)]
+
+
+class LegalRequest(_Strict):
+    """POST /v1/legal-requests: the contract's field names (DESIGN.md §3)."""
+
+    clinic_id: OpaqueKey
+    request_id: OpaqueKey
+    jurisdiction: Jurisdiction
+    instrument: Instrument
+    issuer: Issuer
+    served_at: When
+    response_due: When
+    requester: Requester
+    patient: RequestPatient
+    scope: RequestScope
+    documents: Annotated[list[ServedDocument], Field(max_length=20)] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LegalRequest:
+        if self.response_due <= self.served_at:
+            raise ValueError("response_due must be after served_at")
+        if self.scope.part2_compliant_order and self.instrument != Instrument.court_order:
+            raise ValueError(
+                "scope.part2_compliant_order: only a court order can authorize Part 2 records "
+                "(42 CFR 2.64)"
+            )
+        return self
+
+    def digest(self) -> str:
+        """A fingerprint of the whole body, to tell a re-sent request from a different one."""
+        canonical = json.dumps(
+            self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- the rules
+
+
+class ObjectionWindow(BaseModel):
+    """How long the patient has to object to a subpoena for their records.
+
+    `after_service`: N days from service of the subpoena (FRCP 45(d)(2)(B): 14 days, or the
+    compliance date if earlier). `before_production`: ends N days before the production date
+    (CA CCP 1985.3(g): a motion to quash at least 5 days before production).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    days: int = Field(gt=0)
+    counted: Literal["after_service", "before_production"]
+    basis: str
+    source: str
+
+    def ends(self, served_at: datetime, response_due: datetime) -> datetime:
+        """When the window closes; never after the response is due."""
+        if self.counted == "before_production":
+            return response_due - timedelta(days=self.days)
+        return min(served_at + timedelta(days=self.days), response_due)
+
+
+class LegalRequestRule(BaseModel):
+    """One jurisdiction's rules for answering a subpoena or order for mental-health records."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    jurisdiction: str
+    objection: ObjectionWindow
+    privilege: str
+    # Whether the therapist must claim the privilege for the patient (CA Evid. Code 1015).
+    therapist_must_claim: bool | Literal["unverified"]
+    # Whether a subpoena alone can ever reach a mental-health record in this state.
+    court_order_required: bool | Literal["unverified"]
+    sources: list[str] = Field(min_length=1)
+    unverified: list[str] = []
+    notes: str | None = None
+    default: bool = False
+
+
+class LegalRequestPolicy(BaseModel):
+    """The rules a legal request runs under, fixed at intake; `version` hashes them."""
+
+    model_config = ConfigDict(frozen=True)
+    rule: LegalRequestRule
+    timezone: str
+    version: str
+
+    @property
+    def unverified(self) -> bool:
+        """True when a value the request relies on is not confirmed by a source."""
+        return bool(self.rule.unverified or self.rule.default)
+
+
+@cache
+def _legal_table() -> dict:
+    return json.loads(
+        resources.files("domain").joinpath("policy_data/legal_requests.json").read_text()
+    )
+
+
+def legal_rule(jurisdiction: str) -> LegalRequestRule:
+    """The sourced rule of a jurisdiction, or the conservative default marked unverified."""
+    table = _legal_table()
+    raw = table["jurisdictions"].get(jurisdiction)
+    if raw is not None:
+        return LegalRequestRule.model_validate({"jurisdiction": jurisdiction, **raw})
+    return LegalRequestRule.model_validate(
+        {"jurisdiction": jurisdiction, **table["default"], "default": True}
+    )
+
+
+def resolve_legal_policy(jurisdiction: str, timezone: str) -> LegalRequestPolicy:
+    """The snapshot a legal request carries in its workflow input."""
+    rule = legal_rule(jurisdiction)
+    body = {"rule": rule.model_dump(mode="json"), "timezone": timezone}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    version = "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]
+    return LegalRequestPolicy(rule=rule, timezone=timezone, version=version)
