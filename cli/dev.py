@@ -177,6 +177,9 @@ async def run_dev() -> None:
             loop.add_signal_handler(sig, stop.set)
         async with build_worker(client, settings, ledger, records):
             api = asyncio.create_task(server.serve())
+            # The banner promises a listening API: wait until uvicorn has bound its port.
+            while not server.started and not api.done():
+                await asyncio.sleep(0.05)
             print(banner(settings, key), flush=True)
             await stop.wait()
             print("\nconfide dev: stopping ...", flush=True)

@@ -250,9 +250,7 @@ async def test_a_document_whose_bytes_changed_fails_for_good_without_its_text(st
     tampered = "P-301.doc-2024-lab-1"
     with store.engine.begin() as conn:
         # The store has no update path: a direct write is how corruption would look.
-        conn.execute(
-            update(records).where(records.c.id == tampered).values(content=b"GGT: 20 U/L")
-        )
+        conn.execute(update(records).where(records.c.id == tampered).values(content=b"GGT: 20 U/L"))
 
     with pytest.raises(ApplicationError) as caught:
         await build(acts_for(store), build_input(IDS_2024))
@@ -277,7 +275,9 @@ def send_input(manifest: PacketManifest, to: str = "clerk@court.test") -> SendPa
     )
 
 
-async def test_send_packet_attaches_the_stored_pdf_with_a_deterministic_message_id(smtp, mail, store):
+async def test_send_packet_attaches_the_stored_pdf_with_a_deterministic_message_id(
+    smtp, mail, store
+):
     acts = acts_for(store, smtp)
     manifest = await build(acts, build_input(IDS_2024))
 

@@ -261,26 +261,33 @@ def test_a_non_positive_ttl_is_refused(store):
         store.create_link("c-1.release", timedelta(0))
 
 
+def redeem_at_once(store: RecordsStore, token: str, n: int) -> tuple[list, list]:
+    """n threads redeem the same token, released together by a barrier: (results, errors)."""
+    start = threading.Barrier(n)
+    results: list[tuple[str, bytes] | None] = []
+    errors: list[BaseException] = []
+
+    def redeem() -> None:
+        start.wait()
+        try:
+            results.append(store.redeem(token))
+        except BaseException as e:  # surfaced by the caller: a lock error must fail the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=redeem) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
+
+
 def test_of_concurrent_redeems_exactly_one_succeeds(store):
     store.save_packet("c-1.release", "c-1", b"%PDF packet", 1)
     for _ in range(5):
         token = store.create_link("c-1.release", timedelta(hours=1))
-        start = threading.Barrier(8)
-        results: list[object] = []
-        errors: list[BaseException] = []
 
-        def redeem(token: str = token, start: threading.Barrier = start) -> None:
-            start.wait()
-            try:
-                results.append(store.redeem(token))
-            except BaseException as e:  # surfaced below: a lock error must fail the test
-                errors.append(e)
-
-        threads = [threading.Thread(target=redeem) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results, errors = redeem_at_once(store, token, 8)
 
         assert errors == []
         assert [r for r in results if r is not None] == [("c-1.release", b"%PDF packet")]
@@ -310,4 +317,3 @@ async def test_a_database_error_reaches_temporal_without_the_row(tmp_path):
 
     assert caught.value.type == "RecordsStoreFailed" and not caught.value.non_retryable
     assert "P-301" not in str(caught.value) and "demo-clinic" not in str(caught.value)
-

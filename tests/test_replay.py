@@ -25,6 +25,8 @@ def test_histories_exist_for_every_path_and_outcome():
     assert "demo-clinic.HIST-CA-CHILD-ABUSE.c1-child_abuse-v1-dr-lee.json" in names
     assert "demo-clinic.HIST-CA-ELDER-INFORM.c1-elder_abuse-v1-dr-lee.json" in names
     assert "demo-clinic.HIST-CA-CALL-RENEWED.c1-threat_to_others.json" in names
+    for legal in ("L-SUBPOENA", "L-ORDER-COUNSEL", "L-DUE-OBJECTED"):
+        assert f"demo-clinic.HIST-{legal}.json" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
@@ -45,6 +47,7 @@ def test_checked_in_histories_are_encrypted():
     for path in HISTORIES:
         text = path.read_text()
         assert "Jordan" not in text and "Casey" not in text, path.name
+        assert "Alameda" not in text and "attorney@law.test" not in text, path.name
         assert "YmluYXJ5L2VuY3J5cHRlZA==" in text, path.name  # base64 of binary/encrypted
 
 

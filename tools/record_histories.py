@@ -23,12 +23,22 @@ sys.path.insert(0, str(ROOT))
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from domain.flags import Flag  # noqa: E402
+from domain.legal_request import LegalRequest  # noqa: E402
 from domain.tasks import TaskCompletion  # noqa: E402
 from infra.ledger_db import Ledger  # noqa: E402
+from infra.records_db import RecordsStore  # noqa: E402
 from infra.temporal import data_converter  # noqa: E402
-from intake.cases import start_case  # noqa: E402
+from intake.cases import start_case, start_legal_request  # noqa: E402
 from tests.conftest import make_worker  # noqa: E402
-from tests.support import BIN, CODE_PATTERN, demo_clinic, eventually, flag_body, start_smtp  # noqa: E402
+from tests.support import (  # noqa: E402
+    BIN,
+    CODE_PATTERN,
+    demo_clinic,
+    eventually,
+    flag_body,
+    legal_request_body,
+    start_smtp,
+)
 from workflows import search_attributes as sa  # noqa: E402
 from workflows.case import CaseWorkflow  # noqa: E402
 
@@ -196,6 +206,123 @@ async def ca_call_renewed(env, client, handle, sink):
         )  # renewed once, then over
 
 
+VALID = {
+    "signed": True,
+    "issuer_has_jurisdiction": True,
+    "names_psychotherapy_notes": False,
+    "part2_compliant_order": False,
+}
+
+
+async def legal_scenario(env, client, queue, sink, name, instrument, steps):
+    sink.clear()
+    served = await env.get_current_time()
+    req = LegalRequest.model_validate(
+        legal_request_body(
+            request_id=f"HIST-{name}",
+            instrument=instrument,
+            served_at=served.isoformat(),
+            response_due=(served + timedelta(days=20)).isoformat(),
+        )
+    )
+    started = await start_legal_request(client, queue, req, demo_clinic())
+    await steps(env, client, started.handle, sink, req)
+    await started.handle.result()
+    history = await started.handle.fetch_history()
+    path = OUT / f"{started.case_id}.json"
+    path.write_text(history.to_json())
+    print(f"wrote {path.relative_to(ROOT)} ({len(history.events)} events)")
+
+
+async def _approve(client, handle, sink):
+    approval = await _task(handle, "release_approval")
+    mail = await eventually(
+        lambda: [m for m in sink.to("diaz@demo-clinic.test") if "approval code" in m.get_content()]
+    )
+    code = re.search(CODE_PATTERN, mail[-1].get_content()).group(1)
+    await _done(
+        client,
+        approval,
+        actor="po-diaz",
+        outcome="approve",
+        code=code,
+        data={"documents": approval.choices, "redactions_reviewed": True, "reason": "ok"},
+    )
+
+
+async def legal_subpoena(env, client, handle, sink, req):
+    await _done(
+        client,
+        await _task(handle, "classify_request"),
+        actor="po-diaz",
+        outcome="valid",
+        data={**VALID, "instrument": "attorney_subpoena"},
+    )
+    await _done(
+        client,
+        await _task(handle, "send_letter"),
+        actor="po-diaz",
+        outcome="send",
+        data={"reviewed": True},
+    )
+    assurance = await _task(handle, "record_assurance")
+    await env.sleep(req.response_due - timedelta(days=5) - await env.get_current_time())
+    await _done(
+        client,
+        assurance,
+        actor="po-diaz",
+        outcome="notice_given_no_objection",
+        data={"received_at": (await env.get_current_time()).isoformat(), "document": "stmt"},
+    )
+    await _approve(client, handle, sink)
+
+
+async def legal_order_counsel(env, client, handle, sink, req):
+    await _done(
+        client,
+        await _task(handle, "classify_request"),
+        actor="po-diaz",
+        outcome="ask_counsel",
+        note="Valid here?",
+    )
+    await _done(
+        client, await _task(handle, "counsel_review"), actor="counsel-ng", data={"advice": "yes"}
+    )
+    await _done(
+        client,
+        await _task(handle, "classify_request"),
+        actor="po-diaz",
+        outcome="valid",
+        data={**VALID, "instrument": "court_order"},
+    )
+    await _approve(client, handle, sink)
+
+
+async def legal_due_objected(env, client, handle, sink, req):
+    await _done(
+        client,
+        await _task(handle, "classify_request"),
+        actor="po-diaz",
+        outcome="valid",
+        data={**VALID, "instrument": "attorney_subpoena"},
+    )
+    await _done(
+        client,
+        await _task(handle, "send_letter"),
+        actor="po-diaz",
+        outcome="send",
+        data={"reviewed": True},
+    )
+    await env.sleep(req.response_due - await env.get_current_time() + timedelta(hours=1))
+    await _done(
+        client,
+        await _task(handle, "respond_when_due"),
+        actor="counsel-ng",
+        outcome="objection_sent",
+        data={"done_at": (await env.get_current_time()).isoformat(), "details": "served"},
+    )
+
+
 async def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     ctl, sink = start_smtp()
@@ -207,7 +334,10 @@ async def main() -> None:
         ledger = Ledger(f"sqlite:///{tmp}/ledger.db")
         ledger.migrate()
         queue = f"hist-{uuid.uuid4()}"
-        async with make_worker(env.client, queue, ctl.port, ledger):
+        records = RecordsStore(ledger.url)
+        records.migrate()
+        records.seed_demo("demo-clinic", "P-301")
+        async with make_worker(env.client, queue, ctl.port, ledger, records=records):
             for name, juris, steps, concerns in [
                 ("CA-MANDATORY", "US-CA", ca_mandatory, None),
                 ("TX-PERMISSIVE", "US-TX", tx_permissive, None),
@@ -220,6 +350,15 @@ async def main() -> None:
                     print(f"kept tests/histories/demo-clinic.HIST-{name}*.json (on record)")
                     continue
                 await scenario(env, env.client, queue, sink, name, juris, steps, concerns)
+            for name, instrument, legal_steps in [
+                ("L-SUBPOENA", "attorney_subpoena", legal_subpoena),
+                ("L-ORDER-COUNSEL", "court_order", legal_order_counsel),
+                ("L-DUE-OBJECTED", "attorney_subpoena", legal_due_objected),
+            ]:
+                if (OUT / f"demo-clinic.HIST-{name}.json").exists() and "--all" not in sys.argv:
+                    print(f"kept tests/histories/demo-clinic.HIST-{name}.json (on record)")
+                    continue
+                await legal_scenario(env, env.client, queue, sink, name, instrument, legal_steps)
     await env.shutdown()
     ctl.stop()
 
