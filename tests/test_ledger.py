@@ -300,3 +300,48 @@ async def test_a_database_error_reaches_temporal_without_the_row(tmp_path):
     assert caught.value.type == "LedgerWriteFailed" and not caught.value.non_retryable
     for value in (d.recipient_name, d.recipient_address, d.description):
         assert value not in str(caught.value)
+
+
+def test_released_documents_round_trip_with_the_manifest_hash(store, case_id):
+    from domain.records import DisclosedDocument
+
+    docs = [
+        DisclosedDocument(
+            id="P-301.doc-1", category="progress_note", date="2024-02-01", sha256="a" * 64
+        ),
+        DisclosedDocument(
+            id="P-301.doc-2", category="assessment", date="2024-03-01", sha256="b" * 64
+        ),
+    ]
+    store.record(disclosure(case_id, documents=docs, manifest_sha256="c" * 64))
+    [row] = store.for_case(case_id)
+    assert row.documents == docs and row.manifest_sha256 == "c" * 64
+
+
+def test_a_ledger_from_before_released_documents_gains_the_columns_and_keeps_its_rows(tmp_path):
+    from sqlalchemy import MetaData, Table, UniqueConstraint, create_engine, insert
+
+    from infra.ledger_db import disclosures
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    # The table as the previous version created it: without the two new columns.
+    engine = create_engine(url)
+    old = MetaData()
+    columns = [
+        c.copy() for c in disclosures.columns if c.name not in ("documents", "manifest_sha256")
+    ]
+    table = Table(
+        "disclosures", old, *columns, UniqueConstraint("case_id", "step", "recipient_key")
+    )
+    old.create_all(engine)
+    row = disclosure("demo-clinic.F-OLD").model_dump(exclude={"documents", "manifest_sha256"})
+    with engine.begin() as conn:
+        conn.execute(insert(table).values(**row, recorded_at=row["disclosed_at"]))
+    engine.dispose()
+
+    upgraded = Ledger(url)
+    upgraded.migrate()
+    [kept] = upgraded.for_case("demo-clinic.F-OLD")
+    assert kept.documents == [] and kept.manifest_sha256 is None
+    upgraded.record(disclosure("demo-clinic.F-NEW", manifest_sha256="d" * 64))
+    assert upgraded.for_case("demo-clinic.F-NEW")[0].manifest_sha256 == "d" * 64

@@ -3,6 +3,7 @@ nothing outside the encrypted payloads and the notices themselves may contain it
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import uuid
@@ -253,3 +254,77 @@ async def test_no_phi_outside_encrypted_payloads(file_stack, mail, caplog, capfd
 
 async def _phase(http, case_id, status):
     return (await http.get(f"/v1/cases/{case_id}")).json()["status"] == status
+
+
+async def test_a_released_legal_request_leaves_no_phi_in_temporal(file_stack, mail, caplog):
+    """The records' text, the patient's name and address and the requester's reach the packet
+    and the letters, never Temporal's database, search attributes, subjects or logs."""
+    caplog.set_level(logging.DEBUG)
+    http, client, ledger, db = file_stack
+    from infra.records_db import RecordsStore
+    from tests.support import legal_request_body
+
+    store = RecordsStore(ledger.url)
+    store.migrate()
+    store.seed_demo("demo-clinic", "P-777")
+    body = legal_request_body(request_id="LEAK-L", instrument="court_order")
+    body["patient"] = {
+        "ref": "P-777",
+        "name": "Zebediah Quuxworth",
+        "email": "zeb.quux@example.org",
+    }
+    body["requester"]["address"] = "42 Wallaby Way"
+    r = await http.post("/v1/legal-requests", json=body)
+    case_id = r.json()["case_id"]
+    await _do(
+        http,
+        case_id,
+        await _task(http, case_id, "classify_request"),
+        actor="po-diaz",
+        outcome="valid",
+        data={
+            "instrument": "court_order",
+            "signed": True,
+            "issuer_has_jurisdiction": True,
+            "names_psychotherapy_notes": False,
+            "part2_compliant_order": False,
+            "notes": "PLUGH classification notes",
+        },
+    )
+    approval = await _task(http, case_id, "release_approval")
+    code_mail = await eventually(
+        lambda: [m for m in mail.to("diaz@demo-clinic.test") if "approval code" in m.get_content()]
+    )
+    await _do(
+        http,
+        case_id,
+        approval,
+        actor="po-diaz",
+        outcome="approve",
+        code=re.search(CODE_PATTERN, code_mail[-1].get_content()).group(1),
+        data={**approval["example"]["data"], "reason": "PLUGH approved"},
+    )
+    await eventually(lambda: _phase(http, case_id, "closed"))
+    [packet] = [p for m in mail.to("attorney@law.test") for p in m.iter_attachments()]
+    assert ledger.for_case(case_id)[0].documents
+    record_text = ["Jordan Example", "Zebediah Quuxworth"]
+    # The packet did carry the records' text (so the search below is meaningful).
+    from pypdf import PdfReader
+
+    pages = "".join(p.extract_text() for p in PdfReader(io.BytesIO(packet.get_content())).pages)
+    assert "Jordan Example" in pages
+    stored = b"".join(p.read_bytes() for p in db.parent.glob("temporal.db*"))
+    desc = await client.get_workflow_handle(case_id).describe()
+    exposed = {
+        "search attributes": " ".join(str(p.value) for p in desc.typed_search_attributes),
+        "e-mail subjects": " ".join(m["Subject"] for m in mail.messages),
+        "log output": "\n".join(
+            f"{r.getMessage()} {r.__dict__}"
+            for r in caplog.records
+            if not r.name.startswith("mail.log")
+        ),
+    }
+    for phi in [*PHI, *record_text]:
+        assert phi.encode() not in stored, f"{phi!r} is in the Temporal database"
+        for where, text in exposed.items():
+            assert phi not in text, f"{phi!r} leaked into {where}"
