@@ -235,20 +235,24 @@ def ledger(case_id: str) -> None:
     for column in table.columns:
         column.overflow = "fold"
     for r in rows:
-        what = r.description + "".join(
-            f"\n- {d.id} ({d.category}, {d.date.isoformat()}) sha256 {d.sha256}"
-            for d in r.documents
-        )
         table.add_row(
             r.disclosed_at.isoformat(timespec="minutes"),
             r.recipient_name,
             r.recipient_address,
-            what,
+            r.description,
             r.purpose,
             r.legal_basis,
             r.task_ref or "",
         )
     console.print(table if rows else f"No disclosures recorded for {case_id}.")
+    for r in rows:
+        if r.documents:
+            docs = Table("document", "category", "date", "sha256", title=f"Released in {r.step}")
+            for column in docs.columns:
+                column.overflow = "fold"
+            for d in r.documents:
+                docs.add_row(d.id, d.category, d.date.isoformat(), d.sha256)
+            console.print(docs)
 
 
 def _keyring_file(settings: Settings) -> Path:

@@ -14,18 +14,19 @@ from domain.notices import Notice
 
 def local(ts: datetime, timezone: str) -> str:
     """A time as a person in the clinic reads it: 'Mon, Dec 21, 2026, 5:00 PM PST'."""
-    return ts.astimezone(ZoneInfo(timezone)).strftime("%a, %b %d, %Y, %I:%M %p %Z")
+    t = ts.astimezone(ZoneInfo(timezone))
+    return f"{t:%a, %b} {t.day}, {t.year}, {t.hour % 12 or 12}:{t:%M %p %Z}"
 
 
 def local_date(ts: datetime, timezone: str) -> str:
     """A date as a letter gives it: 'December 21, 2026'."""
-    return ts.astimezone(ZoneInfo(timezone)).strftime("%B %d, %Y")
+    local_ts = ts.astimezone(ZoneInfo(timezone))
+    return f"{local_ts:%B} {local_ts.day}, {local_ts.year}"
 
 
 def _what(req: LegalRequest) -> str:
     return (
-        f"the {INSTRUMENT_TITLE[req.instrument]} issued by {req.issuer.name} in case "
-        f"{req.issuer.case_number}"
+        f"the {INSTRUMENT_TITLE[req.instrument]} in {req.issuer.name} case {req.issuer.case_number}"
     )
 
 

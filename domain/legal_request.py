@@ -51,7 +51,7 @@ ORDER_LIKE = {Instrument.court_order, Instrument.judge_subpoena, Instrument.warr
 INSTRUMENT_TITLE = {
     Instrument.court_order: "court order",
     Instrument.judge_subpoena: "subpoena signed by a judge",
-    Instrument.attorney_subpoena: "subpoena issued by an attorney or clerk",
+    Instrument.attorney_subpoena: "subpoena (attorney- or clerk-issued)",
     Instrument.warrant: "warrant",
     Instrument.administrative: "administrative request",
 }
@@ -189,6 +189,7 @@ class LegalRequestRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     jurisdiction: str
     objection: ObjectionWindow
+    # The citation a privilege letter gives, e.g. "Cal. Evid. Code 1014-1015".
     privilege: str
     # Whether the therapist must claim the privilege for the patient (CA Evid. Code 1015).
     therapist_must_claim: bool | Literal["unverified"]

@@ -285,7 +285,8 @@ def _check_legal_forms(task: Task, outcome: str, form: BaseModel) -> None:
         if review and not form.redactions_reviewed:
             raise TaskRejected(
                 "data.redactions_reviewed must be true: "
-                f"{', '.join(review)} mention other people (review the redactions first)"
+                f"{', '.join(review)} {'mentions' if len(review) == 1 else 'mention'} other "
+                "people (review the redactions first)"
             )
 
 

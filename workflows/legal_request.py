@@ -331,16 +331,7 @@ class LegalRequestWorkflow(TaskWorkflowBase):
         notes |= {
             d: "mentions other people: review the redactions" for d in selection.redaction_review
         }
-        by_id = {d.id: d for d in docs}
-        listing = (
-            "\n".join(
-                f"- {d}: {by_id[d].category.value}, {by_id[d].date.isoformat()}, {by_id[d].title}"
-                + (" (mentions other people: review redactions)" if d in notes else "")
-                for d in selection.released
-            )
-            + "\n\nLeft out:\n"
-            + ("\n".join(f"- {e.document_id}: {e.reason}" for e in selection.excluded) or "- none")
-        )
+        listing = _listing(docs, selection)
         approval = await self._decide(
             lambda n: self._task(
                 TaskKind.release_approval,
@@ -723,3 +714,29 @@ class LegalRequestWorkflow(TaskWorkflowBase):
                 + (f"advice recorded by {c.advised_by}" if c.advice else "asked, no advice yet")
             )
         return "\n".join(lines) + "\n\nNothing is released without the privacy officer's approval."
+
+
+def _listing(docs: list[DocumentMeta], selection: Selection) -> str:
+    """The approval task's document: what would go, and what stays and why (counted where
+    many share a reason, so a long record stays readable)."""
+    by_id = {d.id: d for d in docs}
+    lines = ["Would be released:"]
+    for doc_id in selection.released:
+        d = by_id[doc_id]
+        review = (
+            " (mentions other people: review redactions)"
+            if doc_id in selection.redaction_review
+            else ""
+        )
+        lines.append(f"- {doc_id}: {d.category.value}, {d.date.isoformat()}, {d.title}{review}")
+    reasons: dict[str, list[str]] = {}
+    for e in selection.excluded:
+        reasons.setdefault(e.reason, []).append(e.document_id)
+    lines.append("")
+    lines.append("Left out:")
+    for reason, ids in reasons.items():
+        shown = ", ".join(ids) if len(ids) <= 3 else f"{len(ids)} documents"
+        lines.append(f"- {reason}: {shown}")
+    if not reasons:
+        lines.append("- nothing")
+    return "\n".join(lines)
