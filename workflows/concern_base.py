@@ -34,10 +34,20 @@ class TaskWorkflowBase:
         """Open tasks."""
         return self.board.views()
 
+    # Workflows recorded before upserts were de-duplicated keep upserting on every change (their
+    # histories must replay); newer ones set this and upsert only when a value changes.
+    _upsert_only_changes = False
+    _last_upsert: tuple | None = None
+
     def _publish_board(self, status: str, header: str, unverified: bool) -> None:
         """Search attributes and current details from the board's open tasks."""
         waiting = self.board.waiting_on()
         next_due = self.board.next_due()
+        workflow.set_current_details(render_details(header, list(self.board.tasks.values())))
+        values = (status, tuple(waiting), next_due, self.board.overdue(), unverified)
+        if self._upsert_only_changes and values == self._last_upsert:
+            return
+        self._last_upsert = values
         workflow.upsert_search_attributes(
             [
                 sa.STATUS.value_set(status),
@@ -47,7 +57,6 @@ class TaskWorkflowBase:
                 sa.POLICY_UNVERIFIED.value_set(unverified),
             ]
         )
-        workflow.set_current_details(render_details(header, list(self.board.tasks.values())))
 
 
 class ConcernWorkflowBase(TaskWorkflowBase):

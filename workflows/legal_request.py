@@ -76,6 +76,8 @@ PREFIX = "l"
 class LegalRequestWorkflow(TaskWorkflowBase):
     """One court order, subpoena, warrant or administrative request for a patient's records."""
 
+    _upsert_only_changes = True
+
     @workflow.init
     def __init__(self, inp: LegalRequestInput) -> None:
         self.inp = inp
