@@ -316,3 +316,56 @@ async def test_court_order_for_2024_progress_notes_releases_exactly_those(
     assert status.legal.counsel[0].advice == "valid, comply"
     [row] = ledger.for_case(started.case_id)
     assert "164.512(e)(1)(i)" in row.legal_basis and row.recipient_name == "A. Attorney"
+
+
+async def test_refused_packet_mail_becomes_a_delivery_task_and_the_ledger_says_mail(
+    ts_env, mail, smtp, ledger, records, task_queue
+):
+    client = ts_env.client
+    req = request(await now(ts_env), instrument="court_order", request_id="L-REFUSED")
+    mail.script[REQUESTER] = ["550 5.1.1 mailbox unavailable"]
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_legal_request(client, task_queue, req, demo_clinic())
+        handle = started.handle
+        await classify_valid(client, handle, instrument="court_order")
+        await approve_all(client, handle, mail, records)
+        deliver = await task_of(handle, "record_action")
+        assert deliver.task_id == "l-deliver_packet" and "packet-link" in deliver.instructions
+        assert ledger.for_case(started.case_id) == []  # nothing has left yet
+        await complete(
+            client,
+            deliver,
+            actor="po-diaz",
+            outcome="done",
+            data={"done_at": (await now(ts_env)).isoformat(), "details": "certified mail"},
+        )
+        status = await handle.result()
+    [row] = ledger.for_case(started.case_id)
+    assert row.channel == "mail" and row.recipient_address == req.requester.address
+    assert status.notifications[-1].status == "refused"
+
+
+async def test_defective_instrument_is_answered_with_an_objection_and_nothing_leaves(
+    ts_env, mail, smtp, ledger, records, task_queue
+):
+    client = ts_env.client
+    req = request(await now(ts_env), request_id="L-DEFECT")
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_legal_request(client, task_queue, req, demo_clinic())
+        handle = started.handle
+        classify = await task_of(handle, "classify_request")
+        await refused(
+            "valid needs data.signed",
+            complete(
+                client, classify, actor="po-diaz", outcome="valid", data={**VALID, "signed": False}
+            ),
+        )
+        await complete(
+            client, classify, actor="po-diaz", outcome="defective", data={**VALID, "signed": False}
+        )
+        letter = await task_of(handle, "send_letter")
+        await complete(client, letter, actor="po-diaz", outcome="send", data={"reviewed": True})
+        status = await handle.result()
+    assert status.legal.outcome == "defective" and status.legal.packet is None
+    assert "will produce no records" in mail.to(REQUESTER)[0].get_content()
+    assert ledger.for_case(started.case_id) == []

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.records import (
@@ -462,7 +463,7 @@ class LegalRequestWorkflow(TaskWorkflowBase):
                     "sent",
                 )
                 return "email", self.req.requester.email
-            except Exception:  # noqa: BLE001 (ActivityError: refused or retries exhausted)
+            except ActivityError:  # refused, or the mail server down past its retries
                 record.status = "refused"
         done = await self.board.run(
             self._task(
