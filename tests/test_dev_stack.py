@@ -123,6 +123,27 @@ def test_dev_stack_runs_a_case_stops_cleanly_and_resumes(tmp_path):
         names = " ".join(p.name for p in mail_dir.glob("*.eml"))
         assert "casey@example.org" in names and "police@agency.test" in names
 
+        # The README's court-order walk-through starts the same way: the sample file through
+        # the CLI, against the demo patient's chart that `make run` seeded.
+        order = subprocess.run(
+            [
+                str(BIN / "confide"),
+                "legal-request",
+                str(ROOT / "deploy/dev/sample-court-order.json"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert order.returncode == 0 and "demo-clinic.L-3002" in order.stdout, order.stderr
+        tasks = wait_until(
+            lambda: (
+                httpx.get(f"{api}/v1/cases/demo-clinic.L-3002", headers=auth).json().get("tasks")
+            )
+        )
+        assert tasks[0]["task_id"] == "l-classify"
+
         # Operators read a case decrypted through the codec endpoint the banner names;
         # without it they (and the database file) see ciphertext only.
         endpoint = re.search(r"Codec endpoint\s+(\S+)", banner).group(1)
