@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.records import (
@@ -55,7 +54,13 @@ with workflow.unsafe.imports_passed_through():
         received_lines,
         requester_answer,
     )
-    from domain.legal_request import INSTRUMENT_TITLE, ORDER_BASIS, ORDER_LIKE, SUBPOENA_BASIS
+    from domain.legal_request import (
+        INSTRUMENT_TITLE,
+        ORDER_BASIS,
+        ORDER_LIKE,
+        SUBPOENA_BASIS,
+        LegalRequest,
+    )
     from domain.records import Disclosure, NoticeRecord
     from domain.release import Selection, select_release
     from domain.tasks import Task, TaskStatus
@@ -274,31 +279,24 @@ class LegalRequestWorkflow(TaskWorkflowBase):
         step = f"{PREFIX}.patient_notice"
         assert self.window_ends is not None
         if self.req.patient.email:
-            record = NoticeRecord(
-                step=step,
-                recipient_key="patient",
-                recipient_role="patient",
-                channel="email",
-                status="sending",
-            )
-            self.notifications.append(record)
             try:
-                receipt = await mail.send(
-                    inp.case_id,
+                await mail.tracked(
+                    self.notifications,
                     step,
                     "patient",
-                    self.req.patient.email,
-                    patient_notice(self.req, inp.clinic, inp.case_id, self.window_ends),
-                    reply_to=inp.clinic.reply_to,
-                )
-                record.message_id, record.sent_at, record.status = (
-                    receipt.message_id,
-                    receipt.sent_at,
-                    "sent",
+                    "patient",
+                    mail.send(
+                        inp.case_id,
+                        step,
+                        "patient",
+                        self.req.patient.email,
+                        patient_notice(self.req, inp.clinic, inp.case_id, self.window_ends),
+                        reply_to=inp.clinic.reply_to,
+                    ),
                 )
                 return
             except mail.DeliveryFailed:
-                record.status = "refused"
+                pass  # mailed instead, below
         await self.board.run(
             self._task(
                 TaskKind.record_action,
@@ -425,46 +423,32 @@ class LegalRequestWorkflow(TaskWorkflowBase):
         server refuses it) a task to deliver it by hand or post. Returns (channel, address)."""
         inp, step = self.inp, f"{PREFIX}.release"
         if self.req.requester.email:
-            record = NoticeRecord(
-                step=step,
-                recipient_key="requester",
-                recipient_role="requester",
-                channel="email",
-                status="sending",
-            )
-            self.notifications.append(record)
             try:
-                receipt = await workflow.execute_activity_method(
-                    RecordsActivities.send_packet,
-                    SendPacketInput(
-                        case_id=inp.case_id,
-                        step=step,
-                        recipient_key="requester",
-                        to=self.req.requester.email,
-                        subject=f"Records from {inp.clinic.name} (ref {inp.case_id})",
-                        body=(
-                            f"Enclosed: the records {inp.clinic.name} produces in response to "
-                            f"the {INSTRUMENT_TITLE[self.req.instrument]} in case "
-                            f"{self.req.issuer.case_number}, with a cover letter and a manifest "
-                            f"of SHA-256 digests. Packet SHA-256: {manifest.sha256}.\n\n"
-                            "The records are confidential; further disclosure may be prohibited "
-                            "by law.\n"
+                await mail.tracked(
+                    self.notifications,
+                    step,
+                    "requester",
+                    "requester",
+                    workflow.execute_activity_method(
+                        RecordsActivities.send_packet,
+                        SendPacketInput(
+                            case_id=inp.case_id,
+                            step=step,
+                            recipient_key="requester",
+                            to=self.req.requester.email,
+                            subject=f"Records from {inp.clinic.name} (ref {inp.case_id})",
+                            body=_packet_mail_body(self.req, inp.clinic.name, manifest.sha256),
+                            packet_id=manifest.packet_id,
+                            filename=f"{inp.case_id}-records.pdf",
+                            reply_to=inp.clinic.reply_to,
                         ),
-                        packet_id=manifest.packet_id,
-                        filename=f"{inp.case_id}-records.pdf",
-                        reply_to=inp.clinic.reply_to,
+                        start_to_close_timeout=timedelta(seconds=120),
+                        retry_policy=mail.MAIL_RETRY,
                     ),
-                    start_to_close_timeout=timedelta(seconds=120),
-                    retry_policy=mail.MAIL_RETRY,
-                )
-                record.message_id, record.sent_at, record.status = (
-                    receipt.message_id,
-                    receipt.sent_at,
-                    "sent",
                 )
                 return "email", self.req.requester.email
-            except ActivityError:  # refused, or the mail server down past its retries
-                record.status = "refused"
+            except mail.DeliveryFailed:
+                pass  # delivered by hand or post instead, below
         done = await self.board.run(
             self._task(
                 TaskKind.record_action,
@@ -506,34 +490,26 @@ class LegalRequestWorkflow(TaskWorkflowBase):
         inp = self.inp
         if not self.req.requester.email:
             return  # the letter tasks record postal delivery; nothing to e-mail
-        record = NoticeRecord(
-            step=f"{PREFIX}.{step}",
-            recipient_key="requester",
-            recipient_role="requester",
-            channel="email",
-            status="sending",
-        )
-        self.notifications.append(record)
         try:
-            receipt = await mail.send(
-                inp.case_id,
-                record.step,
+            await mail.tracked(
+                self.notifications,
+                f"{PREFIX}.{step}",
                 "requester",
-                self.req.requester.email,
-                requester_answer(self.req, inp.clinic, inp.case_id, headline, text),
-                reply_to=inp.clinic.reply_to,
-            )
-            record.message_id, record.sent_at, record.status = (
-                receipt.message_id,
-                receipt.sent_at,
-                "sent",
+                "requester",
+                mail.send(
+                    inp.case_id,
+                    f"{PREFIX}.{step}",
+                    "requester",
+                    self.req.requester.email,
+                    requester_answer(self.req, inp.clinic, inp.case_id, headline, text),
+                    reply_to=inp.clinic.reply_to,
+                ),
             )
         except mail.DeliveryFailed:
-            record.status = "refused"
             await mail.tell_staff(
                 inp.case_id,
                 inp.clinic,
-                f"{record.step}.refused",
+                f"{PREFIX}.{step}.refused",
                 [Role.privacy_officer],
                 "A letter to the requester was not delivered",
                 ["The mail server refused it; send it by post and keep the proof of mailing."],
@@ -717,6 +693,15 @@ class LegalRequestWorkflow(TaskWorkflowBase):
                 + (f"advice recorded by {c.advised_by}" if c.advice else "asked, no advice yet")
             )
         return "\n".join(lines) + "\n\nNothing is released without the privacy officer's approval."
+
+
+def _packet_mail_body(req: LegalRequest, clinic_name: str, sha256: str) -> str:
+    return (
+        f"Enclosed: the records {clinic_name} produces in response to the "
+        f"{INSTRUMENT_TITLE[req.instrument]} in case {req.issuer.case_number}, with a cover "
+        f"letter and a manifest of SHA-256 digests. Packet SHA-256: {sha256}.\n\n"
+        "The records are confidential; further disclosure may be prohibited by law.\n"
+    )
 
 
 def _listing(docs: list[DocumentMeta], selection: Selection) -> str:

@@ -6,6 +6,7 @@ permanent refusal, the caller gets DeliveryFailed and turns it into a human task
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -18,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notify import NoticeActivities, NoticeReceipt, SendNoticeInput
     from domain.clinic import Clinic, Role
     from domain.notices import Notice, staff_notice
-    from domain.records import Disclosure
+    from domain.records import Disclosure, NoticeRecord
 
 MAIL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
@@ -64,6 +65,33 @@ async def send(
         )
     except ActivityError as e:
         raise DeliveryFailed(str(e.cause) if e.cause else "delivery failed") from None
+
+
+async def tracked(
+    notices: list[NoticeRecord],
+    step: str,
+    recipient_key: str,
+    recipient_role: str,
+    sending: Awaitable[NoticeReceipt],
+) -> NoticeRecord:
+    """Await a sending and keep its record in `notices` (the case view's notifications):
+    "sent" with its Message-ID, or "refused" and DeliveryFailed raised for the caller's
+    fallback (a task to deliver it another way)."""
+    record = NoticeRecord(
+        step=step,
+        recipient_key=recipient_key,
+        recipient_role=recipient_role,
+        channel="email",
+        status="sending",
+    )
+    notices.append(record)
+    try:
+        receipt = await sending
+    except (DeliveryFailed, ActivityError):
+        record.status = "refused"
+        raise DeliveryFailed("not delivered") from None
+    record.message_id, record.sent_at, record.status = receipt.message_id, receipt.sent_at, "sent"
+    return record
 
 
 async def tell_staff(
