@@ -45,6 +45,8 @@ class BuildPacketInput(BaseModel):
     cover_letter: str
     generated_at_local: str
     document_ids: list[str]
+    # Roster id -> name, so the packet names each record's author as the court reads it.
+    authors: dict[str, str] = {}
 
 
 class PacketManifest(BaseModel):
@@ -135,6 +137,7 @@ class RecordsActivities:
                     case_id=inp.case_id,
                     generated_at_local=inp.generated_at_local,
                     documents=fetched,
+                    authors=inp.authors,
                 )
             )
         except Exception as e:

@@ -47,6 +47,12 @@ class PacketContent(BaseModel):
     case_id: str
     generated_at_local: str
     documents: list[tuple[DocumentMeta, bytes]]
+    # Roster id -> name as the clinic's roster gives it ("dr-lee" -> "Dr. Lee").
+    authors: dict[str, str] = {}
+
+    def author(self, meta: DocumentMeta) -> str:
+        """The document's author by name where the roster knows the id."""
+        return self.authors.get(meta.author, meta.author)
 
 
 def _styles() -> dict[str, ParagraphStyle]:
@@ -151,7 +157,7 @@ def _manifest(inp: PacketContent, st: dict[str, ParagraphStyle]) -> list[Flowabl
                 Paragraph(_text(meta.id), st["mono_id"]),
                 Paragraph(_text(meta.category.value.replace("_", " ")), st["cell"]),
                 Paragraph(meta.date.isoformat(), st["cell"]),
-                Paragraph(_text(meta.author), st["cell"]),
+                Paragraph(_text(inp.author(meta)), st["cell"]),
                 Paragraph(_text(meta.title), st["cell"]),
             ]
         )
@@ -186,13 +192,18 @@ def _manifest(inp: PacketContent, st: dict[str, ParagraphStyle]) -> list[Flowabl
 
 
 def _document(
-    i: int, count: int, meta: DocumentMeta, content: bytes, st: dict[str, ParagraphStyle]
+    i: int,
+    count: int,
+    meta: DocumentMeta,
+    content: bytes,
+    st: dict[str, ParagraphStyle],
+    author: str,
 ) -> list[Flowable]:
     fields = [
         ("Document", Paragraph(_text(meta.id), st["value_mono"])),
         ("Category", Paragraph(_text(meta.category.value.replace("_", " ")), st["value"])),
         ("Date", Paragraph(meta.date.isoformat(), st["value"])),
-        ("Author", Paragraph(_text(meta.author), st["value"])),
+        ("Author", Paragraph(_text(author), st["value"])),
         ("Title", Paragraph(_text(meta.title), st["value"])),
         ("SHA-256", Paragraph(_sha256(content), st["value_mono"])),
     ]
@@ -277,7 +288,7 @@ def render_packet(inp: PacketContent) -> tuple[bytes, int]:
     story = _cover(inp, st)
     story += [PageBreak(), *_manifest(inp, st)]
     for i, (meta, content) in enumerate(inp.documents, start=1):
-        story += _document(i, len(inp.documents), meta, content, st)
+        story += _document(i, len(inp.documents), meta, content, st, inp.author(meta))
     canvas_class = _numbered_canvas(f"{inp.clinic_name} · case {inp.case_id}")
     doc.build(story, canvasmaker=canvas_class)
     return buf.getvalue(), doc.page

@@ -256,6 +256,8 @@ class LegalRequestWorkflow(TaskWorkflowBase):
         self.response_due = ResponseForm.model_validate(answer.form).new_response_due or (
             self.response_due
         )
+        # A window counted back from production moves with the new date.
+        self.window_ends = self.rule.objection.ends(self.req.served_at, self.response_due)
         self.phase = Phase.awaiting_assurance
         return None
 
@@ -378,6 +380,7 @@ class LegalRequestWorkflow(TaskWorkflowBase):
                 ),
                 generated_at_local=local(workflow.now(), inp.clinic.timezone),
                 document_ids=[d for d in selection.released if d in chosen],
+                authors={m.id: m.name for m in inp.clinic.staff},
             ),
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=RECORDS_RETRY,
