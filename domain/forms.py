@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -21,6 +21,9 @@ Notes = Annotated[str, StringConstraints(max_length=4000)]
 
 class _Form(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # Times that record when something happened may not lie in the future (a typo would move a
+    # clock); fields named here are dates still to come (e.g. an extended response date).
+    future_fields: ClassVar[frozenset[str]] = frozenset()
 
 
 class RiskAssessmentForm(_Form):
@@ -191,6 +194,8 @@ class RulingForm(_Form):
 
 class ResponseForm(_Form):
     """The answer given when the response was due without assurance."""
+
+    future_fields: ClassVar[frozenset[str]] = frozenset({"new_response_due"})
 
     done_at: When
     details: Annotated[str, StringConstraints(min_length=1, max_length=2000)]

@@ -369,3 +369,52 @@ async def test_defective_instrument_is_answered_with_an_objection_and_nothing_le
     assert status.legal.outcome == "defective" and status.legal.packet is None
     assert "will produce no records" in mail.to(REQUESTER)[0].get_content()
     assert ledger.for_case(started.case_id) == []
+
+
+async def test_an_extension_moves_the_response_date_and_the_window_and_still_waits(
+    ts_env, mail, smtp, ledger, records, task_queue
+):
+    client = ts_env.client
+    req = request(await now(ts_env), request_id="L-EXTEND")
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_legal_request(client, task_queue, req, demo_clinic())
+        handle = started.handle
+        await classify_valid(client, handle)
+        await complete(
+            client,
+            await task_of(handle, "send_letter"),
+            actor="po-diaz",
+            outcome="send",
+            data={"reviewed": True},
+        )
+        first = await task_of(handle, "record_assurance")
+        await ts_env.sleep(req.response_due - await now(ts_env) + timedelta(minutes=1))
+        respond = await task_of(handle, "respond_when_due")
+        new_due = req.response_due + timedelta(days=14)
+        await complete(
+            client,
+            respond,
+            actor="po-diaz",
+            outcome="extension_obtained",
+            data={
+                "done_at": (await now(ts_env)).isoformat(),
+                "details": "stipulated",
+                "new_response_due": new_due.isoformat(),
+            },
+        )
+        second = await task_of(handle, "record_assurance", not_id=first.task_id)
+        assert second.due_at == new_due
+        # California counts the window back from production: it moved with the new date.
+        assert second.outcome_not_before["notice_given_no_objection"] == new_due - timedelta(days=5)
+        view = (await handle.query(LegalRequestWorkflow.status)).legal
+        assert view.response_due == new_due and view.phase == "awaiting_assurance"
+        await complete(
+            client,
+            second,
+            actor="po-diaz",
+            outcome="qpo",
+            data={"received_at": (await now(ts_env)).isoformat(), "document": "QPO"},
+        )
+        await approve_all(client, handle, mail, records)
+        status = await handle.result()
+    assert status.legal.outcome == "released"

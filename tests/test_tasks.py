@@ -434,3 +434,113 @@ def test_render_details_says_when_nothing_is_open():
     text = render_details("h", [risk_task(status=TaskStatus.done)])
     assert "No open tasks." in text
     assert "###" not in text
+
+
+# -- legal requests -------------------------------------------------------------------------
+
+
+def legal_task(kind: TaskKind, **overrides) -> Task:
+    fields = {
+        "task_id": f"l-{kind.value}",
+        "kind": kind,
+        "role": Role.privacy_officer,
+        "allowed_roles": [Role.privacy_officer],
+        "created_at": NOW,
+        "due_at": NOW + timedelta(days=2),
+        "reminder_before": timedelta(hours=24),
+        "escalate_every": timedelta(hours=24),
+        "title": "t",
+        "instructions": "i",
+    }
+    fields.update(overrides)
+    return Task(**fields)
+
+
+def legal_done(task: Task, outcome: str, data: dict | None = None, **kw) -> TaskCompletion:
+    return TaskCompletion(
+        task_id=task.task_id, actor="po-diaz", outcome=outcome, data=data or {}, **kw
+    )
+
+
+APPROVAL = legal_task(
+    TaskKind.release_approval,
+    choices=["d1", "d2"],
+    choice_notes={"d2": "mentions other people: review the redactions", "d9": "a Part 2 record"},
+)
+
+
+def test_adding_a_record_outside_the_computed_scope_is_refused_with_its_reason(clinic):
+    with pytest.raises(TaskRejected, match="d9 is outside the computed release scope: a Part 2"):
+        check_completion(
+            APPROVAL,
+            legal_done(APPROVAL, "approve", {"documents": ["d1", "d9"], "reason": "x"}),
+            clinic,
+        )
+    with pytest.raises(TaskRejected, match="not a document of this patient's record"):
+        check_completion(
+            APPROVAL, legal_done(APPROVAL, "approve", {"documents": ["zz"], "reason": "x"}), clinic
+        )
+
+
+def test_removing_records_is_allowed_and_third_parties_need_the_redaction_review(clinic):
+    check_completion(
+        APPROVAL, legal_done(APPROVAL, "approve", {"documents": ["d1"], "reason": "x"}), clinic
+    )
+    with pytest.raises(TaskRejected, match="d2 mentions other people"):
+        check_completion(
+            APPROVAL, legal_done(APPROVAL, "approve", {"documents": ["d2"], "reason": "x"}), clinic
+        )
+    check_completion(
+        APPROVAL,
+        legal_done(
+            APPROVAL, "approve", {"documents": ["d2"], "redactions_reviewed": True, "reason": "x"}
+        ),
+        clinic,
+    )
+
+
+def test_a_classification_must_agree_with_the_request_as_received(clinic):
+    task = legal_task(TaskKind.classify_request, expected={"instrument": "attorney_subpoena"})
+    data = {
+        "instrument": "court_order",
+        "signed": True,
+        "issuer_has_jurisdiction": True,
+        "names_psychotherapy_notes": False,
+        "part2_compliant_order": False,
+    }
+    with pytest.raises(TaskRejected, match="data.instrument contradicts the request"):
+        check_completion(task, legal_done(task, "valid", data), clinic)
+    check_completion(
+        task, legal_done(task, "valid", {**data, "instrument": "attorney_subpoena"}), clinic
+    )
+
+
+def test_an_outcome_held_to_a_time_is_refused_before_it(clinic):
+    window = NOW + timedelta(days=5)
+    task = legal_task(
+        TaskKind.record_assurance, outcome_not_before={"notice_given_no_objection": window}
+    )
+    data = {"received_at": NOW.isoformat(), "document": "statement"}
+    with pytest.raises(TaskRejected, match="not possible before"):
+        check_completion(task, legal_done(task, "notice_given_no_objection", data), clinic, NOW)
+    check_completion(task, legal_done(task, "qpo", data), clinic, NOW)
+    check_completion(
+        task, legal_done(task, "notice_given_no_objection", data), clinic, window + timedelta(1)
+    )
+
+
+def test_asking_counsel_needs_a_question_and_a_counsel_on_the_roster(clinic):
+    task = legal_task(TaskKind.classify_request)
+    with pytest.raises(TaskRejected, match="needs the question in `note`"):
+        check_completion(task, legal_done(task, "ask_counsel"), clinic)
+    check_completion(task, legal_done(task, "ask_counsel", note="valid here?"), clinic)
+    no_counsel = clinic.model_copy(
+        update={"staff": [s for s in clinic.staff if Role.counsel not in s.roles]}
+    )
+    with pytest.raises(TaskRejected, match="no counsel on its roster"):
+        check_completion(task, legal_done(task, "ask_counsel", note="q"), no_counsel)
+
+
+def test_counsel_tasks_do_not_climb_the_clinical_ladder():
+    task = legal_task(TaskKind.counsel_review, role=Role.counsel, allowed_roles=[Role.counsel])
+    assert next_escalation(task) is None
