@@ -313,9 +313,36 @@ def policy_show(jurisdiction: str) -> None:
         ("sources", "\n".join(rule.sources)),
         ("notes", rule.notes or "-"),
         ("timers", ", ".join(f"{k}={v}" for k, v in snap.timers.model_dump().items())),
+        *_legal_rows(rule.jurisdiction),
     ]:
         table.add_row(label, str(value))
     console.print(table)
+
+
+def _legal_rows(jurisdiction: str) -> list[tuple[str, str]]:
+    """The court-order / subpoena rules of a jurisdiction, as `policy show` lists them."""
+    from domain.legal_request import legal_rule
+
+    legal = legal_rule(jurisdiction)
+    window = legal.objection
+    counted = (
+        f"{window.days} days after service"
+        if window.counted == "after_service"
+        else f"ends {window.days} days before production"
+    )
+    return [
+        ("subpoena: objection window", f"{counted} ({window.basis})"),
+        ("subpoena: privilege", legal.privilege),
+        ("subpoena: therapist must claim it", str(legal.therapist_must_claim)),
+        ("subpoena: court order required", str(legal.court_order_required)),
+        (
+            "subpoena: unverified",
+            "default (no state rule encoded)"
+            if legal.default
+            else ", ".join(legal.unverified) or "none",
+        ),
+        ("subpoena: sources", "\n".join(legal.sources)),
+    ]
 
 
 if __name__ == "__main__":

@@ -173,3 +173,16 @@ def test_psychotherapy_notes_not_named_stay_out_even_under_an_order():
     sel = select_release(CHART, scope, Instrument.court_order)
     assert sel.released == ["d1", "d2"]
     assert "does not name psychotherapy notes" in sel.reason("d3")
+
+
+def test_policy_show_lists_the_subpoena_rules_and_what_is_unverified():
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    runner = CliRunner()
+    ca = runner.invoke(app, ["policy", "show", "US-CA"], env={"COLUMNS": "200"})
+    assert ca.exit_code == 0, ca.output
+    assert "Cal. Evid. Code 1014-1015" in ca.output and "5 days before production" in ca.output
+    ny = runner.invoke(app, ["policy", "show", "US-NY"], env={"COLUMNS": "200"})
+    assert "default (no state rule encoded)" in ny.output and "14 days after service" in ny.output
