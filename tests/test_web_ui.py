@@ -11,7 +11,7 @@ import shutil
 import httpx
 import pytest
 
-from tests.support import flag_body
+from tests.support import ROOT, flag_body
 from tests.test_dev_stack import stack_env, start, stop, wait_for_banner, wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -100,5 +100,66 @@ def test_supervisor_completes_the_assessment_in_the_web_ui(tmp_path):
                 and any("casey@example.org" in p.name for p in mail.glob("*.eml"))
             )
         )
+    finally:
+        stop(proc)
+
+
+def test_privacy_officer_classifies_a_court_order_in_the_web_ui(tmp_path):
+    env = stack_env(tmp_path)
+    proc = start(env)
+    wait_for_banner(proc)
+    ui = f"http://localhost:{env['TEMPORAL_UI_PORT']}"
+    api = f"http://127.0.0.1:{env['CONFIDE_API_PORT']}"
+    auth = {"Authorization": "Bearer dev-stack-test-key"}
+    body = json.loads((ROOT / "deploy/dev/sample-court-order.json").read_text())
+    try:
+        assert httpx.post(f"{api}/v1/legal-requests", json=body, headers=auth).status_code == 202
+        wid = "demo-clinic.L-3002"
+        wait_until(lambda: httpx.get(f"{api}/v1/cases/{wid}", headers=auth).json().get("tasks"))
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{ui}/namespaces/default/workflows/{wid}", wait_until="load")
+            page.get_by_text("Superior Court, County of Alameda").first.wait_for(timeout=30_000)
+            page.get_by_role("button", name="More Actions").click()
+            page.get_by_role("menuitem", name="Send an Update").click()
+            dialog = page.locator("dialog[open]", has_text="Send an Update").last
+            dialog.get_by_test_id("update-select-button").click()
+            dialog.locator("#update-select-select").get_by_text("complete_task").click()
+
+            def submit(data: dict) -> None:
+                dialog.locator(".cm-content").first.click()
+                page.keyboard.press("Control+A")
+                page.keyboard.press("Delete")
+                page.keyboard.insert_text(json.dumps(data))
+                dialog.get_by_text("Single JSON payload supported.").click()
+                dialog.get_by_role("button", name="Submit").click()
+
+            update = {
+                "task_id": "l-classify",
+                "actor": "po-diaz",
+                "outcome": "valid",
+                "data": {
+                    "instrument": "attorney_subpoena",
+                    "signed": True,
+                    "issuer_has_jurisdiction": True,
+                    "names_psychotherapy_notes": False,
+                    "part2_compliant_order": False,
+                },
+            }
+            submit(update)
+            dialog.get_by_text("contradicts the request as received").wait_for()
+            update["data"]["instrument"] = "court_order"
+            submit(update)
+            page.get_by_text("Update successful").first.wait_for(timeout=15_000)
+            browser.close()
+        tasks = wait_until(
+            lambda: [
+                t
+                for t in httpx.get(f"{api}/v1/cases/{wid}", headers=auth).json().get("tasks", [])
+                if t["kind"] == "release_approval"
+            ]
+        )
+        assert tasks[0]["choices"] and all("progress_note" in c for c in tasks[0]["choices"])
     finally:
         stop(proc)
