@@ -135,6 +135,9 @@ def create_app(
     async def lifespan(_: FastAPI):
         if "client" not in state:
             state["client"] = await connect(settings)
+        # Packet links are served from the records store: its tables must exist even when the
+        # API starts before any worker has created them.
+        await asyncio.to_thread(records.migrate)
         yield
 
     app = FastAPI(title="Confide intake API", version="1", lifespan=lifespan)
