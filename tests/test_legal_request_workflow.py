@@ -418,3 +418,31 @@ async def test_an_extension_moves_the_response_date_and_the_window_and_still_wai
         await approve_all(client, handle, mail, records)
         status = await handle.result()
     assert status.legal.outcome == "released"
+
+
+async def test_a_record_changed_after_listing_releases_nothing_and_tells_the_privacy_officer(
+    ts_env, mail, smtp, ledger, records, task_queue
+):
+    from sqlalchemy import update
+
+    from infra.records_db import records as records_table
+
+    client = ts_env.client
+    req = request(await now(ts_env), instrument="court_order", request_id="L-TAMPER")
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_legal_request(client, task_queue, req, demo_clinic())
+        handle = started.handle
+        await classify_valid(client, handle, instrument="court_order")
+        approval = await task_of(handle, "release_approval")
+        with records.engine.begin() as conn:
+            conn.execute(
+                update(records_table)
+                .where(records_table.c.id == approval.choices[0])
+                .values(content=b"rewritten after listing")
+            )
+        await approve_all(client, handle, mail, records)
+        status = await handle.result()
+    assert status.legal.outcome == "release_failed" and status.legal.packet is None
+    assert ledger.for_case(started.case_id) == [] and not packet_mail(mail)
+    told = [m for m in mail.to(PO) if "could not be built" in m["Subject"]]
+    assert "does not match its recorded hash" in told[0].get_content()

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.records import (
@@ -362,29 +363,24 @@ class LegalRequestWorkflow(TaskWorkflowBase):
         chosen = ReleaseApprovalForm.model_validate(approval.form).documents
         self.phase = Phase.releasing
         await self._publish()
-        manifest: PacketManifest = await workflow.execute_activity_method(
-            RecordsActivities.build_packet,
-            BuildPacketInput(
-                case_id=inp.case_id,
-                step=f"{PREFIX}.release",
-                clinic_id=inp.clinic.id,
-                clinic_name=inp.clinic.name,
-                title=f"Records produced in response to {INSTRUMENT_TITLE[self.req.instrument]}",
-                cover_letter=cover_letter(
-                    self.req,
-                    inp.clinic,
-                    basis,
-                    len(chosen),
-                    approval.completion.actor,
-                    workflow.now(),
-                ),
-                generated_at_local=local(workflow.now(), inp.clinic.timezone),
-                document_ids=[d for d in selection.released if d in chosen],
-                authors={m.id: m.name for m in inp.clinic.staff},
-            ),
-            start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=RECORDS_RETRY,
-        )
+        try:
+            manifest = await self._build_packet(basis, approval, chosen)
+        except ActivityError as e:
+            # A record changed since it was listed (its hash no longer matches), or vanished:
+            # nothing leaves; the privacy officer decides what to do with a fresh request.
+            await mail.tell_staff(
+                inp.case_id,
+                inp.clinic,
+                f"{PREFIX}.release.failed",
+                [Role.privacy_officer],
+                "A release packet could not be built; nothing was released",
+                [
+                    f"Reason: {e.cause.message if isinstance(e.cause, ApplicationError) else e}",
+                    "Check the record and answer the requester; the request is closed.",
+                ],
+            )
+            self.outcome = "release_failed"
+            return
         self.packet = PacketInfo(
             packet_id=manifest.packet_id,
             sha256=manifest.sha256,
@@ -420,6 +416,35 @@ class LegalRequestWorkflow(TaskWorkflowBase):
         await mail.record(d, inp.clinic)
         self.disclosures.append(d)
         self.outcome = "released"
+
+    async def _build_packet(
+        self, basis: str, approval: Completed, chosen: list[str]
+    ) -> PacketManifest:
+        inp = self.inp
+        assert self.selection is not None
+        return await workflow.execute_activity_method(
+            RecordsActivities.build_packet,
+            BuildPacketInput(
+                case_id=inp.case_id,
+                step=f"{PREFIX}.release",
+                clinic_id=inp.clinic.id,
+                clinic_name=inp.clinic.name,
+                title=f"Records produced in response to {INSTRUMENT_TITLE[self.req.instrument]}",
+                cover_letter=cover_letter(
+                    self.req,
+                    inp.clinic,
+                    basis,
+                    len(chosen),
+                    approval.completion.actor,
+                    workflow.now(),
+                ),
+                generated_at_local=local(workflow.now(), inp.clinic.timezone),
+                document_ids=[d for d in self.selection.released if d in chosen],
+                authors={m.id: m.name for m in inp.clinic.staff},
+            ),
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=RECORDS_RETRY,
+        )
 
     async def _deliver(self, manifest: PacketManifest) -> tuple[str, str]:
         """E-mail the packet where the requester has an address; otherwise (or when the mail
