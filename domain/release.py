@@ -11,9 +11,11 @@ approval's validator and the property tests all apply the same rules (DESIGN.md 
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pydantic import BaseModel
 
-from domain.documents import DocumentMeta
+from domain.documents import DocumentMeta, RecordCategory
 from domain.legal_request import ORDER_LIKE, Instrument, RequestScope
 
 
@@ -38,31 +40,60 @@ class Selection(BaseModel):
         return found or "not a document of this patient's record"
 
 
-def exclusion_reason(doc: DocumentMeta, scope: RequestScope, instrument: Instrument) -> str | None:
-    """Why this document may not be released under this request, or None if it may."""
-    if not scope.from_ <= doc.date <= scope.to:
+class ReleaseAuthority(BaseModel):
+    """What the instrument behind a release lets out beyond its named range and categories:
+    None where it lets a kind of record out, else the reason that kind stays in."""
+
+    psychotherapy_notes: str | None
+    part2: str | None
+
+
+def legal_authority(scope: RequestScope, instrument: Instrument) -> ReleaseAuthority:
+    """Court orders, subpoenas, warrants, administrative requests (164.512(e), 42 CFR 2.61)."""
+    if not scope.psychotherapy_notes:
+        notes: str | None = "a psychotherapy note: the request does not name psychotherapy notes"
+    elif instrument not in ORDER_LIKE:
+        notes = "a psychotherapy note: never on a subpoena without a court's authority"
+    else:
+        notes = None
+    part2_ok = instrument == Instrument.court_order and scope.part2_compliant_order
+    return ReleaseAuthority(
+        psychotherapy_notes=notes,
+        part2=None
+        if part2_ok
+        else "a Part 2 (substance-use) record: only a Part 2-compliant court order",
+    )
+
+
+def exclusion_reason(
+    doc: DocumentMeta,
+    span: tuple[dt.date, dt.date],
+    categories: list[RecordCategory],
+    authority: ReleaseAuthority,
+) -> str | None:
+    """Why this document may not be released, or None if it may."""
+    if not span[0] <= doc.date <= span[1]:
         return "dated outside the requested range"
-    if doc.is_part2:
-        if instrument != Instrument.court_order or not scope.part2_compliant_order:
-            return "a Part 2 (substance-use) record: only a Part 2-compliant court order"
-    if doc.is_psychotherapy_note:
-        if not scope.psychotherapy_notes:
-            return "a psychotherapy note: the request does not name psychotherapy notes"
-        if instrument not in ORDER_LIKE:
-            return "a psychotherapy note: never on a subpoena without a court's authority"
-    if doc.category not in scope.categories:
+    if doc.is_part2 and authority.part2 is not None:
+        return authority.part2
+    if doc.is_psychotherapy_note and authority.psychotherapy_notes is not None:
+        return authority.psychotherapy_notes
+    if doc.category not in categories:
         # A Part 2 progress note named by category is still Part 2 (checked above first).
         return f"category {doc.category.value} is not named by the request"
     return None
 
 
-def select_release(
-    documents: list[DocumentMeta], scope: RequestScope, instrument: Instrument
+def select(
+    documents: list[DocumentMeta],
+    span: tuple[dt.date, dt.date],
+    categories: list[RecordCategory],
+    authority: ReleaseAuthority,
 ) -> Selection:
-    """The minimum necessary set: every document the request names and the law lets go."""
+    """The minimum necessary set: every document named and let out, in date order."""
     released, excluded, review = [], [], []
     for doc in sorted(documents, key=lambda d: (d.date, d.id)):
-        reason = exclusion_reason(doc, scope, instrument)
+        reason = exclusion_reason(doc, span, categories, authority)
         if reason is not None:
             excluded.append(Exclusion(document_id=doc.id, reason=reason))
             continue
@@ -70,3 +101,12 @@ def select_release(
         if doc.third_party:
             review.append(doc.id)
     return Selection(released=released, excluded=excluded, redaction_review=review)
+
+
+def select_release(
+    documents: list[DocumentMeta], scope: RequestScope, instrument: Instrument
+) -> Selection:
+    """The release set of a legal request."""
+    return select(
+        documents, (scope.from_, scope.to), scope.categories, legal_authority(scope, instrument)
+    )

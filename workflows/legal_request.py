@@ -17,31 +17,17 @@ decision reopens at once, and the response date does not stop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.records import (
-        BuildPacketInput,
-        ListDocumentsInput,
-        PacketManifest,
-        RecordsActivities,
-        SendPacketInput,
-    )
     from domain.case import CaseStatus, Phase
     from domain.clinic import Role
-    from domain.documents import DocumentMeta
     from domain.forms import (
         ASK_COUNSEL,
-        ActionRecordForm,
         ClassificationForm,
-        CounselReviewForm,
         LetterForm,
-        ReleaseApprovalForm,
         ResponseForm,
         TaskKind,
     )
@@ -63,27 +49,24 @@ with workflow.unsafe.imports_passed_through():
         LegalRequest,
     )
     from domain.records import Disclosure, NoticeRecord
-    from domain.release import Selection, select_release
-    from domain.tasks import Task, TaskStatus
+    from domain.release import Selection, legal_authority
+    from domain.tasks import Task
     from workflows import mail
-    from workflows.concern_base import TaskWorkflowBase
+    from workflows.release_steps import STEP_WITHIN, RecordsReleaseBase, ReleasePlan
     from workflows.task_board import Completed, TaskBoard
 
-# Confide's service levels for the clinic's own steps (not statutory: the statutory clock is the
-# response date, which every task is also held to).
+# Confide's service level for classifying (not statutory: the statutory clock is the response
+# date, which every task is also held to).
 CLASSIFY_WITHIN = timedelta(days=2)
-STEP_WITHIN = timedelta(days=2)
-RECORDS_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1)
-)
 PREFIX = "l"
 
 
 @workflow.defn
-class LegalRequestWorkflow(TaskWorkflowBase):
+class LegalRequestWorkflow(RecordsReleaseBase):
     """One court order, subpoena, warrant or administrative request for a patient's records."""
 
     _upsert_only_changes = True
+    prefix = PREFIX
 
     @workflow.init
     def __init__(self, inp: LegalRequestInput) -> None:
@@ -315,181 +298,43 @@ class LegalRequestWorkflow(TaskWorkflowBase):
     # -- release -----------------------------------------------------------------------------
 
     async def _release(self, basis: str) -> None:
-        inp = self.inp
-        self.phase = Phase.awaiting_approval
-        docs: list[DocumentMeta] = await workflow.execute_activity_method(
-            RecordsActivities.list_documents,
-            ListDocumentsInput(clinic_id=inp.clinic.id, patient_ref=self.req.patient.ref),
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=RECORDS_RETRY,
+        req, clinic = self.req, self.inp.clinic
+        self.outcome = await self._release_records(
+            ReleasePlan(
+                step=f"{PREFIX}.release",
+                approval_name="release_approval",
+                patient_ref=req.patient.ref,
+                span=(req.scope.from_, req.scope.to),
+                categories=req.scope.categories,
+                authority=legal_authority(req.scope, req.instrument),
+                basis=basis,
+                purpose=(
+                    f"response to the {INSTRUMENT_TITLE[req.instrument]} of "
+                    f"{req.issuer.name}, case {req.issuer.case_number}"
+                ),
+                accountable=True,
+                recipient_name=req.requester.name,
+                recipient_email=req.requester.email,
+                recipient_address=req.requester.address,
+                packet_title=f"Records produced in response to {INSTRUMENT_TITLE[req.instrument]}",
+                letter=lambda count, approver: cover_letter(
+                    req, clinic, basis, count, approver, workflow.now()
+                ),
+                mail_body=lambda sha256: _packet_mail_body(req, clinic.name, sha256),
+                filename=f"{self.inp.case_id}-records.pdf",
+            )
         )
-        self.selection = selection = select_release(docs, self.req.scope, self.req.instrument)
-        if not selection.released:
+        if self.outcome == "nothing_releasable":
             await self._answer_requester(
                 "No records will be produced.",
                 "No record this instrument may lawfully reach matches its description.",
             )
-            self.outcome = "nothing_releasable"
-            return
-        notes = {e.document_id: e.reason for e in selection.excluded}
-        notes |= {
-            d: "mentions other people: review the redactions" for d in selection.redaction_review
-        }
-        listing = _listing(docs, selection)
-        approval = await self._decide(
-            lambda n: self._task(
-                TaskKind.release_approval,
-                f"release_approval{n}",
-                self.response_due,
-                "Approve the release set",
-                f"Basis: {basis}. The computed minimum-necessary set is in `choices` (and the "
-                "task's document, with what was left out and why). Approve it or fewer documents "
-                "with the approval code e-mailed to you, or decline with a reason. Nothing "
-                "outside the computed scope can be added.",
-                choices=selection.released,
-                choice_notes=notes,
-                document=listing,
-                requires_code=True,
-            )
-        )
-        if approval.outcome == "decline":
+        elif self.outcome == "declined":
             await self._answer_requester(
                 "No records will be produced.",
                 "The clinic's privacy officer declined the release; the clinic objects to "
                 "production.",
             )
-            self.outcome = "declined"
-            return
-        chosen = ReleaseApprovalForm.model_validate(approval.form).documents
-        self.phase = Phase.releasing
-        await self._publish()
-        try:
-            manifest = await self._build_packet(basis, approval, chosen)
-        except ActivityError as e:
-            # A record changed since it was listed (its hash no longer matches), or vanished:
-            # nothing leaves; the privacy officer decides what to do with a fresh request.
-            await mail.tell_staff(
-                inp.case_id,
-                inp.clinic,
-                f"{PREFIX}.release.failed",
-                [Role.privacy_officer],
-                "A release packet could not be built; nothing was released",
-                [
-                    f"Reason: {e.cause.message if isinstance(e.cause, ApplicationError) else e}",
-                    "Check the record and answer the requester; the request is closed.",
-                ],
-            )
-            self.outcome = "release_failed"
-            return
-        self.packet = PacketInfo(
-            packet_id=manifest.packet_id,
-            sha256=manifest.sha256,
-            pages=manifest.pages,
-            documents=manifest.documents,
-        )
-        channel, address = await self._deliver(manifest)
-        d = Disclosure(
-            case_id=inp.case_id,
-            step=f"{PREFIX}.release",
-            recipient_key="requester",
-            clinic_id=inp.clinic.id,
-            patient_ref=self.req.patient.ref,
-            disclosed_at=workflow.now(),
-            recipient_name=self.req.requester.name,
-            recipient_address=address,
-            channel=channel,
-            description=(
-                f"{len(manifest.documents)} records "
-                f"({', '.join(sorted({d.category for d in manifest.documents}))}) dated "
-                f"{self.req.scope.from_.isoformat()} to {self.req.scope.to.isoformat()}; "
-                f"packet SHA-256 {manifest.sha256}"
-            ),
-            purpose=(
-                f"response to the {INSTRUMENT_TITLE[self.req.instrument]} of "
-                f"{self.req.issuer.name}, case {self.req.issuer.case_number}"
-            ),
-            legal_basis=basis,
-            task_ref=approval.completion.task_id,
-            documents=manifest.documents,
-            manifest_sha256=manifest.sha256,
-        )
-        await mail.record(d, inp.clinic)
-        self.disclosures.append(d)
-        self.outcome = "released"
-
-    async def _build_packet(
-        self, basis: str, approval: Completed, chosen: list[str]
-    ) -> PacketManifest:
-        inp = self.inp
-        assert self.selection is not None
-        return await workflow.execute_activity_method(
-            RecordsActivities.build_packet,
-            BuildPacketInput(
-                case_id=inp.case_id,
-                step=f"{PREFIX}.release",
-                clinic_id=inp.clinic.id,
-                clinic_name=inp.clinic.name,
-                title=f"Records produced in response to {INSTRUMENT_TITLE[self.req.instrument]}",
-                cover_letter=cover_letter(
-                    self.req,
-                    inp.clinic,
-                    basis,
-                    len(chosen),
-                    approval.completion.actor,
-                    workflow.now(),
-                ),
-                generated_at_local=local(workflow.now(), inp.clinic.timezone),
-                document_ids=[d for d in self.selection.released if d in chosen],
-                authors={m.id: m.name for m in inp.clinic.staff},
-            ),
-            start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=RECORDS_RETRY,
-        )
-
-    async def _deliver(self, manifest: PacketManifest) -> tuple[str, str]:
-        """E-mail the packet where the requester has an address; otherwise (or when the mail
-        server refuses it) a task to deliver it by hand or post. Returns (channel, address)."""
-        inp, step = self.inp, f"{PREFIX}.release"
-        if self.req.requester.email:
-            try:
-                await mail.tracked(
-                    self.notifications,
-                    step,
-                    "requester",
-                    "requester",
-                    workflow.execute_activity_method(
-                        RecordsActivities.send_packet,
-                        SendPacketInput(
-                            case_id=inp.case_id,
-                            step=step,
-                            recipient_key="requester",
-                            to=self.req.requester.email,
-                            subject=f"Records from {inp.clinic.name} (ref {inp.case_id})",
-                            body=_packet_mail_body(self.req, inp.clinic.name, manifest.sha256),
-                            packet_id=manifest.packet_id,
-                            filename=f"{inp.case_id}-records.pdf",
-                            reply_to=inp.clinic.reply_to,
-                        ),
-                        start_to_close_timeout=timedelta(seconds=120),
-                        retry_policy=mail.MAIL_RETRY,
-                    ),
-                )
-                return "email", self.req.requester.email
-            except mail.DeliveryFailed:
-                pass  # delivered by hand or post instead, below
-        done = await self.board.run(
-            self._task(
-                TaskKind.record_action,
-                "deliver_packet",
-                self.response_due,
-                "Deliver the release packet",
-                f"Deliver packet {manifest.packet_id} (download it once through the API: POST "
-                f"/v1/cases/{inp.case_id}/packet-link) by post or by hand to the requester's "
-                "address, and record how.",
-            )
-        )
-        ActionRecordForm.model_validate(done.form)
-        return "mail", self.req.requester.address
 
     # -- letters, answers, counsel -----------------------------------------------------------
 
@@ -543,82 +388,9 @@ class LegalRequestWorkflow(TaskWorkflowBase):
                 ["The mail server refused it; send it by post and keep the proof of mailing."],
             )
 
-    async def _decide(self, make: Callable[[str], Task]) -> Completed:
-        """Run a decision; `ask_counsel` records the question, asks counsel, and reopens the
-        decision at once under a new id with the same deadline."""
-        n = 0
-        while True:
-            done = await self.board.run(make(f"-{n + 1}" if n else ""))
-            if done.outcome != ASK_COUNSEL:
-                return done
-            self._ask_counsel(done)
-            n += 1
-
-    def _ask_counsel(self, asked: Completed) -> None:
-        self._side_jobs.append(asyncio.create_task(self._consult(asked)))
-
-    async def _consult(self, asked: Completed) -> None:
-        inp = self.inp
-        entry = CounselAdvice(
-            task_id=f"{PREFIX}-counsel{len(self.counsel) + 1}",
-            asked_by=asked.completion.actor,
-            question=asked.completion.note or "",
-            asked_at=workflow.now(),
-        )
-        self.counsel.append(entry)
-        await mail.tell_staff(
-            inp.case_id,
-            inp.clinic,
-            f"{entry.task_id}.asked",
-            [Role.counsel],
-            "Your advice is asked on a legal request",
-            [
-                f"{entry.asked_by} asks (task {entry.task_id}); the question is in the task.",
-                f"The response is due {local(self.response_due, inp.clinic.timezone)}; "
-                "the deadline does not stop while you advise.",
-            ],
-        )
-        review = await self.board.run(
-            Task(
-                task_id=entry.task_id,
-                kind=TaskKind.counsel_review,
-                role=Role.counsel,
-                allowed_roles=[Role.counsel],
-                created_at=workflow.now(),
-                due_at=min(workflow.now() + STEP_WITHIN, self.response_due),
-                reminder_before=timedelta(hours=4),
-                escalate_every=timedelta(hours=24),
-                escalate_to=[Role.privacy_officer],
-                title="Advise on a legal request",
-                instructions="Answer the question in the task's document; the advice is "
-                "recorded on the case.",
-                document=entry.question,
-            )
-        )
-        entry.advice = CounselReviewForm.model_validate(review.form).advice
-        entry.advised_by = review.completion.actor
-        entry.advised_at = workflow.now()
-        await self._publish()
-
-    async def _until(self, task_id: str, deadline: datetime) -> Completed | None:
-        remaining = deadline - workflow.now()
-        if remaining > timedelta(0):
-            try:
-                await workflow.wait_condition(
-                    lambda: self.board.answer(task_id) is not None, timeout=remaining
-                )
-            except TimeoutError:
-                pass
-        return self.board.answer(task_id)
-
     async def _close(self, outcome: str) -> CaseStatus:
         self.outcome = outcome
-        # Work the outcome made moot (a mailed notice, a question to counsel) is withdrawn.
-        for task in list(self.board.tasks.values()):
-            if task.status == TaskStatus.open:
-                await self.board.cancel(task.task_id)
-        for job in self._side_jobs:
-            job.cancel()
+        await self._withdraw_open_work()
         self.phase = Phase.closed
         await self._publish()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -626,34 +398,8 @@ class LegalRequestWorkflow(TaskWorkflowBase):
 
     # -- tasks and views ---------------------------------------------------------------------
 
-    def _task(
-        self,
-        kind: TaskKind,
-        name: str,
-        due: datetime,
-        title: str,
-        instructions: str,
-        roles: list[Role] | None = None,
-        **extra,
-    ) -> Task:
-        now = workflow.now()
-        roles = roles or [Role.privacy_officer]
-        window = max(due - now, timedelta(minutes=1))
-        return Task(
-            task_id=f"{PREFIX}-{name}",
-            kind=kind,
-            role=roles[0],
-            allowed_roles=roles,
-            created_at=now,
-            due_at=due,
-            reminder_before=min(timedelta(hours=24), window / 2),
-            more_reminders=[timedelta(hours=4)],
-            escalate_every=timedelta(hours=24),
-            escalate_to=[Role.privacy_officer, Role.counsel],
-            title=title,
-            instructions=instructions,
-            **extra,
-        )
+    def _deadline(self) -> datetime:
+        return self.response_due
 
     @workflow.query
     def status(self) -> CaseStatus:
@@ -730,29 +476,3 @@ def _packet_mail_body(req: LegalRequest, clinic_name: str, sha256: str) -> str:
         f"letter and a manifest of SHA-256 digests. Packet SHA-256: {sha256}.\n\n"
         "The records are confidential; further disclosure may be prohibited by law.\n"
     )
-
-
-def _listing(docs: list[DocumentMeta], selection: Selection) -> str:
-    """The approval task's document: what would go, and what stays and why (counted where
-    many share a reason, so a long record stays readable)."""
-    by_id = {d.id: d for d in docs}
-    lines = ["Would be released:"]
-    for doc_id in selection.released:
-        d = by_id[doc_id]
-        review = (
-            " (mentions other people: review redactions)"
-            if doc_id in selection.redaction_review
-            else ""
-        )
-        lines.append(f"- {doc_id}: {d.category.value}, {d.date.isoformat()}, {d.title}{review}")
-    reasons: dict[str, list[str]] = {}
-    for e in selection.excluded:
-        reasons.setdefault(e.reason, []).append(e.document_id)
-    lines.append("")
-    lines.append("Left out:")
-    for reason, ids in reasons.items():
-        shown = ", ".join(ids) if len(ids) <= 3 else f"{len(ids)} documents"
-        lines.append(f"- {reason}: {shown}")
-    if not reasons:
-        lines.append("- nothing")
-    return "\n".join(lines)
