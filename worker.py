@@ -19,11 +19,18 @@ from infra.records_db import RecordsStore
 from infra.settings import Settings
 from infra.temporal import connect
 from workflows.abuse_report import AbuseReportWorkflow
+from workflows.authorization import AuthorizationWorkflow
 from workflows.case import CaseWorkflow
 from workflows.duty_to_warn import DutyToWarnWorkflow
 from workflows.legal_request import LegalRequestWorkflow
 
-WORKFLOWS = [CaseWorkflow, DutyToWarnWorkflow, AbuseReportWorkflow, LegalRequestWorkflow]
+WORKFLOWS = [
+    CaseWorkflow,
+    DutyToWarnWorkflow,
+    AbuseReportWorkflow,
+    LegalRequestWorkflow,
+    AuthorizationWorkflow,
+]
 
 
 def build_worker(

@@ -45,6 +45,10 @@ class BuildPacketInput(BaseModel):
     cover_letter: str
     generated_at_local: str
     document_ids: list[str]
+    # The documents as they were listed when the release set was computed and approved: a
+    # record whose metadata or content changed since (re-flagged as Part 2 or psychotherapy
+    # note, moved to another patient, edited) is not released on an approval of another one.
+    listed: list[DocumentMeta] = []
     # Roster id -> name, so the packet names each record's author as the court reads it.
     authors: dict[str, str] = {}
 
@@ -112,6 +116,7 @@ class RecordsActivities:
             )
         fetched: list[tuple[DocumentMeta, bytes]] = []
         released: list[DisclosedDocument] = []
+        approved = {m.id: m for m in inp.listed}
         for document_id in inp.document_ids:
             meta, content = self._source.fetch(inp.clinic_id, document_id)
             digest = hashlib.sha256(content).hexdigest()
@@ -119,6 +124,21 @@ class RecordsActivities:
                 raise ApplicationError(
                     f"document {document_id} does not match its recorded hash",
                     type="DocumentHashMismatch",
+                    non_retryable=True,
+                )
+            if inp.listed and approved.get(document_id) != meta:
+                raise ApplicationError(
+                    f"document {document_id} changed after the release set was approved",
+                    type="DocumentChanged",
+                    non_retryable=True,
+                )
+            if meta.content_type.split(";")[0].strip() != "text/plain":
+                # The packet renders text; an original it cannot embed would be listed as
+                # released without ever being sent.
+                raise ApplicationError(
+                    f"document {document_id} is {meta.content_type}: Confide can release only "
+                    "text records in a packet yet",
+                    type="UnsupportedDocument",
                     non_retryable=True,
                 )
             fetched.append((meta, content))

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from domain.authorization_case import AuthorizationView
 from domain.clinic import Clinic
 from domain.flags import Concern, Flag
 from domain.legal_case import LegalRequestView
@@ -57,6 +58,13 @@ class Phase(StrEnum):
     response_due = "response_due"  # due without assurance: objection or extension, no release
     awaiting_approval = "awaiting_approval"
     releasing = "releasing"
+    # Authorizations.
+    on_hold = "on_hold"  # defective: waits for a corrected authorization
+    verifying = "verifying"
+    active = "active"  # verified: releases on request until it expires or is revoked
+    revoked = "revoked"
+    expired = "expired"
+    not_verified = "not_verified"
     closed = "closed"
     failed = "failed"  # the workflow failed: an operator must look (never silently closed)
 
@@ -100,3 +108,4 @@ class CaseStatus(BaseModel):
     # What kind of case: a flagged session ("case") or a legal request ("legal_request").
     path: str = "case"
     legal: LegalRequestView | None = None
+    authorization: AuthorizationView | None = None

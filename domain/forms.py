@@ -211,6 +211,16 @@ class ReleaseApprovalForm(_Form):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 
 
+class VerificationForm(_Form):
+    """Staff verification of an authorization (164.514(h)): the signer's identity and, for a
+    personal representative, their authority."""
+
+    identity_verified: bool
+    method: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    representative_authority_verified: bool | None = None
+    notes: Notes = ""
+
+
 class TaskKind(StrEnum):
     """Every kind of human step, each with its form and allowed outcomes."""
 
@@ -233,6 +243,7 @@ class TaskKind(StrEnum):
     record_ruling = "record_ruling"
     respond_when_due = "respond_when_due"
     release_approval = "release_approval"
+    verify_authorization = "verify_authorization"
 
 
 # The outcome that asks counsel instead of deciding (legal requests): the question goes in the
@@ -259,6 +270,7 @@ FORMS: dict[TaskKind, type[_Form]] = {
     TaskKind.record_ruling: RulingForm,
     TaskKind.respond_when_due: ResponseForm,
     TaskKind.release_approval: ReleaseApprovalForm,
+    TaskKind.verify_authorization: VerificationForm,
 }
 
 # The first outcome is the default when the caller leaves `outcome` out.
@@ -287,6 +299,7 @@ OUTCOMES: dict[TaskKind, list[str]] = {
     TaskKind.record_ruling: ["objection_overruled", "subpoena_quashed"],
     TaskKind.respond_when_due: ["objection_sent", "extension_obtained"],
     TaskKind.release_approval: ["approve", "decline", ASK_COUNSEL],
+    TaskKind.verify_authorization: ["verified", "not_verified"],
 }
 
 # Ready-to-paste examples of `data`, shown in current details and GET /v1/cases.
@@ -357,4 +370,9 @@ EXAMPLES: dict[TaskKind, dict] = {
         "details": "Written objection served on the requester",
     },
     TaskKind.release_approval: {"documents": [], "redactions_reviewed": False, "reason": "..."},
+    TaskKind.verify_authorization: {
+        "identity_verified": True,
+        "method": "signature compared with the intake form and photo ID",
+        "notes": "",
+    },
 }

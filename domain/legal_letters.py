@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from domain.authorization import Authorization
 from domain.clinic import Clinic
 from domain.legal_request import INSTRUMENT_TITLE, LegalRequest, LegalRequestRule
 from domain.notices import Notice
@@ -90,7 +91,7 @@ def defective_letter(req: LegalRequest, clinic: Clinic, now: datetime) -> str:
 
 
 def patient_notice(
-    req: LegalRequest, clinic: Clinic, case_id: str, window_ends: datetime
+    req: LegalRequest, clinic: Clinic, case_id: str, window_ends: datetime, asserting: bool
 ) -> Notice:
     """The patient's notice of a subpoena for their records and of their right to object."""
     name = req.patient.name or "patient"
@@ -99,8 +100,13 @@ def patient_notice(
             f"Dear {name},",
             f"{clinic.name} has received {_what(req)}, asking for your records "
             f"({_scope(req)}). The request came from {req.requester.name}.",
-            "We have not released anything. We have asserted the psychotherapist-patient "
-            "privilege on your behalf.",
+            "We have not released anything. "
+            + (
+                "We are asserting the psychotherapist-patient privilege on your behalf."
+                if asserting
+                else "You gave us a written waiver or authorization; even so we release "
+                "nothing before your time to object has passed."
+            ),
             f"If you object to the release, tell the court and the requester before "
             f"{local(window_ends, clinic.timezone)}, and let us know at {clinic.reply_to}. "
             "You may wish to speak with a lawyer.",
@@ -139,3 +145,52 @@ def requester_answer(
     """A short answer to the requester (a letter attached as text, or a status)."""
     body = "\n\n".join([f"Re: {_what(req)}", headline, text, f"Reference: {case_id}"]) + "\n"
     return Notice(subject=f"Response from {clinic.name} (ref {case_id})", body=body)
+
+
+def authorization_letter(
+    auth: Authorization, clinic: Clinic, count: int, approved_by: str, now: datetime
+) -> str:
+    """The cover letter of records released under the patient's authorization."""
+    recipient = auth.recipient.name if auth.recipient and auth.recipient.name else "recipient"
+    info = auth.information
+    span = (
+        f" dated {info.from_.isoformat()} to {info.to.isoformat()}"
+        if info and info.from_ and info.to
+        else ""
+    )
+    return "\n\n".join(
+        [
+            f"{clinic.name}\n{local_date(now, clinic.timezone)}",
+            f"To: {recipient}"
+            + (f"\n{auth.recipient.address}" if auth.recipient and auth.recipient.address else ""),
+            f"Re: the patient's authorization {auth.authorization_id}",
+            f"At the patient's written request (authorization {auth.authorization_id}, signed "
+            f"{auth.signed_at.isoformat() if auth.signed_at else 'undated'}), {clinic.name} "
+            f"encloses {count} record{'s' if count != 1 else ''}{span}, for this purpose: "
+            f"{auth.purpose}.",
+            "Only the records listed in the enclosed manifest are released, each with its "
+            "SHA-256 digest so the copy can be verified.",
+            "Information disclosed under an authorization may be redisclosed by the recipient "
+            "and may then no longer be protected by federal privacy law (45 CFR "
+            "164.508(c)(2)(iii)). The patient may revoke the authorization in writing at any "
+            "time; a revocation does not undo releases already made.",
+            f"Release approved by the clinic's privacy officer ({approved_by}). "
+            f"Questions: {clinic.reply_to}.",
+        ]
+    )
+
+
+def authorization_on_hold(
+    auth: Authorization, clinic: Clinic, case_id: str, problems: list[str]
+) -> Notice:
+    """The notice naming exactly what an authorization lacks before it can be used."""
+    body = "\n\n".join(
+        [
+            f"{clinic.name} received authorization {auth.authorization_id} but cannot act on "
+            "it yet: it lacks what federal law (45 CFR 164.508) requires of an authorization.",
+            "What is missing or wrong:\n" + "\n".join(f"- {p}" for p in problems),
+            "Please send a corrected authorization under the same id; we will resume as soon "
+            f"as it arrives. Questions: {clinic.reply_to}, reference {case_id}.",
+        ]
+    )
+    return Notice(subject=f"Authorization on hold at {clinic.name} (ref {case_id})", body=body)

@@ -23,7 +23,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    model_validator,
+    ValidationInfo,
+    field_validator,
 )
 
 from domain.documents import RecordCategory
@@ -57,6 +58,17 @@ INSTRUMENT_TITLE = {
 }
 
 ORDER_BASIS = "45 CFR 164.512(e)(1)(i) (order of a court; only the information it expressly names)"
+# Each instrument with a court's authority states its own basis in the ledger.
+INSTRUMENT_BASIS = {
+    Instrument.court_order: ORDER_BASIS,
+    Instrument.judge_subpoena: (
+        "45 CFR 164.512(e)(1)(i) (a subpoena signed by a judge, read as an order of a court; "
+        "only the information it expressly names)"
+    ),
+    Instrument.warrant: (
+        "45 CFR 164.512(f)(1)(ii)(A) (a court-ordered warrant; only the information it names)"
+    ),
+}
 SUBPOENA_BASIS = (
     "45 CFR 164.512(e)(1)(ii) (subpoena or other lawful process with satisfactory assurance)"
 )
@@ -101,18 +113,29 @@ class RequestScope(_Strict):
     psychotherapy_notes: bool = False
     part2_compliant_order: bool = False
 
-    @model_validator(mode="after")
-    def _consistent(self) -> RequestScope:
-        if self.to < self.from_:
-            raise ValueError("scope.to is before scope.from")
-        if len(set(self.categories)) != len(self.categories):
-            raise ValueError("scope.categories lists a category more than once")
-        if (RecordCategory.psychotherapy_note in self.categories) != self.psychotherapy_notes:
-            raise ValueError(
-                "scope.psychotherapy_notes must be true exactly when scope.categories names "
-                "psychotherapy_note"
-            )
-        return self
+    # Field validators, not one model check: each error names the field it is about.
+    @field_validator("to")
+    @classmethod
+    def _after_from(cls, to: dt.date, info: ValidationInfo) -> dt.date:
+        start = info.data.get("from_")
+        if start is not None and to < start:
+            raise ValueError("is before scope.from")
+        return to
+
+    @field_validator("categories")
+    @classmethod
+    def _once(cls, categories: list[RecordCategory]) -> list[RecordCategory]:
+        if len(set(categories)) != len(categories):
+            raise ValueError("lists a category more than once")
+        return categories
+
+    @field_validator("psychotherapy_notes")
+    @classmethod
+    def _names_notes(cls, named: bool, info: ValidationInfo) -> bool:
+        listed = RecordCategory.psychotherapy_note in info.data.get("categories", [])
+        if listed != named:
+            raise ValueError("must be true exactly when scope.categories names psychotherapy_note")
+        return named
 
 
 class ServedDocument(_Strict):
@@ -140,16 +163,23 @@ class LegalRequest(_Strict):
     scope: RequestScope
     documents: Annotated[list[ServedDocument], Field(max_length=20)] = []
 
-    @model_validator(mode="after")
-    def _consistent(self) -> LegalRequest:
-        if self.response_due <= self.served_at:
-            raise ValueError("response_due must be after served_at")
-        if self.scope.part2_compliant_order and self.instrument != Instrument.court_order:
+    @field_validator("response_due")
+    @classmethod
+    def _after_service(cls, due: datetime, info: ValidationInfo) -> datetime:
+        served = info.data.get("served_at")
+        if served is not None and due <= served:
+            raise ValueError("must be after served_at")
+        return due
+
+    @field_validator("scope")
+    @classmethod
+    def _part2_needs_order(cls, scope: RequestScope, info: ValidationInfo) -> RequestScope:
+        if scope.part2_compliant_order and info.data.get("instrument") != Instrument.court_order:
             raise ValueError(
-                "scope.part2_compliant_order: only a court order can authorize Part 2 records "
+                "part2_compliant_order: only a court order can authorize Part 2 records "
                 "(42 CFR 2.64)"
             )
-        return self
+        return scope
 
     def digest(self) -> str:
         """A fingerprint of the whole body, to tell a re-sent request from a different one."""

@@ -71,6 +71,8 @@ class TaskFields(BaseModel):
     choice_notes: dict[str, str] = Field(default_factory=dict)
     # Form fields whose answer must agree with what was received (e.g. the instrument type).
     expected: dict[str, Any] = Field(default_factory=dict)
+    # Form fields that must be true for the first (positive) outcome, e.g. a verified identity.
+    must_confirm: list[str] = Field(default_factory=list)
     # Outcomes that may not be chosen before a time (e.g. "no objection" before the window ends).
     outcome_not_before: dict[str, datetime] = Field(default_factory=dict)
     workflow_id: str = ""
@@ -209,6 +211,15 @@ def check_completion(
     return form
 
 
+def parse_completion(task: Task, done: TaskCompletion) -> BaseModel:
+    """The answer's form, parsed without re-checking the rules (for the Update handler, after
+    the validator has accepted it)."""
+    outcomes = OUTCOMES[task.kind]
+    if (done.outcome or outcomes[0]) == ASK_COUNSEL:
+        return AcknowledgeForm(notes=done.note or "")
+    return FORMS[task.kind].model_validate(done.data)
+
+
 def _check_counsel_question(done: TaskCompletion, clinic: Clinic) -> BaseModel:
     if not clinic.with_role(Role.counsel):
         raise TaskRejected(f"clinic {clinic.id} has no counsel on its roster to ask")
@@ -273,6 +284,11 @@ def _check_legal_forms(task: Task, outcome: str, form: BaseModel) -> None:
             raise TaskRejected(
                 "extension_obtained needs data.new_response_due later than the current due date"
             )
+    if outcome == OUTCOMES[task.kind][0]:
+        for name in task.must_confirm:
+            if getattr(form, name, None) is not True:
+                other = " or ".join(OUTCOMES[task.kind][1:]) or "another outcome"
+                raise TaskRejected(f"{outcome} needs data.{name} true; otherwise choose {other}")
     if isinstance(form, ReleaseApprovalForm):
         if outcome == "approve" and not form.documents:
             raise TaskRejected("approve needs data.documents: the ids to release (see choices)")
@@ -280,10 +296,13 @@ def _check_legal_forms(task: Task, outcome: str, form: BaseModel) -> None:
             raise TaskRejected("decline takes no data.documents; give the reason instead")
         if len(set(form.documents)) != len(form.documents):
             raise TaskRejected("data.documents lists a document more than once")
-        for doc in form.documents:
+        for i, doc in enumerate(form.documents):
             if doc not in task.choices:
+                # The position, not the value typed: refusals never echo what was entered.
                 why = task.choice_notes.get(doc, "not a document of this patient's record")
-                raise TaskRejected(f"{doc} is outside the computed release scope: {why}")
+                raise TaskRejected(
+                    f"data.documents[{i}] is outside the computed release scope: {why}"
+                )
         review = [d for d in form.documents if d in task.choice_notes]
         if review and not form.redactions_reviewed:
             raise TaskRejected(
@@ -319,6 +338,8 @@ def completion_example(task: Task) -> dict[str, Any]:
         }
     if task.expected:
         example["data"] = {**example["data"], **task.expected}
+    if task.must_confirm:
+        example["data"] = {**example["data"], **dict.fromkeys(task.must_confirm, True)}
     if task.requires_code:
         example["code"] = "<code from the e-mail>"
     return example

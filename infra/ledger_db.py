@@ -1,4 +1,5 @@
-"""The disclosure ledger: an append-only table on SQLite (default) or PostgreSQL (by URL).
+"""The disclosure ledger: append-only tables on SQLite (default) or PostgreSQL (by URL): the
+disclosures, and the suspensions of a patient's accounting of them (164.528(a)(2)).
 
 Append-only twice over: the code has no update or delete path, and triggers in the database
 refuse UPDATE and DELETE, so a mistake elsewhere cannot rewrite history either.
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Integer,
@@ -28,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from domain.accounting import Suspension
 from domain.records import Disclosure
 
 metadata = MetaData()
@@ -57,17 +60,41 @@ disclosures = Table(
     UniqueConstraint("case_id", "step", "recipient_key", name="uq_disclosure_once"),
 )
 
+# A suspension (164.528(a)(2)) is documentation 164.530(j) requires kept: append-only as well.
+accounting_suspensions = Table(
+    "accounting_suspensions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("patient_ref", String(64), nullable=False, index=True),
+    Column("agency", Text, nullable=False),
+    Column("official", Text, nullable=False),
+    Column("statement", String(10), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("until", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("statement IN ('written', 'oral')", name="ck_suspension_statement"),
+)
+
+_APPEND_ONLY = ("disclosures", "accounting_suspensions")
+
 _SQLITE_TRIGGERS = [
-    f"""CREATE TRIGGER IF NOT EXISTS disclosures_no_{op.lower()} BEFORE {op} ON disclosures
+    f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
     BEGIN SELECT RAISE(ABORT, 'the disclosure ledger is append-only'); END"""
+    for table in _APPEND_ONLY
     for op in ("UPDATE", "DELETE")
 ]
 _PG_TRIGGER = [
     """CREATE OR REPLACE FUNCTION confide_append_only() RETURNS trigger AS $$
     BEGIN RAISE EXCEPTION 'the disclosure ledger is append-only'; END; $$ LANGUAGE plpgsql""",
-    "DROP TRIGGER IF EXISTS disclosures_append_only ON disclosures",
-    """CREATE TRIGGER disclosures_append_only BEFORE UPDATE OR DELETE ON disclosures
+] + [
+    stmt
+    for table in _APPEND_ONLY
+    for stmt in (
+        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+        f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
     FOR EACH ROW EXECUTE FUNCTION confide_append_only()""",
+    )
 ]
 
 
@@ -132,6 +159,37 @@ class Ledger:
             disclosures.c.clinic_id == clinic_id, disclosures.c.patient_ref == patient_ref
         )
         return self._read(q.order_by(disclosures.c.disclosed_at))
+
+    def record_suspension(self, s: Suspension) -> int:
+        """Append one suspension of the accounting; returns its row id.
+
+        No idempotency key: each statement received is its own record, and a written one that
+        follows an oral one is a second row, not a change to the first.
+        """
+        values = s.model_dump()
+        values["received_at"] = _utc(s.received_at)
+        values["until"] = _utc(s.until)
+        values["recorded_at"] = datetime.now(UTC)
+        stmt = accounting_suspensions.insert().values(**values)
+        with self.engine.begin() as conn:
+            return conn.execute(stmt.returning(accounting_suspensions.c.id)).scalar_one()
+
+    def suspensions_for(self, clinic_id: str, patient_ref: str) -> list[Suspension]:
+        """Every suspension recorded for one patient, in the order received."""
+        t = accounting_suspensions
+        q = (
+            select(t)
+            .where(t.c.clinic_id == clinic_id, t.c.patient_ref == patient_ref)
+            .order_by(t.c.received_at, t.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [
+            Suspension.model_validate(
+                {**r, "received_at": _utc(r["received_at"]), "until": _utc(r["until"])}
+            )
+            for r in rows
+        ]
 
     def _read(self, q) -> list[Disclosure]:
         with self.engine.connect() as conn:

@@ -247,6 +247,16 @@ class RecordsStore:
             )
         return token
 
+    def downloaded(self, packet_id: str) -> bool:
+        """Whether the packet was already fetched through a link (it downloads once)."""
+        with self.engine.connect() as conn:
+            hit = conn.execute(
+                select(packet_links.c.token_sha256).where(
+                    packet_links.c.packet_id == packet_id, packet_links.c.used_at.is_not(None)
+                )
+            ).first()
+        return hit is not None
+
     def redeem(self, token: str) -> tuple[str, bytes] | None:
         """(packet_id, pdf) the first time an unexpired token is presented; None otherwise.
 
@@ -254,12 +264,21 @@ class RecordsStore:
         its row come back: the other's WHERE no longer matches once the first has written.
         """
         now = _utc(self._clock())
+        # A packet downloads once in all, not once per link: a link of a packet another link
+        # already fetched is refused too.
+        other = packet_links.alias("other")
+        fetched_before = (
+            select(other.c.token_sha256)
+            .where(other.c.packet_id == packet_links.c.packet_id, other.c.used_at.is_not(None))
+            .exists()
+        )
         claim = (
             update(packet_links)
             .where(
                 packet_links.c.token_sha256 == _sha256(token.encode()),
                 packet_links.c.used_at.is_(None),
                 packet_links.c.expires_at > now,
+                ~fetched_before,
             )
             .values(used_at=now)
             .returning(packet_links.c.packet_id)

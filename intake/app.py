@@ -4,6 +4,7 @@ import asyncio
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -11,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.authorization import Authorization, problems
+from domain.authorization_case import Correction, ReleaseRequest, Revocation
 from domain.case import CaseStatus
 from domain.clinic import Clinic, ClinicDirectory
 from domain.flags import Flag, case_id_for
@@ -23,7 +26,7 @@ from infra.records_db import RecordsStore
 from infra.settings import Settings
 from infra.temporal import connect, data_converter
 from intake import errors
-from intake.cases import Started, start_case, start_legal_request
+from intake.cases import Started, start_authorization, start_case, start_legal_request
 from intake.codec_server import codec_router
 from workflows.case import CaseWorkflow
 
@@ -86,6 +89,7 @@ class CaseOut(BaseModel):
     disclosures: list[dict[str, Any]]
     path: str = "case"
     legal: dict[str, Any] | None = None
+    authorization: dict[str, Any] | None = None
     problems: list[str] = []
 
 
@@ -243,6 +247,69 @@ def create_app(
         started = await start_legal_request(state["client"], settings.task_queue, request, caller)
         return accepted(started, f"request {request.request_id}", response)
 
+    @app.post("/v1/authorizations", status_code=202, response_model=FlagAccepted)
+    async def submit_authorization(
+        auth: Authorization, caller: Caller, response: Response
+    ) -> FlagAccepted:
+        """Record a patient's authorization (idempotent on clinic + authorization id). A
+        defective one is accepted and put on hold, its problems named in the case view; the
+        same id with a corrected body resumes it."""
+        if auth.clinic_id != caller.id:
+            raise HTTPException(403, "the API key belongs to another clinic")
+        known_jurisdiction(auth.jurisdiction)
+        today = datetime.now(ZoneInfo(caller.timezone)).date()
+        found = problems(auth, today)
+        await refuse_reused_id(auth.clinic_id, auth.authorization_id)
+        started = await start_authorization(
+            state["client"], settings.task_queue, auth, found, caller
+        )
+        if not started.same_body:
+            current = await case_status(started.case_id)
+            if current.status != "on_hold":
+                raise HTTPException(
+                    409,
+                    f"authorization {auth.authorization_id} is {current.status}, not on hold: "
+                    "a changed authorization needs a new authorization_id",
+                )
+            await update(started.case_id, "correct", Correction(authorization=auth, problems=found))
+            started.same_body = True
+        return accepted(started, f"authorization {auth.authorization_id}", response)
+
+    async def update(case_id: str, name: str, arg: BaseModel) -> Any:
+        """An Update on a case's own workflow; a validator's refusal is a 422 with its reason."""
+        try:
+            return await state["client"].get_workflow_handle(case_id).execute_update(name, arg)
+        except WorkflowUpdateFailedError as e:
+            message = getattr(e.cause, "message", None) or str(e.cause)
+            raise HTTPException(422, {"error": f"{name} refused", "reason": message}) from None
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                raise HTTPException(404, f"no case {case_id}") from None
+            raise HTTPException(503, "the workflow service is unavailable") from None
+
+    async def own_authorization(case_id: str, caller: Clinic) -> None:
+        own(case_id, caller)
+        if (await case_status(case_id)).path != "authorization":
+            raise HTTPException(404, f"{case_id} is not an authorization")
+
+    @app.post("/v1/cases/{case_id}/revoke")
+    async def revoke_authorization(
+        case_id: str, revocation: Revocation, caller: Caller
+    ) -> dict[str, Any]:
+        """Record the patient's revocation: no release after it (earlier ones stand)."""
+        await own_authorization(case_id, caller)
+        await update(case_id, "revoke", revocation)
+        return {"case_id": case_id, "status": "revoked"}
+
+    @app.post("/v1/cases/{case_id}/releases", status_code=202)
+    async def request_release(
+        case_id: str, request: ReleaseRequest, caller: Caller
+    ) -> dict[str, Any]:
+        """A further release under an active authorization."""
+        await own_authorization(case_id, caller)
+        await update(case_id, "request_release", request)
+        return {"case_id": case_id, "status": "release requested"}
+
     @app.post("/v1/cases/{case_id}/packet-link", response_model=PacketLink)
     async def packet_link(case_id: str, caller: Caller, request: Request) -> PacketLink:
         """A one-time link (15 minutes) to download a legal request's release packet."""
@@ -250,13 +317,16 @@ def create_app(
         s = await case_status(case_id)
         if s.legal is None or s.legal.packet is None:
             raise HTTPException(404, f"case {case_id} has no release packet (yet)")
-        token = await asyncio.to_thread(
-            records.create_link, s.legal.packet.packet_id, PACKET_LINK_TTL
-        )
+        packet = s.legal.packet
+        if await asyncio.to_thread(records.downloaded, packet.packet_id):
+            raise HTTPException(
+                409, "this packet was already downloaded once; it is not offered again"
+            )
+        token = await asyncio.to_thread(records.create_link, packet.packet_id, PACKET_LINK_TTL)
         return PacketLink(
             url=str(request.url_for("download_packet", token=token)),
             expires_at=datetime.now(UTC) + PACKET_LINK_TTL,
-            sha256=s.legal.packet.sha256,
+            sha256=packet.sha256,
         )
 
     @app.get("/v1/packets/{token}", name="download_packet", include_in_schema=True)
@@ -312,7 +382,9 @@ def create_app(
             disclosures=[d.model_dump(mode="json") for d in s.disclosures],
             path=s.path,
             legal=s.legal.model_dump(mode="json") if s.legal else None,
-            problems=s.legal.problems if s.legal else [],
+            authorization=s.authorization.model_dump(mode="json") if s.authorization else None,
+            problems=(s.legal.problems if s.legal else [])
+            + (s.authorization.problems if s.authorization else []),
         )
 
     @app.post("/v1/cases/{case_id}/tasks/{task_id}", response_model=TaskView)

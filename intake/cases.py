@@ -13,6 +13,8 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from domain.authorization import Authorization
+from domain.authorization_case import AuthorizationInput
 from domain.case import CaseInput
 from domain.clinic import Clinic
 from domain.flags import Flag, case_id_for
@@ -20,6 +22,7 @@ from domain.legal_case import LegalRequestInput
 from domain.legal_request import INSTRUMENT_TITLE, LegalRequest, resolve_legal_policy
 from domain.policy import resolve_policy
 from workflows import search_attributes as sa
+from workflows.authorization import AuthorizationWorkflow
 from workflows.case import CaseWorkflow
 from workflows.legal_request import LegalRequestWorkflow
 
@@ -98,6 +101,33 @@ async def start_legal_request(
         details=(
             f"Request {request.request_id} of clinic {request.clinic_id}; "
             f"policy {inp.policy.version}. Open tasks are listed under Current Details."
+        ),
+    )
+
+
+async def start_authorization(
+    client: Client, task_queue: str, auth: Authorization, problems: list[str], clinic: Clinic
+) -> Started:
+    """Start the workflow for an authorization (defective ones too: they wait on hold), or
+    find the one the same authorization started."""
+    case_id = case_id_for(auth.clinic_id, auth.authorization_id)
+    inp = AuthorizationInput(
+        case_id=case_id, authorization=auth, problems=problems, clinic=clinic.public()
+    )
+    return await _start_once(
+        client,
+        AuthorizationWorkflow.run,
+        inp,
+        case_id,
+        task_queue,
+        digest=auth.digest(),
+        path="authorization",
+        clinic_id=auth.clinic_id,
+        jurisdiction=auth.jurisdiction,
+        summary=f"Confide authorization {case_id}",
+        details=(
+            f"Authorization {auth.authorization_id} of clinic {auth.clinic_id} (45 CFR 164.508). "
+            "Open tasks are listed under Current Details."
         ),
     )
 

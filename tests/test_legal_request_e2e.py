@@ -144,6 +144,9 @@ async def test_court_order_packet_matches_its_manifest_the_ledger_and_opens(lega
     assert first.status_code == 200 and first.content == pdf
     again = await http.get(path)
     assert again.status_code == 410 and "already used" in again.json()["error"]
+    # Once in all: no second link is offered for a packet already fetched.
+    second = await http.post(f"/v1/cases/{case_id}/packet-link")
+    assert second.status_code == 409 and "already downloaded" in second.json()["error"]
 
 
 async def _closed(http, case_id):
@@ -165,16 +168,21 @@ async def test_legal_request_errors_name_the_field_without_echoing_values(legal)
     body = legal_request_body(request_id="L-RANGE")
     body["scope"]["to"] = "2023-01-01"
     r = await http.post("/v1/legal-requests", json=body)
-    assert r.status_code == 422 and "scope.to is before scope.from" in r.text
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {"field": "scope.to", "problem": "Value error, is before scope.from"}
+    ]
 
     part2 = legal_request_body(request_id="L-P2")
     part2["scope"]["part2_compliant_order"] = True
     r = await http.post("/v1/legal-requests", json=part2)
-    assert r.status_code == 422 and "only a court order" in r.text
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "scope"
+    assert "only a court order" in r.text
 
     late = legal_request_body(request_id="L-LATE", response_due="2026-11-01T09:00:00-08:00")
     r = await http.post("/v1/legal-requests", json=late)
-    assert r.status_code == 422 and "response_due must be after served_at" in r.text
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "response_due"
+    assert "must be after served_at" in r.text
 
     future = legal_request_body(
         request_id="L-FUT",

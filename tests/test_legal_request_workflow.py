@@ -70,8 +70,10 @@ async def refused(message: str, attempt) -> None:
     assert message in str(err.value.cause), err.value.cause
 
 
-def approval_code(mail) -> str:
-    msg = next(m for m in reversed(mail.to(PO)) if "approval code" in m.get_content())
+def approval_code(mail, task_id: str = "") -> str:
+    msg = next(
+        m for m in reversed(mail.to(PO)) if f"approval code for task {task_id}" in m.get_content()
+    )
     return re.search(CODE_PATTERN, msg.get_content()).group(1)
 
 
@@ -100,13 +102,14 @@ async def classify_valid(client, handle, **data):
 async def approve_all(client, handle, mail, records):
     approval = await task_of(handle, "release_approval")
     reviewed = any(c in approval.choice_notes for c in approval.choices)
-    await eventually(lambda: any("approval code" in m.get_content() for m in mail.to(PO)))
+    mine = f"approval code for task {approval.task_id}:"
+    await eventually(lambda: any(mine in m.get_content() for m in mail.to(PO)))
     await complete(
         client,
         approval,
         actor="po-diaz",
         outcome="approve",
-        code=approval_code(mail),
+        code=approval_code(mail, approval.task_id + ":"),
         data={"documents": approval.choices, "redactions_reviewed": reviewed, "reason": "ok"},
     )
     return approval
@@ -408,6 +411,13 @@ async def test_an_extension_moves_the_response_date_and_the_window_and_still_wai
         assert second.outcome_not_before["notice_given_no_objection"] == new_due - timedelta(days=5)
         view = (await handle.query(LegalRequestWorkflow.status)).legal
         assert view.response_due == new_due and view.phase == "awaiting_assurance"
+        # Even a protective order waits for the patient's window (CA CCP 1985.3).
+        qpo = {"received_at": (await now(ts_env)).isoformat(), "document": "QPO"}
+        await refused(
+            "qpo is not possible before",
+            complete(client, second, actor="po-diaz", outcome="qpo", data=qpo),
+        )
+        await ts_env.sleep(new_due - timedelta(days=5) - await now(ts_env) + timedelta(minutes=1))
         await complete(
             client,
             second,
@@ -420,29 +430,51 @@ async def test_an_extension_moves_the_response_date_and_the_window_and_still_wai
     assert status.legal.outcome == "released"
 
 
-async def test_a_record_changed_after_listing_releases_nothing_and_tells_the_privacy_officer(
+async def test_a_record_reflagged_after_approval_is_not_released_on_that_approval(
     ts_env, mail, smtp, ledger, records, task_queue
 ):
+    """The EHR re-flags an approved note as Part 2 (new text, new hash) before the packet is
+    built: the build refuses, a person decides, and the new approval no longer offers it."""
+    import hashlib as h
+
     from sqlalchemy import update
 
     from infra.records_db import records as records_table
 
     client = ts_env.client
-    req = request(await now(ts_env), instrument="court_order", request_id="L-TAMPER")
+    req = request(await now(ts_env), instrument="court_order", request_id="L-REFLAG")
     async with make_worker(client, task_queue, smtp[0].port, ledger):
         started = await start_legal_request(client, task_queue, req, demo_clinic())
         handle = started.handle
         await classify_valid(client, handle, instrument="court_order")
         approval = await task_of(handle, "release_approval")
+        changed = approval.choices[0]
+        text = b"SUD program note, rewritten after listing"
         with records.engine.begin() as conn:
             conn.execute(
                 update(records_table)
-                .where(records_table.c.id == approval.choices[0])
-                .values(content=b"rewritten after listing")
+                .where(records_table.c.id == changed)
+                .values(content=text, sha256=h.sha256(text).hexdigest(), part2=True)
             )
         await approve_all(client, handle, mail, records)
+        trouble = await task_of(handle, "record_action")
+        assert trouble.task_id.startswith("l-records_trouble")
+        assert f"document {changed} changed after the release set was approved" in (
+            trouble.instructions
+        )
+        assert not packet_mail(mail) and ledger.for_case(started.case_id) == []
+        await complete(
+            client,
+            trouble,
+            actor="po-diaz",
+            outcome="done",
+            data={"done_at": (await now(ts_env)).isoformat(), "details": "EHR checked"},
+        )
+        again = await task_of(handle, "release_approval", not_id=approval.task_id)
+        assert changed not in again.choices and "Part 2" in again.choice_notes[changed]
+        await approve_all(client, handle, mail, records)
         status = await handle.result()
-    assert status.legal.outcome == "release_failed" and status.legal.packet is None
-    assert ledger.for_case(started.case_id) == [] and not packet_mail(mail)
-    told = [m for m in mail.to(PO) if "could not be built" in m["Subject"]]
-    assert "does not match its recorded hash" in told[0].get_content()
+    released = [d.id for d in status.legal.packet.documents]
+    assert status.legal.outcome == "released" and changed not in released
+    [row] = ledger.for_case(started.case_id)
+    assert changed not in [d.id for d in row.documents]

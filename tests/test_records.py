@@ -234,14 +234,15 @@ def test_a_link_redeems_once_and_stores_only_the_tokens_hash(store):
     assert row["used_at"] is not None
 
 
-def test_links_are_independent_and_unknown_tokens_redeem_nothing(store):
+def test_a_packet_downloads_once_in_all_whatever_the_number_of_links(store):
     store.save_packet("c-1.release", "c-1", b"%PDF packet", 1)
     one = store.create_link("c-1.release", timedelta(hours=1))
     two = store.create_link("c-1.release", timedelta(hours=1))
 
-    assert one != two
+    assert one != two and not store.downloaded("c-1.release")
     assert store.redeem(one) is not None
-    assert store.redeem(two) is not None
+    assert store.downloaded("c-1.release")
+    assert store.redeem(two) is None
     assert store.redeem("not-a-token") is None
 
 
@@ -283,14 +284,15 @@ def redeem_at_once(store: RecordsStore, token: str, n: int) -> tuple[list, list]
 
 
 def test_of_concurrent_redeems_exactly_one_succeeds(store):
-    store.save_packet("c-1.release", "c-1", b"%PDF packet", 1)
-    for _ in range(5):
-        token = store.create_link("c-1.release", timedelta(hours=1))
+    for n in range(5):
+        packet_id = f"c-1.release{n}"
+        store.save_packet(packet_id, "c-1", b"%PDF packet", 1)
+        token = store.create_link(packet_id, timedelta(hours=1))
 
         results, errors = redeem_at_once(store, token, 8)
 
         assert errors == []
-        assert [r for r in results if r is not None] == [("c-1.release", b"%PDF packet")]
+        assert [r for r in results if r is not None] == [(packet_id, b"%PDF packet")]
         assert results.count(None) == 7
 
 

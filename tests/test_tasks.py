@@ -470,7 +470,9 @@ APPROVAL = legal_task(
 
 
 def test_adding_a_record_outside_the_computed_scope_is_refused_with_its_reason(clinic):
-    with pytest.raises(TaskRejected, match="d9 is outside the computed release scope: a Part 2"):
+    with pytest.raises(
+        TaskRejected, match=r"data.documents\[1\] is outside the computed release scope: a Part 2"
+    ):
         check_completion(
             APPROVAL,
             legal_done(APPROVAL, "approve", {"documents": ["d1", "d9"], "reason": "x"}),

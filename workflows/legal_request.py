@@ -42,8 +42,8 @@ with workflow.unsafe.imports_passed_through():
         requester_answer,
     )
     from domain.legal_request import (
+        INSTRUMENT_BASIS,
         INSTRUMENT_TITLE,
-        ORDER_BASIS,
         ORDER_LIKE,
         SUBPOENA_BASIS,
         LegalRequest,
@@ -122,7 +122,7 @@ class LegalRequestWorkflow(RecordsReleaseBase):
             await self._letter("objection", defective_letter(self.req, inp.clinic, workflow.now()))
             return await self._close("defective")
         if self.req.instrument in ORDER_LIKE:
-            await self._release(ORDER_BASIS)
+            await self._release(INSTRUMENT_BASIS[self.req.instrument])
         else:
             await self._subpoena(form)
         return await self._close(self.outcome or "released")
@@ -131,14 +131,16 @@ class LegalRequestWorkflow(RecordsReleaseBase):
 
     async def _subpoena(self, form: ClassificationForm) -> None:
         inp = self.inp
-        if not form.patient_waiver_on_record:
+        self.window_ends = self.rule.objection.ends(self.req.served_at, self.response_due)
+        # The patient's notice goes first and runs beside everything else: a slow review of the
+        # privilege letter must not eat into the patient's time to object.
+        asserting = not form.patient_waiver_on_record
+        self._side_jobs.append(asyncio.create_task(self._notify_patient(asserting)))
+        if asserting:
             self.phase = Phase.asserting_privilege
             await self._letter(
                 "privilege", privilege_letter(self.req, inp.clinic, self.rule, workflow.now())
             )
-        self.window_ends = self.rule.objection.ends(self.req.served_at, self.response_due)
-        # The notice runs beside the wait for assurance: the response date does not wait for it.
-        self._side_jobs.append(asyncio.create_task(self._notify_patient()))
         self.phase = Phase.awaiting_assurance
         await self._publish()
         answer = await self._await_assurance()
@@ -255,12 +257,18 @@ class LegalRequestWorkflow(RecordsReleaseBase):
             "A subpoena alone releases nothing. Record what arrives: notice_given_no_objection "
             "(the requester's written statement that the patient was notified and the time to "
             f"object passed; not before {local(self.window_ends, self.inp.clinic.timezone)}), "
-            "qpo (a qualified protective order), or patient_objected (everything is held until "
+            "qpo (a qualified protective order; also not before then), or patient_objected "
+            "(everything is held until "
             "a ruling).",
-            outcome_not_before={"notice_given_no_objection": self.window_ends},
+            # Nothing is released while the patient may still object, whatever the requester
+            # sends first (CA CCP 1985.3: no production with an objection possible/unresolved).
+            outcome_not_before={
+                "notice_given_no_objection": self.window_ends,
+                "qpo": self.window_ends,
+            },
         )
 
-    async def _notify_patient(self) -> None:
+    async def _notify_patient(self, asserting: bool) -> None:
         inp = self.inp
         step = f"{PREFIX}.patient_notice"
         assert self.window_ends is not None
@@ -276,7 +284,9 @@ class LegalRequestWorkflow(RecordsReleaseBase):
                         step,
                         "patient",
                         self.req.patient.email,
-                        patient_notice(self.req, inp.clinic, inp.case_id, self.window_ends),
+                        patient_notice(
+                            self.req, inp.clinic, inp.case_id, self.window_ends, asserting
+                        ),
                         reply_to=inp.clinic.reply_to,
                     ),
                 )
@@ -291,7 +301,9 @@ class LegalRequestWorkflow(RecordsReleaseBase):
                 "Mail the patient notice",
                 "Mail the patient a notice of the subpoena and of their right to object (the "
                 "text is the task's document) to the address on file; record when.",
-                document=patient_notice(self.req, inp.clinic, inp.case_id, self.window_ends).body,
+                document=patient_notice(
+                    self.req, inp.clinic, inp.case_id, self.window_ends, asserting
+                ).body,
             )
         )
 
@@ -335,6 +347,11 @@ class LegalRequestWorkflow(RecordsReleaseBase):
                 "The clinic's privacy officer declined the release; the clinic objects to "
                 "production.",
             )
+        elif self.outcome == "release_failed":
+            await self._answer_requester(
+                "No records will be produced at this time.",
+                f"The clinic could not produce the records; please contact {clinic.reply_to}.",
+            )
 
     # -- letters, answers, counsel -----------------------------------------------------------
 
@@ -360,33 +377,39 @@ class LegalRequestWorkflow(RecordsReleaseBase):
             await self._answer_requester(f"Our {kind} letter follows.", text, step=f"{kind}_letter")
 
     async def _answer_requester(self, headline: str, text: str, step: str = "answer") -> None:
+        """E-mail the requester; without an address, or when the mail server refuses, a task
+        to post it (an answer to a court is never dropped)."""
         inp = self.inp
-        if not self.req.requester.email:
-            return  # the letter tasks record postal delivery; nothing to e-mail
-        try:
-            await mail.tracked(
-                self.notifications,
-                f"{PREFIX}.{step}",
-                "requester",
-                "requester",
-                mail.send(
-                    inp.case_id,
+        if self.req.requester.email:
+            try:
+                await mail.tracked(
+                    self.notifications,
                     f"{PREFIX}.{step}",
                     "requester",
-                    self.req.requester.email,
-                    requester_answer(self.req, inp.clinic, inp.case_id, headline, text),
-                    reply_to=inp.clinic.reply_to,
-                ),
+                    "requester",
+                    mail.send(
+                        inp.case_id,
+                        f"{PREFIX}.{step}",
+                        "requester",
+                        self.req.requester.email,
+                        requester_answer(self.req, inp.clinic, inp.case_id, headline, text),
+                        reply_to=inp.clinic.reply_to,
+                    ),
+                )
+                return
+            except mail.DeliveryFailed:
+                pass  # posted instead, below
+        await self.board.run(
+            self._task(
+                TaskKind.record_action,
+                f"post_{step}",
+                workflow.now() + STEP_WITHIN,
+                "Post the answer to the requester",
+                "The requester has no e-mail address (or the mail server refused it): post the "
+                "letter in the task's document to the requester's address and record when.",
+                document=f"{headline}\n\n{text}",
             )
-        except mail.DeliveryFailed:
-            await mail.tell_staff(
-                inp.case_id,
-                inp.clinic,
-                f"{PREFIX}.{step}.refused",
-                [Role.privacy_officer],
-                "A letter to the requester was not delivered",
-                ["The mail server refused it; send it by post and keep the proof of mailing."],
-            )
+        )
 
     async def _close(self, outcome: str) -> CaseStatus:
         self.outcome = outcome

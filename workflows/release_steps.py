@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,8 +46,11 @@ with workflow.unsafe.imports_passed_through():
 
 # Confide's service level for the clinic's own steps (not statutory).
 STEP_WITHIN = timedelta(days=2)
+# About ten minutes of retries, then a person is asked (a task), never an endless silent retry.
 RECORDS_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1)
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=15,
 )
 
 
@@ -70,6 +74,9 @@ class ReleasePlan:
     letter: Callable[[int, str], str]  # (documents, approver) -> the cover letter
     mail_body: Callable[[str], str]  # (packet SHA-256) -> the e-mail's text
     filename: str
+    # Asked before the packet is built and before it is sent: False stops the release there
+    # (an authorization revoked or expired meanwhile).
+    proceed: Callable[[], bool] = lambda: True
 
 
 class RecordsReleaseBase(TaskWorkflowBase):
@@ -84,6 +91,7 @@ class RecordsReleaseBase(TaskWorkflowBase):
     counsel: list[CounselAdvice]
     _side_jobs: list[asyncio.Task]
     phase: Phase
+    _listed: dict[str, DocumentMeta]
 
     def _deadline(self) -> datetime:
         raise NotImplementedError
@@ -100,67 +108,67 @@ class RecordsReleaseBase(TaskWorkflowBase):
     # -- release -----------------------------------------------------------------------------
 
     async def _release_records(self, plan: ReleasePlan) -> str:
-        """Release under `plan`; returns released, nothing_releasable, declined or
-        release_failed (nothing left in the last three)."""
-        self.phase = Phase.awaiting_approval
-        docs: list[DocumentMeta] = await workflow.execute_activity_method(
-            RecordsActivities.list_documents,
-            ListDocumentsInput(clinic_id=self._clinic().id, patient_ref=plan.patient_ref),
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=RECORDS_RETRY,
-        )
-        self.selection = selection = select(docs, plan.span, plan.categories, plan.authority)
-        if not selection.released:
-            return "nothing_releasable"
-        notes = {e.document_id: e.reason for e in selection.excluded}
-        notes |= {
-            d: "mentions other people: review the redactions" for d in selection.redaction_review
-        }
-        due = self._deadline()
-        approval = await self._decide(
-            lambda n: self._task(
-                TaskKind.release_approval,
-                f"{plan.approval_name}{n}",
-                due,
-                "Approve the release set",
-                f"Basis: {plan.basis}. The computed minimum-necessary set is in `choices` (and "
-                "the task's document, with what was left out and why). Approve it or fewer "
-                "documents with the approval code e-mailed to you, or decline with a reason. "
-                "Nothing outside the computed scope can be added.",
-                choices=selection.released,
-                choice_notes=notes,
-                document=listing(docs, selection),
-                requires_code=True,
+        """Release under `plan`; returns released, nothing_releasable, declined, stopped or
+        release_failed (nothing left in the last four). Raises TaskWithdrawn when its approval
+        or delivery task is withdrawn (nothing left either)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            suffix = f"-a{attempt}" if attempt > 1 else ""
+            self.phase = Phase.awaiting_approval
+            try:
+                docs: list[DocumentMeta] = await workflow.execute_activity_method(
+                    RecordsActivities.list_documents,
+                    ListDocumentsInput(clinic_id=self._clinic().id, patient_ref=plan.patient_ref),
+                    start_to_close_timeout=timedelta(seconds=60),
+                    retry_policy=RECORDS_RETRY,
+                )
+            except ActivityError as e:
+                if await self._records_trouble(plan, f"list{suffix}", _reason(e)):
+                    continue
+                return "release_failed"
+            self._listed = {d.id: d for d in docs}
+            self.selection = selection = select(docs, plan.span, plan.categories, plan.authority)
+            if not selection.released:
+                # An empty list may be a mistyped patient reference: a person confirms before
+                # anyone is told there is nothing to produce.
+                if await self._confirm_nothing(plan, suffix, len(docs)):
+                    return "nothing_releasable"
+                continue
+            notes = {e.document_id: e.reason for e in selection.excluded}
+            notes |= {
+                d: "mentions other people: review the redactions"
+                for d in selection.redaction_review
+            }
+            approval = await self._decide(
+                functools.partial(
+                    self._approval_task, plan, suffix, self._deadline(), selection, notes, docs
+                )
             )
-        )
-        if approval.outcome == "decline":
-            return "declined"
-        chosen = ReleaseApprovalForm.model_validate(approval.form).documents
-        self.phase = Phase.releasing
-        await self._publish()
-        try:
-            manifest = await self._build_packet(plan, approval, chosen)
-        except ActivityError as e:
-            # A record changed since it was listed (its hash no longer matches), or vanished:
-            # nothing leaves; the privacy officer decides what to do next.
-            await mail.tell_staff(
-                self._case_id(),
-                self._clinic(),
-                f"{plan.step}.failed",
-                [Role.privacy_officer],
-                "A release packet could not be built; nothing was released",
-                [
-                    f"Reason: {e.cause.message if isinstance(e.cause, ApplicationError) else e}",
-                    "Check the record and answer the requester.",
-                ],
-            )
-            return "release_failed"
+            if approval.outcome == "decline":
+                return "declined"
+            chosen = ReleaseApprovalForm.model_validate(approval.form).documents
+            if not plan.proceed():
+                return "stopped"
+            self.phase = Phase.releasing
+            await self._publish()
+            try:
+                manifest = await self._build_packet(plan, approval, chosen)
+                break
+            except ActivityError as e:
+                # A record changed since it was approved, or is not text: nothing leaves. The
+                # privacy officer may have the chart listed and approved again.
+                if await self._records_trouble(plan, f"build{suffix}", _reason(e)):
+                    continue
+                return "release_failed"
         self.packet = PacketInfo(
             packet_id=manifest.packet_id,
             sha256=manifest.sha256,
             pages=manifest.pages,
             documents=manifest.documents,
         )
+        if not plan.proceed():
+            return "stopped"  # built but never sent: nothing left the clinic
         channel, address = await self._deliver(plan, manifest)
         d = Disclosure(
             case_id=self._case_id(),
@@ -189,6 +197,61 @@ class RecordsReleaseBase(TaskWorkflowBase):
         self.disclosures.append(d)
         return "released"
 
+    def _approval_task(
+        self,
+        plan: ReleasePlan,
+        suffix: str,
+        due: datetime,
+        selection: Selection,
+        notes: dict[str, str],
+        docs: list[DocumentMeta],
+        n: str,
+    ) -> Task:
+        return self._task(
+            TaskKind.release_approval,
+            f"{plan.approval_name}{suffix}{n}",
+            due,
+            "Approve the release set",
+            f"Basis: {plan.basis}. The computed minimum-necessary set is in `choices` (and the "
+            "task's document, with what was left out and why). Approve it or fewer documents "
+            "with the approval code e-mailed to you, or decline with a reason. Nothing outside "
+            "the computed scope can be added.",
+            choices=selection.released,
+            choice_notes=notes,
+            document=listing(docs, selection),
+            requires_code=True,
+        )
+
+    async def _records_trouble(self, plan: ReleasePlan, name: str, reason: str) -> bool:
+        """The records source or the packet failed: a privacy-officer task, held to the
+        deadline, decides between trying again (done) and giving up (not_done). Never silent."""
+        done = await self.board.run(
+            self._task(
+                TaskKind.record_action,
+                f"records_trouble-{name}",
+                self._deadline(),
+                "Records could not be released: try again or stop",
+                f"{reason}. Nothing has been released. Fix the cause, then complete this task "
+                "with outcome done to list the chart and approve again, or not_done to stop "
+                "(the requester is then answered that nothing will be produced).",
+            )
+        )
+        return done.outcome == "done"
+
+    async def _confirm_nothing(self, plan: ReleasePlan, suffix: str, listed: int) -> bool:
+        done = await self.board.run(
+            self._task(
+                TaskKind.record_action,
+                f"confirm_nothing{suffix}",
+                self._deadline(),
+                "Confirm that no record may be released",
+                f"The chart of patient {plan.patient_ref} has {listed} documents and none is "
+                "both named and lawfully reachable. Check the patient reference and the chart; "
+                "outcome done answers that nothing will be produced, not_done lists it again.",
+            )
+        )
+        return done.outcome == "done"
+
     async def _build_packet(
         self, plan: ReleasePlan, approval: Completed, chosen: list[str]
     ) -> PacketManifest:
@@ -205,6 +268,7 @@ class RecordsReleaseBase(TaskWorkflowBase):
                 cover_letter=plan.letter(len(chosen), approval.completion.actor),
                 generated_at_local=local(workflow.now(), clinic.timezone),
                 document_ids=[d for d in self.selection.released if d in chosen],
+                listed=[self._listed[d] for d in self.selection.released if d in chosen],
                 authors={m.id: m.name for m in clinic.staff},
             ),
             start_to_close_timeout=timedelta(minutes=5),
@@ -363,6 +427,11 @@ class RecordsReleaseBase(TaskWorkflowBase):
             instructions=instructions,
             **extra,
         )
+
+
+def _reason(e: ActivityError) -> str:
+    # Activity failure messages are PHI-free by construction (ids, types, SQLSTATEs).
+    return e.cause.message if isinstance(e.cause, ApplicationError) else "the activity failed"
 
 
 def listing(docs: list[DocumentMeta], selection: Selection) -> str:

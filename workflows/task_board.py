@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         TaskView,
         check_completion,
         next_escalation,
+        parse_completion,
     )
     from workflows import mail
 
@@ -39,6 +40,10 @@ class Completed(BaseModel):
     completion: TaskCompletion
     form: dict
     outcome: str
+
+
+class TaskWithdrawn(Exception):
+    """The task someone waited on was cancelled (e.g. the authorization was revoked)."""
 
 
 class TaskBoard:
@@ -100,9 +105,9 @@ class TaskBoard:
     async def complete(self, done: TaskCompletion) -> TaskView:
         """Record a validated completion (called from the Update handler)."""
         task = self.tasks[done.task_id]
-        # No `now` here: the handler re-runs on replay, where a rule added later (unlike a
-        # validator's) would change recorded history. The validator already applied it.
-        form = check_completion(task, done, self.clinic)
+        # Parse only: the handler re-runs on replay, where a rule added since (unlike the
+        # validator, which does not re-run) would fail a completion already on record.
+        form = parse_completion(task, done)
         task.status = TaskStatus.done
         task.completed_by = done.actor
         task.completed_at = workflow.now()
@@ -115,8 +120,14 @@ class TaskBoard:
         return task.public()
 
     async def wait(self, task_id: str) -> Completed:
-        """Wait until a task is completed; it escalates meanwhile, it never just times out."""
-        await workflow.wait_condition(lambda: task_id in self._done)
+        """Wait until a task is completed; it escalates meanwhile, it never just times out.
+        Raises TaskWithdrawn if the task is cancelled instead (events made it moot)."""
+        task = self.tasks[task_id]
+        await workflow.wait_condition(
+            lambda: task_id in self._done or task.status == TaskStatus.cancelled
+        )
+        if task_id not in self._done:
+            raise TaskWithdrawn(task_id)
         return self._done[task_id]
 
     def answer(self, task_id: str) -> Completed | None:
