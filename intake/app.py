@@ -283,9 +283,13 @@ def create_app(
             message = getattr(e.cause, "message", None) or str(e.cause)
             raise HTTPException(422, {"error": f"{name} refused", "reason": message}) from None
         except RPCError as e:
-            if e.status == RPCStatusCode.NOT_FOUND:
-                raise HTTPException(404, f"no case {case_id}") from None
-            raise HTTPException(503, "the workflow service is unavailable") from None
+            if e.status != RPCStatusCode.NOT_FOUND:
+                raise HTTPException(503, "the workflow service is unavailable") from None
+        # The workflow has closed (revoked, expired): say so rather than "not found".
+        ended = await case_status(case_id)
+        raise HTTPException(
+            422, {"error": f"{name} refused", "reason": f"{case_id} has ended ({ended.status})"}
+        )
 
     async def own_authorization(case_id: str, caller: Clinic) -> None:
         own(case_id, caller)

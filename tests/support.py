@@ -179,3 +179,29 @@ def legal_request_body(
     }
     body.update(overrides)
     return body
+
+
+def authorization_body(authorization_id: str = "A-4001", **overrides) -> dict:
+    """The DESIGN.md §3 sample authorization: complete, valid until mid-2027."""
+    body = {
+        "clinic_id": "demo-clinic",
+        "authorization_id": authorization_id,
+        "jurisdiction": "US-CA",
+        "patient": {"ref": "P-301", "name": "Jordan Example", "email": "jordan@example.org"},
+        "information": {
+            "from": "2024-01-01",
+            "to": "2025-12-31",
+            "categories": ["assessment"],
+            "psychotherapy_notes": False,
+        },
+        "discloser": "demo-clinic",
+        "recipient": {"name": "Dr. Park", "email": "park@clinic.test", "address": "2 Oak Ave"},
+        "purpose": "continuity of care",
+        "expires_at": "2027-06-30",
+        "expiry_event": None,
+        "signed_by": {"name": "Jordan Example", "relationship": "self"},
+        "signed_at": "2026-11-30",
+        "statements": {"right_to_revoke": True, "conditioning": True, "redisclosure": True},
+    }
+    body.update(overrides)
+    return body
