@@ -8,6 +8,7 @@ import signal
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.accounting import AccountingActivities
 from activities.approvals import ApprovalActivities
 from activities.ledger import LedgerActivities
 from activities.notify import NoticeActivities
@@ -19,6 +20,7 @@ from infra.records_db import RecordsStore
 from infra.settings import Settings
 from infra.temporal import connect
 from workflows.abuse_report import AbuseReportWorkflow
+from workflows.accounting import AccountingWorkflow
 from workflows.authorization import AuthorizationWorkflow
 from workflows.case import CaseWorkflow
 from workflows.duty_to_warn import DutyToWarnWorkflow
@@ -30,6 +32,7 @@ WORKFLOWS = [
     AbuseReportWorkflow,
     LegalRequestWorkflow,
     AuthorizationWorkflow,
+    AccountingWorkflow,
 ]
 
 
@@ -50,6 +53,7 @@ def build_worker(
     approvals = ApprovalActivities(settings.code_secret(), notices)
     ledger_acts = LedgerActivities(ledger)
     records_acts = RecordsActivities(records, settings.smtp)
+    accounting_acts = AccountingActivities(ledger, records)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -61,6 +65,7 @@ def build_worker(
             records_acts.list_documents,
             records_acts.build_packet,
             records_acts.send_packet,
+            accounting_acts.prepare_accounting,
         ],
         interceptors=[LogContextInterceptor()],
         **options,

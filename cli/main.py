@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.accounting import accounting
 from infra.settings import Settings
 
 app = typer.Typer(
@@ -119,6 +120,30 @@ def legal_request(
 ) -> None:
     """Send a court order, subpoena, warrant or administrative request to the intake API."""
     _post("/v1/legal-requests", file, api, api_key)
+
+
+@app.command("authorization")
+def authorization(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Authorization JSON body")
+    ],
+    api: ApiOption = None,
+    api_key: KeyOption = None,
+) -> None:
+    """Send a patient's authorization (45 CFR 164.508); a defective one waits on hold."""
+    _post("/v1/authorizations", file, api, api_key)
+
+
+@app.command("accounting-request")
+def accounting_request(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Accounting request JSON body")
+    ],
+    api: ApiOption = None,
+    api_key: KeyOption = None,
+) -> None:
+    """Record a patient's request for the accounting of disclosures (due in 60 days)."""
+    _post("/v1/accounting-requests", file, api, api_key)
 
 
 @app.command()
@@ -344,6 +369,8 @@ def _legal_rows(jurisdiction: str) -> list[tuple[str, str]]:
         ("subpoena: sources", "\n".join(legal.sources)),
     ]
 
+
+app.command("accounting")(accounting)
 
 if __name__ == "__main__":
     app()

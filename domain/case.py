@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from domain.accounting_case import AccountingView
 from domain.authorization_case import AuthorizationView
 from domain.clinic import Clinic
 from domain.flags import Concern, Flag
@@ -65,6 +66,9 @@ class Phase(StrEnum):
     revoked = "revoked"
     expired = "expired"
     not_verified = "not_verified"
+    # Accounting requests.
+    preparing = "preparing"
+    awaiting_review = "awaiting_review"
     closed = "closed"
     failed = "failed"  # the workflow failed: an operator must look (never silently closed)
 
@@ -109,3 +113,4 @@ class CaseStatus(BaseModel):
     path: str = "case"
     legal: LegalRequestView | None = None
     authorization: AuthorizationView | None = None
+    accounting: AccountingView | None = None

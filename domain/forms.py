@@ -221,6 +221,16 @@ class VerificationForm(_Form):
     notes: Notes = ""
 
 
+class AccountingReviewForm(_Form):
+    """The privacy officer's review of a prepared accounting: deliver it, or take the one
+    30-day extension the rule allows (164.528(c)(2)), with the reason the patient is told."""
+
+    future_fields: ClassVar[frozenset[str]] = frozenset({"new_date"})
+    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+    new_date: When | None = None
+    notes: Notes = ""
+
+
 class TaskKind(StrEnum):
     """Every kind of human step, each with its form and allowed outcomes."""
 
@@ -244,6 +254,8 @@ class TaskKind(StrEnum):
     respond_when_due = "respond_when_due"
     release_approval = "release_approval"
     verify_authorization = "verify_authorization"
+    accounting_review = "accounting_review"
+    accounting_final = "accounting_final"
 
 
 # The outcome that asks counsel instead of deciding (legal requests): the question goes in the
@@ -271,6 +283,8 @@ FORMS: dict[TaskKind, type[_Form]] = {
     TaskKind.respond_when_due: ResponseForm,
     TaskKind.release_approval: ReleaseApprovalForm,
     TaskKind.verify_authorization: VerificationForm,
+    TaskKind.accounting_review: AccountingReviewForm,
+    TaskKind.accounting_final: AccountingReviewForm,
 }
 
 # The first outcome is the default when the caller leaves `outcome` out.
@@ -300,6 +314,8 @@ OUTCOMES: dict[TaskKind, list[str]] = {
     TaskKind.respond_when_due: ["objection_sent", "extension_obtained"],
     TaskKind.release_approval: ["approve", "decline", ASK_COUNSEL],
     TaskKind.verify_authorization: ["verified", "not_verified"],
+    TaskKind.accounting_review: ["deliver", "extend"],
+    TaskKind.accounting_final: ["deliver"],
 }
 
 # Ready-to-paste examples of `data`, shown in current details and GET /v1/cases.
@@ -375,4 +391,6 @@ EXAMPLES: dict[TaskKind, dict] = {
         "method": "signature compared with the intake form and photo ID",
         "notes": "",
     },
+    TaskKind.accounting_review: {"notes": ""},
+    TaskKind.accounting_final: {"notes": ""},
 }

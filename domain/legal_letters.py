@@ -194,3 +194,37 @@ def authorization_on_hold(
         ]
     )
     return Notice(subject=f"Authorization on hold at {clinic.name} (ref {case_id})", body=body)
+
+
+def accounting_extension(
+    clinic: Clinic, case_id: str, patient_name: str | None, reason: str, new_date: datetime
+) -> Notice:
+    """164.528(c)(2)(i): the written statement of the reasons for the delay and the date."""
+    body = "\n\n".join(
+        [
+            f"Dear {patient_name or 'patient'},",
+            f"{clinic.name} received your request for an accounting of disclosures of your "
+            "health information. We need more time to complete it.",
+            f"Why: {reason}",
+            f"You will receive it by {local(new_date, clinic.timezone)}. The law allows one "
+            "such extension of at most 30 days.",
+            f"Questions: {clinic.reply_to}, reference {case_id}.",
+        ]
+    )
+    return Notice(subject=f"Your accounting request at {clinic.name} (ref {case_id})", body=body)
+
+
+def accounting_cover(clinic: Clinic, case_id: str, patient_name: str | None, count: int) -> str:
+    """The e-mail that carries the accounting PDF to the patient."""
+    return "\n\n".join(
+        [
+            f"Dear {patient_name or 'patient'},",
+            f"Attached is the accounting of disclosures you asked {clinic.name} for: "
+            + (
+                f"{count} entr{'y' if count == 1 else 'ies'}."
+                if count
+                else "we made no disclosures that the law asks us to list."
+            ),
+            f"Questions: {clinic.reply_to}, reference {case_id}.",
+        ]
+    )

@@ -21,6 +21,7 @@ from domain.forms import (
     EXAMPLES,
     FORMS,
     OUTCOMES,
+    AccountingReviewForm,
     AcknowledgeForm,
     ClassificationForm,
     InformIndividualForm,
@@ -139,6 +140,8 @@ def hash_code(salt: str, code: str) -> str:
 
 
 FUTURE_SKEW = timedelta(minutes=10)
+# 45 CFR 164.528(c)(2): one extension of at most 30 days.
+ACCOUNTING_EXTENSION = timedelta(days=30)
 
 
 def check_completion(
@@ -176,6 +179,12 @@ def check_completion(
         raise TaskRejected(f"outcome must be one of {', '.join(outcomes)}")
     if outcome == ASK_COUNSEL:
         return _check_counsel_question(done, clinic)
+    if task.kind == TaskKind.accounting_review and outcome == "extend" and now is not None:
+        if now >= task.due_at:
+            raise TaskRejected(
+                "the 60 days have passed: an extension needs its written notice before day 60 "
+                "(45 CFR 164.528(c)(2)); deliver the accounting now"
+            )
     not_before = task.outcome_not_before.get(outcome)
     if now is not None and not_before is not None and now < not_before:
         raise TaskRejected(
@@ -289,6 +298,14 @@ def _check_legal_forms(task: Task, outcome: str, form: BaseModel) -> None:
             if getattr(form, name, None) is not True:
                 other = " or ".join(OUTCOMES[task.kind][1:]) or "another outcome"
                 raise TaskRejected(f"{outcome} needs data.{name} true; otherwise choose {other}")
+    if isinstance(form, AccountingReviewForm) and outcome == "extend":
+        if not form.reason.strip() or form.new_date is None:
+            raise TaskRejected("extend needs data.reason and data.new_date (told to the patient)")
+        if form.new_date <= task.due_at or form.new_date > task.due_at + ACCOUNTING_EXTENSION:
+            raise TaskRejected(
+                "data.new_date must be after the 60-day due date and at most 30 days later "
+                "(45 CFR 164.528(c)(2))"
+            )
     if isinstance(form, ReleaseApprovalForm):
         if outcome == "approve" and not form.documents:
             raise TaskRejected("approve needs data.documents: the ids to release (see choices)")

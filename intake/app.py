@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.accounting import Suspension
+from domain.accounting_case import AccountingRequest
 from domain.authorization import Authorization, problems
 from domain.authorization_case import Correction, ReleaseRequest, Revocation
 from domain.case import CaseStatus
@@ -26,7 +28,13 @@ from infra.records_db import RecordsStore
 from infra.settings import Settings
 from infra.temporal import connect, data_converter
 from intake import errors
-from intake.cases import Started, start_authorization, start_case, start_legal_request
+from intake.cases import (
+    Started,
+    start_accounting,
+    start_authorization,
+    start_case,
+    start_legal_request,
+)
 from intake.codec_server import codec_router
 from workflows.case import CaseWorkflow
 
@@ -90,6 +98,9 @@ class CaseOut(BaseModel):
     path: str = "case"
     legal: dict[str, Any] | None = None
     authorization: dict[str, Any] | None = None
+    # Accounting requests: the entries (date, recipient, description, basis) once prepared.
+    accounting: list[dict[str, Any]] | None = None
+    accounting_request: dict[str, Any] | None = None
     problems: list[str] = []
 
 
@@ -97,6 +108,18 @@ def _invalid(field: str, problem: str) -> HTTPException:
     return HTTPException(
         422, {"error": "invalid request", "errors": [{"field": field, "problem": problem}]}
     )
+
+
+def latest_packet(s: CaseStatus) -> tuple[str, str] | None:
+    """(packet id, SHA-256) of the newest packet a case produced, if any."""
+    if s.legal is not None and s.legal.packet is not None:
+        return s.legal.packet.packet_id, s.legal.packet.sha256
+    if s.authorization is not None and s.authorization.recent_releases:
+        last = s.authorization.recent_releases[-1]
+        return last.packet_id, last.sha256
+    if s.accounting is not None and s.accounting.packet_id and s.accounting.sha256:
+        return s.accounting.packet_id, s.accounting.sha256
+    return None
 
 
 def roster_problems(flag: Flag, clinic: Clinic) -> list[dict[str, str]]:
@@ -275,6 +298,29 @@ def create_app(
             started.same_body = True
         return accepted(started, f"authorization {auth.authorization_id}", response)
 
+    @app.post("/v1/accounting-requests", status_code=202, response_model=FlagAccepted)
+    async def submit_accounting_request(
+        request: AccountingRequest, caller: Caller, response: Response
+    ) -> FlagAccepted:
+        """A patient asks for the accounting of disclosures (idempotent on the request id)."""
+        if request.clinic_id != caller.id:
+            raise HTTPException(403, "the API key belongs to another clinic")
+        if request.requested_at > datetime.now(UTC) + FUTURE_SKEW:
+            raise _invalid("requested_at", "is in the future")
+        if request.period_from and request.period_from > request.requested_at.date():
+            raise _invalid("period_from", "is after requested_at")
+        started = await start_accounting(state["client"], settings.task_queue, request, caller)
+        return accepted(started, f"request {request.request_id}", response)
+
+    @app.post("/v1/accounting-suspensions", status_code=201)
+    async def suspend_accounting(suspension: Suspension, caller: Caller) -> dict[str, Any]:
+        """A health-oversight or law-enforcement statement that suspends the accounting of
+        disclosures to it (164.528(a)(2)); an oral one lasts 30 days at most."""
+        if suspension.clinic_id != caller.id:
+            raise HTTPException(403, "the API key belongs to another clinic")
+        row = await asyncio.to_thread(ledger.record_suspension, suspension)
+        return {"id": row, "ends": suspension.ends()}
+
     async def update(case_id: str, name: str, arg: BaseModel) -> Any:
         """An Update on a case's own workflow; a validator's refusal is a 422 with its reason."""
         try:
@@ -316,21 +362,22 @@ def create_app(
 
     @app.post("/v1/cases/{case_id}/packet-link", response_model=PacketLink)
     async def packet_link(case_id: str, caller: Caller, request: Request) -> PacketLink:
-        """A one-time link (15 minutes) to download a legal request's release packet."""
+        """A one-time link (15 minutes) to the case's latest packet: a release (legal request,
+        authorization) or a patient's accounting."""
         own(case_id, caller)
-        s = await case_status(case_id)
-        if s.legal is None or s.legal.packet is None:
-            raise HTTPException(404, f"case {case_id} has no release packet (yet)")
-        packet = s.legal.packet
-        if await asyncio.to_thread(records.downloaded, packet.packet_id):
+        found = latest_packet(await case_status(case_id))
+        if found is None:
+            raise HTTPException(404, f"case {case_id} has no packet (yet)")
+        packet_id, sha256 = found
+        if await asyncio.to_thread(records.downloaded, packet_id):
             raise HTTPException(
                 409, "this packet was already downloaded once; it is not offered again"
             )
-        token = await asyncio.to_thread(records.create_link, packet.packet_id, PACKET_LINK_TTL)
+        token = await asyncio.to_thread(records.create_link, packet_id, PACKET_LINK_TTL)
         return PacketLink(
             url=str(request.url_for("download_packet", token=token)),
             expires_at=datetime.now(UTC) + PACKET_LINK_TTL,
-            sha256=packet.sha256,
+            sha256=sha256,
         )
 
     @app.get("/v1/packets/{token}", name="download_packet", include_in_schema=True)
@@ -387,6 +434,10 @@ def create_app(
             path=s.path,
             legal=s.legal.model_dump(mode="json") if s.legal else None,
             authorization=s.authorization.model_dump(mode="json") if s.authorization else None,
+            accounting=s.accounting.entries if s.accounting and s.accounting.packet_id else None,
+            accounting_request=s.accounting.model_dump(mode="json", exclude={"prepared"})
+            if s.accounting
+            else None,
             problems=(s.legal.problems if s.legal else [])
             + (s.authorization.problems if s.authorization else []),
         )

@@ -13,6 +13,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from domain.accounting_case import AccountingInput, AccountingRequest
 from domain.authorization import Authorization
 from domain.authorization_case import AuthorizationInput
 from domain.case import CaseInput
@@ -22,6 +23,7 @@ from domain.legal_case import LegalRequestInput
 from domain.legal_request import INSTRUMENT_TITLE, LegalRequest, resolve_legal_policy
 from domain.policy import resolve_policy
 from workflows import search_attributes as sa
+from workflows.accounting import AccountingWorkflow
 from workflows.authorization import AuthorizationWorkflow
 from workflows.case import CaseWorkflow
 from workflows.legal_request import LegalRequestWorkflow
@@ -128,6 +130,29 @@ async def start_authorization(
         details=(
             f"Authorization {auth.authorization_id} of clinic {auth.clinic_id} (45 CFR 164.508). "
             "Open tasks are listed under Current Details."
+        ),
+    )
+
+
+async def start_accounting(
+    client: Client, task_queue: str, request: AccountingRequest, clinic: Clinic
+) -> Started:
+    """Start the workflow for an accounting request, or find the one it already started."""
+    case_id = case_id_for(request.clinic_id, request.request_id)
+    return await _start_once(
+        client,
+        AccountingWorkflow.run,
+        AccountingInput(case_id=case_id, request=request, clinic=clinic.public()),
+        case_id,
+        task_queue,
+        digest=request.digest(),
+        path="accounting",
+        clinic_id=request.clinic_id,
+        jurisdiction=clinic.jurisdiction,
+        summary=f"Confide accounting request {case_id}",
+        details=(
+            f"Request {request.request_id} of clinic {request.clinic_id} (45 CFR 164.528); due "
+            "60 days after the request. Open tasks are listed under Current Details."
         ),
     )
 

@@ -1,0 +1,253 @@
+"""The accounting of disclosures, built from a ledger that the earlier paths filled in the same
+run: a duty-to-warn case, a mandated child-abuse report, a court order and an authorization.
+The accounting lists the first three and not the authorization's release; a suspension hides
+the police disclosure; the 60-day deadline and its one extension hold."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain.accounting import Suspension
+from domain.accounting_case import AccountingRequest
+from domain.flags import Flag
+from infra.records_db import RecordsStore
+from intake.cases import start_accounting, start_authorization, start_case, start_legal_request
+from tests.conftest import make_worker
+from tests.support import demo_clinic, eventually, flag_body
+from tests.test_abuse_report_workflow import abuse_flag, oral_data
+from tests.test_authorization_workflow import VERIFIED, approve, authorization
+from tests.test_duty_to_warn_workflow import complete, open_task
+from tests.test_legal_request_workflow import (
+    approve_all,
+    classify_valid,
+    refused,
+    request,
+)
+from workflows.accounting import AccountingWorkflow
+from workflows.authorization import AuthorizationWorkflow
+
+THREAT = {"serious_threat": True, "identifiable_victims": True, "imminent": True}
+PATIENT = "jordan@example.org"
+
+
+@pytest.fixture
+def records(ledger) -> RecordsStore:
+    store = RecordsStore(ledger.url)
+    store.migrate()
+    store.seed_demo("demo-clinic", "P-301")
+    return store
+
+
+async def now(env) -> datetime:
+    return (await env.get_current_time()).astimezone(UTC)
+
+
+async def fill_the_ledger(env, client, task_queue, mail, ledger) -> None:
+    """Every path that discloses, once, for patient P-301."""
+    # Duty to warn (CA): the victim and the police.
+    dtw = await start_case(
+        client, task_queue, Flag.model_validate(flag_body(flag_id="ACC-DTW")), demo_clinic()
+    )
+    await complete(
+        client, await open_task(dtw.handle, "risk_assessment"), actor="dr-lee", data=THREAT
+    )
+    await eventually(lambda: len(ledger.for_case(dtw.case_id)) == 2)
+    # A mandated child-abuse report (GA: oral only).
+    known = await now(env)
+    child = await start_case(
+        client, task_queue, abuse_flag("ACC-CHILD", "US-GA", "child_abuse", known), demo_clinic()
+    )
+    await complete(
+        client,
+        await open_task(child.handle, "oral_report"),
+        actor="dr-lee",
+        data=oral_data(known),
+    )
+    await eventually(lambda: len(ledger.for_case(child.case_id)) == 1)
+    # A court order.
+    order = await start_legal_request(
+        client,
+        task_queue,
+        request(known, instrument="court_order", request_id="ACC-ORDER"),
+        demo_clinic(),
+    )
+    await classify_valid(client, order.handle, instrument="court_order")
+    await approve_all(client, order.handle, mail, None)
+    await eventually(lambda: len(ledger.for_case(order.case_id)) == 1)
+    # An authorization's release (exempt from the accounting).
+    auth, found = authorization(known.date(), "ACC-AUTH")
+    started = await start_authorization(client, task_queue, auth, found, demo_clinic())
+    handle = client.get_workflow_handle_for(AuthorizationWorkflow.run, started.case_id)
+    await complete(
+        client,
+        await _auth_task(handle, "verify_authorization"),
+        actor="po-diaz",
+        outcome="verified",
+        data=VERIFIED,
+    )
+    await approve(client, handle, mail)
+    await eventually(lambda: len(ledger.for_case(started.case_id)) == 1)
+
+
+async def _auth_task(handle, kind):
+    from tests.test_authorization_workflow import task_of
+
+    return await task_of(handle, kind)
+
+
+async def test_accounting_lists_what_the_law_counts_and_respects_a_suspension(
+    ts_env, mail, smtp, ledger, records, task_queue
+):
+    client = ts_env.client
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        await fill_the_ledger(ts_env, client, task_queue, mail, ledger)
+        requested = await now(ts_env)
+        # The police asked, in writing, that disclosures to them stay out for 90 days.
+        ledger.record_suspension(
+            Suspension(
+                clinic_id="demo-clinic",
+                patient_ref="P-301",
+                agency="Demo City Police Department",
+                official="Det. Example, badge 12",
+                statement="written",
+                received_at=requested,
+                until=requested + timedelta(days=90),
+            )
+        )
+        req = AccountingRequest(
+            clinic_id="demo-clinic",
+            request_id="ACC-1",
+            patient={"ref": "P-301", "name": "Jordan Example", "email": PATIENT},
+            requested_at=requested,
+        )
+        started = await start_accounting(client, task_queue, req, demo_clinic())
+        handle = client.get_workflow_handle_for(AccountingWorkflow.run, started.case_id)
+        review = await acct_task(handle, "accounting_review")
+        assert review.due_at == requested + timedelta(days=60)  # 164.528(c)(1)
+        view = (await handle.query(AccountingWorkflow.status)).accounting
+        recipients = {e["recipient"] for e in view.entries}
+        assert recipients == {
+            "Casey Rivera",  # the duty-to-warn victim
+            "County CWS",  # the child-abuse report
+            "A. Attorney",  # the court order
+        }  # not the police (suspended), not Dr. Park (authorization: exempt)
+        assert all("Demo City Police" not in str(e) for e in view.entries)
+        await complete(client, review, actor="po-diaz", outcome="deliver", data={})
+        final = await handle.result()
+    delivered = [m for m in mail.to(PATIENT) if "accounting of disclosures" in m["Subject"]]
+    [pdf] = list(delivered[0].iter_attachments())
+    assert hashlib.sha256(pdf.get_content()).hexdigest() == final.accounting.sha256
+    assert "Jordan" not in delivered[0]["Subject"]
+    assert final.status == "closed" and final.accounting.delivered_by == "po-diaz"
+
+
+async def acct_task(handle, kind):
+    async def find():
+        tasks = await handle.query(AccountingWorkflow.tasks)
+        return next((t for t in tasks if t.kind == kind), None)
+
+    return await eventually(find)
+
+
+async def test_one_extension_only_before_day_60_with_notice_to_the_patient(
+    ts_env, mail, smtp, ledger, records, task_queue
+):
+    client = ts_env.client
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        requested = await now(ts_env)
+        req = AccountingRequest(
+            clinic_id="demo-clinic",
+            request_id="ACC-EXT",
+            patient={"ref": "P-301", "name": "Jordan Example", "email": PATIENT},
+            requested_at=requested,
+        )
+        started = await start_accounting(client, task_queue, req, demo_clinic())
+        handle = client.get_workflow_handle_for(AccountingWorkflow.run, started.case_id)
+        review = await acct_task(handle, "accounting_review")
+        due = review.due_at
+        await refused(
+            "at most 30 days later",
+            complete(
+                client,
+                review,
+                actor="po-diaz",
+                outcome="extend",
+                data={
+                    "reason": "archives offsite",
+                    "new_date": (due + timedelta(days=45)).isoformat(),
+                },
+            ),
+        )
+        # Reminded a week before and the day before; still within the 60 days.
+        await ts_env.sleep(due - await now(ts_env) - timedelta(hours=12))
+        reminders = [m for m in mail.to("diaz@demo-clinic.test") if "due soon" in m["Subject"]]
+        assert len(reminders) == 2
+        new_date = due + timedelta(days=30)
+        await complete(
+            client,
+            review,
+            actor="po-diaz",
+            outcome="extend",
+            data={"reason": "records are in offsite storage", "new_date": new_date.isoformat()},
+        )
+        notice = await eventually(
+            lambda: [m for m in mail.to(PATIENT) if "accounting request" in m["Subject"]]
+        )
+        text = notice[0].get_content()
+        assert "records are in offsite storage" in text and "one such extension" in text
+        final_task = await acct_task(handle, "accounting_final")
+        assert final_task.due_at == new_date and final_task.kind == "accounting_final"
+        # No second extension exists: the final task offers only deliver.
+        await refused(
+            "outcome must be one of deliver",
+            complete(client, final_task, actor="po-diaz", outcome="extend", data={}),
+        )
+        await complete(client, final_task, actor="po-diaz", outcome="deliver", data={})
+        final = await handle.result()
+    assert final.accounting.extended_to == new_date
+    assert final.accounting.entries == []  # nothing disclosed for this patient in this test
+
+
+async def test_an_extension_after_day_60_is_refused(
+    ts_env, mail, smtp, ledger, records, task_queue
+):
+    client = ts_env.client
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        requested = await now(ts_env)
+        req = AccountingRequest(
+            clinic_id="demo-clinic",
+            request_id="ACC-LATE",
+            patient={"ref": "P-301"},
+            requested_at=requested,
+        )
+        started = await start_accounting(client, task_queue, req, demo_clinic())
+        handle = client.get_workflow_handle_for(AccountingWorkflow.run, started.case_id)
+        review = await acct_task(handle, "accounting_review")
+        await ts_env.sleep(review.due_at - await now(ts_env) + timedelta(hours=1))
+        late = await acct_task(handle, "accounting_review")
+        assert late.overdue
+        await refused(
+            "the 60 days have passed",
+            complete(
+                client,
+                late,
+                actor="po-diaz",
+                outcome="extend",
+                data={"reason": "late", "new_date": (late.due_at + timedelta(days=10)).isoformat()},
+            ),
+        )
+        await complete(client, late, actor="po-diaz", outcome="deliver", data={})
+        # No e-mail address: a task to post it.
+        post = await acct_task(handle, "record_action")
+        await complete(
+            client,
+            post,
+            actor="po-diaz",
+            outcome="done",
+            data={"done_at": (await now(ts_env)).isoformat(), "details": "first-class mail"},
+        )
+        final = await handle.result()
+    assert final.accounting.delivered_by == "po-diaz"
