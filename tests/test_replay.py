@@ -27,6 +27,10 @@ def test_histories_exist_for_every_path_and_outcome():
     assert "demo-clinic.HIST-CA-CALL-RENEWED.c1-threat_to_others.json" in names
     for legal in ("L-SUBPOENA", "L-ORDER-COUNSEL", "L-DUE-OBJECTED"):
         assert f"demo-clinic.HIST-{legal}.json" in names
+    # An authorization across continue-as-new (each run on record) and an accounting request.
+    for run in (1, 2, 3):
+        assert f"demo-clinic.HIST-A-REVOKED.run{run}.json" in names
+    assert "demo-clinic.HIST-ACC-EXTENDED.json" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

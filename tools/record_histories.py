@@ -28,11 +28,17 @@ from domain.tasks import TaskCompletion  # noqa: E402
 from infra.ledger_db import Ledger  # noqa: E402
 from infra.records_db import RecordsStore  # noqa: E402
 from infra.temporal import data_converter  # noqa: E402
-from intake.cases import start_case, start_legal_request  # noqa: E402
+from intake.cases import (  # noqa: E402
+    start_accounting,
+    start_authorization,
+    start_case,
+    start_legal_request,
+)
 from tests.conftest import make_worker  # noqa: E402
 from tests.support import (  # noqa: E402
     BIN,
     CODE_PATTERN,
+    authorization_body,
     demo_clinic,
     eventually,
     flag_body,
@@ -323,6 +329,126 @@ async def legal_due_objected(env, client, handle, sink, req):
     )
 
 
+async def authorization_scenario(env, client, queue, sink, name):
+    """A verified authorization, two releases (a run each), then revoked: every run saved."""
+    from domain.authorization import Authorization, problems
+    from domain.authorization_case import ReleaseRequest, Revocation
+    from workflows.authorization import AuthorizationWorkflow
+
+    sink.clear()
+    today = (await env.get_current_time()).date()
+    auth = Authorization.model_validate(
+        authorization_body(
+            f"HIST-{name}",
+            signed_at=today.isoformat(),
+            expires_at=(today + timedelta(days=365)).isoformat(),
+        )
+    )
+    started = await start_authorization(client, queue, auth, problems(auth, today), demo_clinic())
+    handle = client.get_workflow_handle_for(AuthorizationWorkflow.run, started.case_id)
+    await _done(
+        client,
+        await _auth_task(handle, "verify_authorization"),
+        actor="po-diaz",
+        outcome="verified",
+        data={"identity_verified": True, "method": "photo ID"},
+    )
+    await _approve_auth(client, handle, sink)
+    await env.sleep(timedelta(days=30))
+    await handle.execute_update("request_release", ReleaseRequest(requested_by="Dr. Park"))
+    await _approve_auth(client, handle, sink)
+    await env.sleep(timedelta(days=30))
+    await handle.execute_update(
+        "revoke",
+        Revocation(received_at=await env.get_current_time(), received_by="po-diaz"),
+    )
+    await handle.result()
+    run_id = started.handle.result_run_id
+    n = 0
+    while run_id:
+        n += 1
+        history = await client.get_workflow_handle(started.case_id, run_id=run_id).fetch_history()
+        path = OUT / f"{started.case_id}.run{n}.json"
+        path.write_text(history.to_json())
+        print(f"wrote {path.relative_to(ROOT)} ({len(history.events)} events)")
+        last = history.events[-1]
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if last.HasField("workflow_execution_continued_as_new_event_attributes")
+            else None
+        )
+
+
+async def _auth_task(handle, kind):
+    from workflows.authorization import AuthorizationWorkflow
+
+    async def find():
+        tasks = await handle.query(AuthorizationWorkflow.tasks)
+        return next((t for t in tasks if t.kind == kind), None)
+
+    return await eventually(find)
+
+
+async def _approve_auth(client, handle, sink):
+    approval = await _auth_task(handle, "release_approval")
+    mine = f"approval code for task {approval.task_id}:"
+    mail = await eventually(
+        lambda: [m for m in sink.to("diaz@demo-clinic.test") if mine in m.get_content()]
+    )
+    code = re.search(CODE_PATTERN, mail[-1].get_content()).group(1)
+    await _done(
+        client,
+        approval,
+        actor="po-diaz",
+        outcome="approve",
+        code=code,
+        data={"documents": approval.choices, "redactions_reviewed": True, "reason": "ok"},
+    )
+    await eventually(lambda: len(sink.to("park@clinic.test")) >= 1)
+
+
+async def accounting_scenario(env, client, queue, sink, name):
+    """A request, the one extension (notice to the patient), then delivery."""
+    from domain.accounting_case import AccountingRequest
+    from workflows.accounting import AccountingWorkflow
+
+    sink.clear()
+    req = AccountingRequest(
+        clinic_id="demo-clinic",
+        request_id=f"HIST-{name}",
+        patient={"ref": "P-301", "name": "Jordan Example", "email": "jordan@example.org"},
+        requested_at=await env.get_current_time(),
+    )
+    started = await start_accounting(client, queue, req, demo_clinic())
+    handle = client.get_workflow_handle_for(AccountingWorkflow.run, started.case_id)
+
+    async def task(kind):
+        async def find():
+            return next(
+                (t for t in await handle.query(AccountingWorkflow.tasks) if t.kind == kind), None
+            )
+
+        return await eventually(find)
+
+    review = await task("accounting_review")
+    await _done(
+        client,
+        review,
+        actor="po-diaz",
+        outcome="extend",
+        data={
+            "reason": "records in offsite storage",
+            "new_date": (review.due_at + timedelta(days=30)).isoformat(),
+        },
+    )
+    await _done(client, await task("accounting_final"), actor="po-diaz", outcome="deliver")
+    await handle.result()
+    history = await handle.fetch_history()
+    path = OUT / f"{started.case_id}.json"
+    path.write_text(history.to_json())
+    print(f"wrote {path.relative_to(ROOT)} ({len(history.events)} events)")
+
+
 async def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     ctl, sink = start_smtp()
@@ -359,6 +485,14 @@ async def main() -> None:
                     print(f"kept tests/histories/demo-clinic.HIST-{name}.json (on record)")
                     continue
                 await legal_scenario(env, env.client, queue, sink, name, instrument, legal_steps)
+            for name, recorder in [
+                ("A-REVOKED", authorization_scenario),
+                ("ACC-EXTENDED", accounting_scenario),
+            ]:
+                if list(OUT.glob(f"demo-clinic.HIST-{name}*.json")) and "--all" not in sys.argv:
+                    print(f"kept tests/histories/demo-clinic.HIST-{name}*.json (on record)")
+                    continue
+                await recorder(env, env.client, queue, sink, name)
     await env.shutdown()
     ctl.stop()
 
