@@ -11,6 +11,7 @@ from domain.accounting_case import AccountingView
 from domain.authorization_case import AuthorizationView
 from domain.clinic import Clinic
 from domain.flags import Concern, Flag
+from domain.forms import PatientConsent
 from domain.legal_case import LegalRequestView
 from domain.policy import DutyDecision, PolicySnapshot
 from domain.records import Disclosure, NoticeRecord
@@ -92,6 +93,8 @@ class ConcernStatus(BaseModel):
     updated_at: datetime
     # Increases with every change, so the case can ignore a status that arrives late.
     revision: int = 0
+    # The patient's agreement to the disclosure, where one was recorded (who, when, what).
+    patient_consent: PatientConsent | None = None
 
 
 class CaseStatus(BaseModel):

@@ -26,6 +26,21 @@ class _Form(BaseModel):
     future_fields: ClassVar[frozenset[str]] = frozenset()
 
 
+class PatientConsent(_Form):
+    """The patient agreed to the disclosure (who, when, what): a written authorization on
+    file makes it the basis (164.508, exempt from the accounting); an oral agreement is
+    recorded beside the 164.512 basis, which still applies."""
+
+    given_at: When
+    scope: Annotated[str, StringConstraints(min_length=1, max_length=1000)] = Field(
+        description="What the patient agreed may be disclosed, and to whom"
+    )
+    written: bool = False
+    authorization_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = (
+        None
+    )
+
+
 class RiskAssessmentForm(_Form):
     """Clinician's threat-to-others risk assessment (DESIGN.md §3 names the first four)."""
 
@@ -38,6 +53,7 @@ class RiskAssessmentForm(_Form):
     discharge_plan: int = Field(
         0, ge=0, description="Which of the jurisdiction's discharge plans to carry out"
     )
+    patient_consent: PatientConsent | None = None
 
 
 class RiskLevel(StrEnum):
@@ -56,6 +72,7 @@ class SelfHarmAssessmentForm(_Form):
     safety_plan_in_place: bool
     means_restricted: bool | None = None
     notes: Notes = ""
+    patient_consent: PatientConsent | None = None
 
 
 class ReleaseDecisionForm(_Form):
@@ -65,6 +82,7 @@ class ReleaseDecisionForm(_Form):
         default_factory=list, description="The release set approved (empty when declining)"
     )
     reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    patient_consent: PatientConsent | None = None
 
 
 class CallOutcome(StrEnum):

@@ -251,3 +251,75 @@ async def test_an_extension_after_day_60_is_refused(
         )
         final = await handle.result()
     assert final.accounting.delivered_by == "po-diaz"
+
+
+async def test_a_warning_under_the_patients_written_authorization_is_not_accounted_for(
+    ts_env, mail, smtp, ledger, records, task_queue
+):
+    """The patient agreed in writing to the police being told: the ledger's basis is the
+    authorization and the accounting leaves the row out; an oral agreement changes neither."""
+    from domain.accounting import AccountingQuery, build_accounting
+    from tests.test_duty_to_warn_workflow import code_in
+
+    client = ts_env.client
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        given = (await now(ts_env)).isoformat()
+        cases = {}
+        for flag_id, written in (("TX-CONSENT", True), ("TX-ORAL", False)):
+            flag = Flag.model_validate(flag_body(flag_id=flag_id, jurisdiction="US-TX"))
+            started = await start_case(client, task_queue, flag, demo_clinic())
+            await complete(
+                client,
+                await open_task(started.handle, "risk_assessment"),
+                actor="dr-lee",
+                data=THREAT,
+            )
+            decision = await open_task(started.handle, "release_decision")
+            mine = f"approval code for task {decision.task_id}:"
+            code_mail = await eventually(
+                lambda m=mine: [x for x in mail.to("kim@demo-clinic.test") if m in x.get_content()]
+            )
+            consent = {
+                "given_at": given,
+                "scope": "tell the police about the threat",
+                "written": written,
+            }
+            if written:
+                consent["authorization_id"] = "A-77"
+            await complete(
+                client,
+                decision,
+                actor="sup-kim",
+                outcome="approve",
+                code=code_in(code_mail[-1]),
+                data={
+                    "actions": ["notify_law_enforcement"],
+                    "reason": "patient agreed",
+                    "patient_consent": consent,
+                },
+            )
+            await eventually(lambda c=started.case_id: len(ledger.for_case(c)) == 1)
+            cases[written] = started
+            status = await started.handle.query("status")
+            assert status["concerns"][0]["patient_consent"]["scope"] == consent["scope"]
+    [written_row] = ledger.for_case(cases[True].case_id)
+    assert written_row.legal_basis.startswith(
+        "45 CFR 164.508 (the patient's written authorization A-77"
+    )
+    assert not written_row.accountable
+    [oral_row] = ledger.for_case(cases[False].case_id)
+    assert oral_row.accountable and "agreed orally" in oral_row.legal_basis
+    assert "tell the police" not in written_row.legal_basis + oral_row.legal_basis
+    accounting = build_accounting(
+        AccountingQuery(
+            clinic_id="demo-clinic",
+            patient_ref="P-301",
+            requested_at=datetime.now(UTC),
+            summarize=False,
+        ),
+        ledger.for_patient("demo-clinic", "P-301"),
+        [],
+    )
+    bases = [e.basis for e in accounting.entries]
+    assert any("agreed orally" in b for b in bases)
+    assert not any("164.508" in b for b in bases)

@@ -98,6 +98,7 @@ class ConcernWorkflowBase(TaskWorkflowBase):
             next_due=self.board.next_due(),
             updated_at=workflow.now(),
             revision=self._revision,
+            patient_consent=getattr(self, "consent", None),
         )
 
     async def _publish(self) -> None:

@@ -20,6 +20,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.forms import (
         CallForm,
         DeliveryFailureForm,
+        PatientConsent,
+        ReleaseDecisionForm,
         RiskAssessmentForm,
         SelfHarmAssessmentForm,
         TaskKind,
@@ -82,6 +84,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         self.board = TaskBoard(inp.case_id, inp.clinic, self._publish)
         self._seq = 0
         self._round = 1
+        self.consent: PatientConsent | None = None
 
     # -- the path ----------------------------------------------------------------------------
 
@@ -129,6 +132,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         rule = self.inp.policy.duty_to_warn
         if self.kind == ConcernKind.threat_to_others:
             form = RiskAssessmentForm.model_validate(assessment.form)
+            self.consent = form.patient_consent or self.consent
             self.decision = decide_threat(
                 rule,
                 serious_threat=form.serious_threat,
@@ -138,6 +142,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             )
         else:
             form_sh = SelfHarmAssessmentForm.model_validate(assessment.form)
+            self.consent = form_sh.patient_consent or self.consent
             self.decision = decide_self_harm(rule, risk_level=form_sh.risk_level.value)
         return self.decision
 
@@ -164,6 +169,22 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         if decision.permitted:
             # Permissive disclosure (or optional extras after a mandatory plan): four eyes.
             await self._ask_supervisor(decision, assessor)
+
+    def _basis(self, decision: DutyDecision) -> str:
+        """The ledger's legal basis: the patient's written authorization where one is on file
+        (the 164.512 permission stands behind it), else the 164.512 basis, noting an oral
+        agreement. The consent's own words stay in the (encrypted) case, not the ledger."""
+        consent = self.consent
+        if consent is None:
+            return decision.legal_basis
+        given = consent.given_at.date().isoformat()
+        if consent.written:
+            ref = f" {consent.authorization_id}" if consent.authorization_id else ""
+            return (
+                f"45 CFR 164.508 (the patient's written authorization{ref}, given {given}); "
+                f"also {decision.legal_basis}"
+            )
+        return f"{decision.legal_basis}; the patient agreed orally on {given}"
 
     def _step_prefix(self) -> str:
         # Ledger rows and Message-IDs are keyed by step: a renewed threat's notices are new
@@ -197,6 +218,9 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             self.phase = Phase.notifying
             await self._publish()
             approved = [Action(a) for a in answer.form["actions"]]
+            self.consent = (
+                ReleaseDecisionForm.model_validate(answer.form).patient_consent or self.consent
+            )
             await self._carry_out(approved, decision, answer.completion.task_id)
 
     async def _reassess(self) -> Completed:
@@ -409,8 +433,11 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             channel=channel,
             description=what,
             purpose=PURPOSE[action],
-            legal_basis=decision.legal_basis,
+            legal_basis=self._basis(decision),
             task_ref=task_ref,
+            # 164.528(a)(1)(iv): a disclosure under the patient's written authorization is not
+            # accounted for; an oral agreement does not make one.
+            accountable=not (self.consent and self.consent.written),
         )
         await mail.record(disclosure, self.inp.clinic)
         self.disclosures.append(disclosure)
