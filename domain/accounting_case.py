@@ -36,7 +36,8 @@ class AccountingRequest(_Strict):
     clinic_id: OpaqueKey
     request_id: OpaqueKey
     patient: AccountingPatient
-    requested_at: Annotated[datetime, AfterValidator(aware)]
+    # When the patient asked; left out, the time the request reaches Confide.
+    requested_at: Annotated[datetime, AfterValidator(aware)] | None = None
     # A shorter period the patient asked for (never more than six years back).
     period_from: dt.date | None = None
     # One line per disclosure instead of summaries of repeated ones.
@@ -52,7 +53,7 @@ class AccountingRequest(_Strict):
 
 
 class AccountingInput(BaseModel):
-    """Everything an accounting request needs."""
+    """Everything an accounting request needs (its `requested_at` always set)."""
 
     case_id: str
     request: AccountingRequest

@@ -305,9 +305,10 @@ def create_app(
         """A patient asks for the accounting of disclosures (idempotent on the request id)."""
         if request.clinic_id != caller.id:
             raise HTTPException(403, "the API key belongs to another clinic")
-        if request.requested_at > datetime.now(UTC) + FUTURE_SKEW:
+        asked = request.requested_at or datetime.now(UTC)
+        if asked > datetime.now(UTC) + FUTURE_SKEW:
             raise _invalid("requested_at", "is in the future")
-        if request.period_from and request.period_from > request.requested_at.date():
+        if request.period_from and request.period_from > asked.date():
             raise _invalid("period_from", "is after requested_at")
         started = await start_accounting(state["client"], settings.task_queue, request, caller)
         return accepted(started, f"request {request.request_id}", response)

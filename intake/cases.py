@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -137,15 +138,20 @@ async def start_authorization(
 async def start_accounting(
     client: Client, task_queue: str, request: AccountingRequest, clinic: Clinic
 ) -> Started:
-    """Start the workflow for an accounting request, or find the one it already started."""
+    """Start the workflow for an accounting request, or find the one it already started.
+    A request without `requested_at` is dated now; its digest is of the body as sent, so
+    sending it again still finds the same case."""
     case_id = case_id_for(request.clinic_id, request.request_id)
+    digest = request.digest()
+    if request.requested_at is None:
+        request = request.model_copy(update={"requested_at": datetime.now(UTC)})
     return await _start_once(
         client,
         AccountingWorkflow.run,
         AccountingInput(case_id=case_id, request=request, clinic=clinic.public()),
         case_id,
         task_queue,
-        digest=request.digest(),
+        digest=digest,
         path="accounting",
         clinic_id=request.clinic_id,
         jurisdiction=clinic.jurisdiction,

@@ -110,6 +110,12 @@ async def test_an_accounting_request_through_the_api_and_a_suspension(api, ledge
         (now + timedelta(days=60)).date().isoformat()
     )
 
+    # Undated: dated on arrival, and the same body again finds the same case.
+    undated = {k: v for k, v in body.items() if k != "requested_at"} | {"request_id": "R-UND"}
+    first = await api.post("/v1/accounting-requests", json=undated)
+    assert first.status_code == 202
+    assert (await api.post("/v1/accounting-requests", json=undated)).status_code == 200
+
     future = {**body, "request_id": "R-FUT", "requested_at": "2099-01-01T00:00:00+00:00"}
     r = await api.post("/v1/accounting-requests", json=future)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "requested_at"

@@ -47,9 +47,11 @@ class AccountingWorkflow(TaskWorkflowBase):
     def __init__(self, inp: AccountingInput) -> None:
         self.inp = inp
         self.req = inp.request
+        assert inp.request.requested_at is not None  # intake dates an undated request
+        self.requested_at = inp.request.requested_at
         self.phase = Phase.preparing
-        self.due_at = inp.request.requested_at + RESPONSE_DAYS
-        self.view = AccountingView(requested_at=inp.request.requested_at, due_at=self.due_at)
+        self.due_at = self.requested_at + RESPONSE_DAYS
+        self.view = AccountingView(requested_at=self.requested_at, due_at=self.due_at)
         self.notifications: list[NoticeRecord] = []
         self.disclosures: list[Disclosure] = []
         self.board = TaskBoard(inp.case_id, inp.clinic, self._publish)
@@ -70,7 +72,7 @@ class AccountingWorkflow(TaskWorkflowBase):
                 timezone=clinic.timezone,
                 patient_ref=self.req.patient.ref,
                 patient_name=self.req.patient.name,
-                requested_at=self.req.requested_at,
+                requested_at=self.requested_at,
                 period_from=self.req.period_from,
                 summarize=not self.req.itemized,
             ),
@@ -209,7 +211,7 @@ class AccountingWorkflow(TaskWorkflowBase):
             "Review and deliver the accounting of disclosures",
             f"The prepared accounting ({len(self.view.entries)} entries) is in the task's "
             f"document and the case view. Deliver it (outcome deliver){extend}. The patient "
-            f"asked on {local(self.req.requested_at, self.inp.clinic.timezone)}.",
+            f"asked on {local(self.requested_at, self.inp.clinic.timezone)}.",
             document=_entries_text(self.view, self.inp.clinic.timezone),
         )
 
