@@ -15,6 +15,7 @@ workflow continues as new, carrying its counters and the latest releases.
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import datetime
 
 from temporalio import workflow
@@ -82,9 +83,7 @@ class AuthorizationWorkflow(RecordsReleaseBase):
     async def run(self, inp: AuthorizationInput) -> CaseStatus:
         """Hold, verify, release on request until it expires or is revoked."""
         await self._publish()
-        expiry = self.auth.expires(inp.clinic.timezone)
-        if expiry is not None:
-            self._side_jobs.append(asyncio.create_task(self._expire_at(expiry)))
+        self._side_jobs.append(asyncio.create_task(self._expiry_watch()))
         if self.phase == Phase.on_hold:
             await self._hold()
         if self.phase == Phase.verifying:
@@ -187,7 +186,8 @@ class AuthorizationWorkflow(RecordsReleaseBase):
                     categories=info.categories,
                     authority=auth.authority(),
                     basis=auth.basis(),
-                    purpose=auth.purpose or "",
+                    # The patient's own words stay in the (encrypted) case, not the ledger.
+                    purpose=f"at the patient's request (authorization {auth.authorization_id})",
                     # 164.528(a)(1)(iv): releases under an authorization are not accounted for.
                     accountable=False,
                     recipient_name=recipient.name,
@@ -203,7 +203,7 @@ class AuthorizationWorkflow(RecordsReleaseBase):
                         f"manifest of SHA-256 digests. Packet SHA-256: {sha256}.\n"
                     ),
                     filename=f"{inp.case_id}-release{number}.pdf",
-                    proceed=lambda: self.phase not in ENDED,
+                    proceed=self._may_release,
                 )
             )
         except TaskWithdrawn:
@@ -225,12 +225,33 @@ class AuthorizationWorkflow(RecordsReleaseBase):
             self.phase = Phase.active
         await self._publish()
 
-    async def _expire_at(self, expiry: datetime) -> None:
-        if expiry > workflow.now():
-            await workflow.sleep(expiry - workflow.now())
-        if self.phase not in ENDED:
-            self.phase = Phase.expired
-            await self._withdraw_release_work()
+    def _expires(self) -> datetime | None:
+        return self.auth.expires(self.inp.clinic.timezone)
+
+    def _may_release(self) -> bool:
+        """Nothing leaves once revoked or expired, even if the expiry timer has not fired."""
+        ends = self._expires()
+        return self.phase not in ENDED and (ends is None or workflow.now() <= ends)
+
+    async def _expiry_watch(self) -> None:
+        """End the authorization at the end of its expiry date, following corrections (a
+        corrected authorization may bring, move or shorten the date)."""
+        while self.phase not in ENDED:
+            ends = self._expires()
+            if ends is not None and workflow.now() >= ends:
+                self.phase = Phase.expired
+                await self._withdraw_release_work()
+                return
+            try:
+                await workflow.wait_condition(
+                    functools.partial(self._expiry_changed, ends),
+                    timeout=(ends - workflow.now()) if ends is not None else None,
+                )
+            except TimeoutError:
+                pass
+
+    def _expiry_changed(self, ends: datetime | None) -> bool:
+        return self._expires() != ends or self.phase in ENDED
 
     async def _withdraw_release_work(self) -> None:
         """Revoked or expired: every open step of a release stops (nothing more leaves)."""

@@ -115,6 +115,10 @@ class RecordsReleaseBase(TaskWorkflowBase):
         while True:
             attempt += 1
             suffix = f"-a{attempt}" if attempt > 1 else ""
+            # Checked before every pass and after every wait: an authorization revoked or
+            # expired meanwhile ends the release here, and its phase is never overwritten.
+            if not plan.proceed():
+                return "stopped"
             self.phase = Phase.awaiting_approval
             try:
                 docs: list[DocumentMeta] = await workflow.execute_activity_method(
@@ -127,6 +131,8 @@ class RecordsReleaseBase(TaskWorkflowBase):
                 if await self._records_trouble(plan, f"list{suffix}", _reason(e)):
                     continue
                 return "release_failed"
+            if not plan.proceed():
+                return "stopped"
             self._listed = {d.id: d for d in docs}
             self.selection = selection = select(docs, plan.span, plan.categories, plan.authority)
             if not selection.released:
