@@ -6,7 +6,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from domain.flags import aware
 from domain.legal_request import Instrument
@@ -27,18 +34,31 @@ class _Form(BaseModel):
 
 
 class PatientConsent(_Form):
-    """The patient agreed to the disclosure (who, when, what): a written authorization on
-    file makes it the basis (164.508, exempt from the accounting); an oral agreement is
-    recorded beside the 164.512 basis, which still applies."""
+    """The patient agreed to the disclosure: who agreed, when, to what, for which actions. A
+    written authorization (its id required) makes 164.508 the basis of the disclosures it
+    covers, exempt from the accounting; an oral agreement is recorded beside the 164.512
+    basis, which still applies."""
 
+    given_by: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="Who agreed: the patient, or their personal representative"
+    )
     given_at: When
     scope: Annotated[str, StringConstraints(min_length=1, max_length=1000)] = Field(
         description="What the patient agreed may be disclosed, and to whom"
+    )
+    actions: Annotated[list[Action], Field(min_length=1)] = Field(
+        description="The disclosures the agreement covers"
     )
     written: bool = False
     authorization_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = (
         None
     )
+
+    @model_validator(mode="after")
+    def _written_names_its_authorization(self) -> PatientConsent:
+        if self.written and not self.authorization_id:
+            raise ValueError("a written consent names its authorization_id")
+        return self
 
 
 class RiskAssessmentForm(_Form):

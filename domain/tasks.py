@@ -205,8 +205,11 @@ def check_completion(
         for name, value in form:
             if name in future_ok:
                 continue
-            if isinstance(value, datetime) and value > now + FUTURE_SKEW:
-                raise TaskRejected(f"data.{name} is in the future")
+            # One level down too: a recorded consent's given_at is a past event as well.
+            inner = [(f"{name}.{k}", v) for k, v in value] if isinstance(value, BaseModel) else []
+            for path, when in [(name, value), *inner]:
+                if isinstance(when, datetime) and when > now + FUTURE_SKEW:
+                    raise TaskRejected(f"data.{path} is in the future")
     if task.requires_code:
         expected = task.code_hashes.get(done.actor)
         if not done.code:

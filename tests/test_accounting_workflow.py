@@ -280,8 +280,11 @@ async def test_a_warning_under_the_patients_written_authorization_is_not_account
                 lambda m=mine: [x for x in mail.to("kim@demo-clinic.test") if m in x.get_content()]
             )
             consent = {
+                "given_by": "the patient",
                 "given_at": given,
                 "scope": "tell the police about the threat",
+                # Covers the police notice, not the medical personnel one also approved.
+                "actions": ["notify_law_enforcement"],
                 "written": written,
             }
             if written:
@@ -293,21 +296,29 @@ async def test_a_warning_under_the_patients_written_authorization_is_not_account
                 outcome="approve",
                 code=code_in(code_mail[-1]),
                 data={
-                    "actions": ["notify_law_enforcement"],
+                    "actions": ["notify_law_enforcement", "notify_medical_personnel"],
                     "reason": "patient agreed",
                     "patient_consent": consent,
                 },
             )
-            await eventually(lambda c=started.case_id: len(ledger.for_case(c)) == 1)
+            await eventually(lambda c=started.case_id: len(ledger.for_case(c)) == 2)
             cases[written] = started
             status = await started.handle.query("status")
             assert status["concerns"][0]["patient_consent"]["scope"] == consent["scope"]
-    [written_row] = ledger.for_case(cases[True].case_id)
+    rows = {r.recipient_key: r for r in ledger.for_case(cases[True].case_id)}
+    written_row = rows["agency-law_enforcement"]
+    # The consent does not reach the disclosure it does not cover.
+    assert rows["agency-medical_personnel"].accountable
+    assert "164.508" not in rows["agency-medical_personnel"].legal_basis
     assert written_row.legal_basis.startswith(
         "45 CFR 164.508 (the patient's written authorization A-77"
     )
     assert not written_row.accountable
-    [oral_row] = ledger.for_case(cases[False].case_id)
+    oral_row = next(
+        r
+        for r in ledger.for_case(cases[False].case_id)
+        if r.recipient_key == "agency-law_enforcement"
+    )
     assert oral_row.accountable and "agreed orally" in oral_row.legal_basis
     assert "tell the police" not in written_row.legal_basis + oral_row.legal_basis
     accounting = build_accounting(

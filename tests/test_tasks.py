@@ -546,3 +546,27 @@ def test_asking_counsel_needs_a_question_and_a_counsel_on_the_roster(clinic):
 def test_counsel_tasks_do_not_climb_the_clinical_ladder():
     task = legal_task(TaskKind.counsel_review, role=Role.counsel, allowed_roles=[Role.counsel])
     assert next_escalation(task) is None
+
+
+def test_a_recorded_consent_names_who_and_its_authorization_and_is_not_in_the_future(clinic):
+    task = risk_task()
+    consent = {
+        "given_by": "the patient",
+        "given_at": NOW.isoformat(),
+        "scope": "tell the police",
+        "actions": ["notify_law_enforcement"],
+        "written": True,
+    }
+    done = TaskCompletion(
+        task_id=task.task_id,
+        actor="dr-lee",
+        data={**RISK_DATA, "discharge_plan": 0, "patient_consent": consent},
+    )
+    with pytest.raises(TaskRejected, match="a written consent names its authorization_id"):
+        check_completion(task, done, clinic, NOW)
+    consent["authorization_id"] = "A-77"
+    consent["given_at"] = (NOW + timedelta(days=1)).isoformat()
+    with pytest.raises(TaskRejected, match="data.patient_consent.given_at is in the future"):
+        check_completion(task, done, clinic, NOW)
+    consent["given_at"] = NOW.isoformat()
+    check_completion(task, done, clinic, NOW)

@@ -132,7 +132,8 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         rule = self.inp.policy.duty_to_warn
         if self.kind == ConcernKind.threat_to_others:
             form = RiskAssessmentForm.model_validate(assessment.form)
-            self.consent = form.patient_consent or self.consent
+            # A consent holds for the round it was given in: a renewed threat asks again.
+            self.consent = form.patient_consent
             self.decision = decide_threat(
                 rule,
                 serious_threat=form.serious_threat,
@@ -142,7 +143,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             )
         else:
             form_sh = SelfHarmAssessmentForm.model_validate(assessment.form)
-            self.consent = form_sh.patient_consent or self.consent
+            self.consent = form_sh.patient_consent
             self.decision = decide_self_harm(rule, risk_level=form_sh.risk_level.value)
         return self.decision
 
@@ -170,19 +171,26 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             # Permissive disclosure (or optional extras after a mandatory plan): four eyes.
             await self._ask_supervisor(decision, assessor)
 
-    def _basis(self, decision: DutyDecision) -> str:
-        """The ledger's legal basis: the patient's written authorization where one is on file
-        (the 164.512 permission stands behind it), else the 164.512 basis, noting an oral
-        agreement. The consent's own words stay in the (encrypted) case, not the ledger."""
+    def _covering(self, action: Action) -> PatientConsent | None:
         consent = self.consent
+        return consent if consent is not None and action in consent.actions else None
+
+    def _authorized(self, action: Action) -> bool:
+        consent = self._covering(action)
+        return consent is not None and consent.written
+
+    def _basis(self, decision: DutyDecision, action: Action) -> str:
+        """The ledger's legal basis: the patient's written authorization where it covers this
+        action (the 164.512 permission stands behind it), else the 164.512 basis, noting an
+        oral agreement that covers it. The consent's own words stay in the (encrypted) case."""
+        consent = self._covering(action)
         if consent is None:
             return decision.legal_basis
         given = consent.given_at.date().isoformat()
         if consent.written:
-            ref = f" {consent.authorization_id}" if consent.authorization_id else ""
             return (
-                f"45 CFR 164.508 (the patient's written authorization{ref}, given {given}); "
-                f"also {decision.legal_basis}"
+                f"45 CFR 164.508 (the patient's written authorization "
+                f"{consent.authorization_id}, given {given}); also {decision.legal_basis}"
             )
         return f"{decision.legal_basis}; the patient agreed orally on {given}"
 
@@ -433,11 +441,12 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             channel=channel,
             description=what,
             purpose=PURPOSE[action],
-            legal_basis=self._basis(decision),
+            legal_basis=self._basis(decision, action),
             task_ref=task_ref,
             # 164.528(a)(1)(iv): a disclosure under the patient's written authorization is not
-            # accounted for; an oral agreement does not make one.
-            accountable=not (self.consent and self.consent.written),
+            # accounted for; an oral agreement does not make one, nor one that covers other
+            # actions.
+            accountable=not self._authorized(action),
         )
         await mail.record(disclosure, self.inp.clinic)
         self.disclosures.append(disclosure)
