@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
+from domain.flags import OpaqueKey
 from domain.records import Disclosure
 
 # 164.528(a)(1): "disclosures ... in the six years prior to the date on which the accounting is
@@ -31,12 +39,13 @@ class Suspension(BaseModel):
     A written statement that follows an oral one is recorded as a suspension of its own.
     """
 
-    clinic_id: str
-    patient_ref: str
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, hide_input_in_errors=True)
+    clinic_id: OpaqueKey
+    patient_ref: OpaqueKey
     # The agency whose statement it is, named as the ledger names the recipient.
-    agency: str
+    agency: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     # The official's name and title: (a)(2)(ii) requires documenting who made an oral one.
-    official: str
+    official: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     statement: Literal["written", "oral"]
     received_at: AwareDatetime
     until: AwareDatetime

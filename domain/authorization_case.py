@@ -23,6 +23,14 @@ class ReleaseRecord(BaseModel):
     documents: list[DisclosedDocument]
 
 
+class ExpiryEvent(BaseModel):
+    """The event an authorization named as its end has happened (164.508(c)(1)(v))."""
+
+    model_config = ConfigDict(extra="forbid")
+    occurred_at: datetime
+    recorded_by: str
+
+
 class Revocation(BaseModel):
     """The patient's revocation (164.508(b)(5)): who at the clinic received it, when, how."""
 
@@ -87,3 +95,6 @@ class AuthorizationView(BaseModel):
     recent_releases: list[ReleaseRecord]
     revocation: Revocation | None
     run: int
+    # The digest of the authorization in force (a corrected one replaces the first), so a
+    # re-sent correction is recognised as the same request.
+    digest: str = ""

@@ -254,6 +254,8 @@ class VerificationForm(_Form):
     personal representative, their authority."""
 
     identity_verified: bool
+    # 164.508(c)(1)(ii): the authorization must name this clinic as the one who may disclose.
+    discloser_is_this_clinic: bool = False
     method: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     representative_authority_verified: bool | None = None
     notes: Notes = ""
@@ -426,6 +428,7 @@ EXAMPLES: dict[TaskKind, dict] = {
     TaskKind.release_approval: {"documents": [], "redactions_reviewed": False, "reason": "..."},
     TaskKind.verify_authorization: {
         "identity_verified": True,
+        "discloser_is_this_clinic": True,
         "method": "signature compared with the intake form and photo ID",
         "notes": "",
     },

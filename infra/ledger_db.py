@@ -186,7 +186,11 @@ class Ledger:
             rows = conn.execute(q).mappings().all()
         return [
             Suspension.model_validate(
-                {**r, "received_at": _utc(r["received_at"]), "until": _utc(r["until"])}
+                {
+                    **{k: v for k, v in r.items() if k not in ("id", "recorded_at")},
+                    "received_at": _utc(r["received_at"]),
+                    "until": _utc(r["until"]),
+                }
             )
             for r in rows
         ]

@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.accounting import Suspension
 from domain.accounting_case import AccountingRequest
 from domain.authorization import Authorization, problems
-from domain.authorization_case import Correction, ReleaseRequest, Revocation
+from domain.authorization_case import Correction, ExpiryEvent, ReleaseRequest, Revocation
 from domain.case import CaseStatus
 from domain.clinic import Clinic, ClinicDirectory
 from domain.flags import Flag, case_id_for
@@ -288,6 +288,10 @@ def create_app(
         )
         if not started.same_body:
             current = await case_status(started.case_id)
+            in_force = current.authorization.digest if current.authorization else ""
+            if in_force == auth.digest():  # the correction already applied, sent again
+                started.same_body = True
+                return accepted(started, f"authorization {auth.authorization_id}", response)
             if current.status != "on_hold":
                 raise HTTPException(
                     409,
@@ -349,8 +353,17 @@ def create_app(
     ) -> dict[str, Any]:
         """Record the patient's revocation: no release after it (earlier ones stand)."""
         await own_authorization(case_id, caller)
+        if (await case_status(case_id)).status == "revoked":
+            return {"case_id": case_id, "status": "revoked"}  # a re-sent revocation
         await update(case_id, "revoke", revocation)
         return {"case_id": case_id, "status": "revoked"}
+
+    @app.post("/v1/cases/{case_id}/expiry-event")
+    async def expiry_event(case_id: str, event: ExpiryEvent, caller: Caller) -> dict[str, Any]:
+        """The event an authorization named as its end happened: it ends now."""
+        await own_authorization(case_id, caller)
+        await update(case_id, "record_expiry_event", event)
+        return {"case_id": case_id, "status": "expired"}
 
     @app.post("/v1/cases/{case_id}/releases", status_code=202)
     async def request_release(

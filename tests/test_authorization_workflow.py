@@ -22,7 +22,11 @@ from tests.test_legal_request_workflow import approval_code
 from workflows.authorization import AuthorizationWorkflow
 
 RECIPIENT = "park@clinic.test"
-VERIFIED = {"identity_verified": True, "method": "photo ID at the front desk"}
+VERIFIED = {
+    "identity_verified": True,
+    "discloser_is_this_clinic": True,
+    "method": "photo ID at the front desk",
+}
 
 
 @pytest.fixture

@@ -63,6 +63,9 @@ async def test_a_defective_authorization_is_held_named_and_resumed_by_its_correc
     assert fixed.status_code == 200, fixed.text
     resumed = await case(api, case_id, "verifying")
     assert resumed["problems"] == [] and resumed["tasks"][0]["kind"] == "verify_authorization"
+    # The correction sent again (a retry) is the same request: 200, nothing changes.
+    again = await api.post("/v1/authorizations", json=authorization_body(auth_id))
+    assert again.status_code == 200, again.text
     # Once it is no longer on hold, a changed body needs a new id.
     other = authorization_body(auth_id, purpose="something else")
     assert (await api.post("/v1/authorizations", json=other)).status_code == 409
@@ -73,6 +76,12 @@ async def test_a_defective_authorization_is_held_named_and_resumed_by_its_correc
     )
     assert r.status_code == 200, r.text
     await case(api, case_id, "revoked")
+    # A re-sent revocation is the same revocation.
+    r = await api.post(
+        f"/v1/cases/{case_id}/revoke",
+        json={"received_at": datetime.now(UTC).isoformat(), "received_by": "po-diaz"},
+    )
+    assert r.status_code == 200
     r = await api.post(f"/v1/cases/{case_id}/releases", json={"requested_by": "Dr. Park"})
     assert r.status_code == 422 and "revoked" in r.json()["reason"]
 
@@ -139,3 +148,20 @@ async def test_an_accounting_request_through_the_api_and_a_suspension(api, ledge
 async def _prepared(api, case_id):
     body = (await api.get(f"/v1/cases/{case_id}")).json()
     return body if body.get("accounting") is not None and body.get("tasks") else None
+
+
+async def test_an_authorization_ending_on_an_event_ends_when_the_event_is_recorded(api):
+    auth_id = f"A-{uuid.uuid4().hex[:8]}"
+    body = authorization_body(auth_id, expires_at=None, expiry_event="end of the custody case")
+    case_id = (await api.post("/v1/authorizations", json=body)).json()["case_id"]
+    await case(api, case_id, "verifying")
+    event = {"occurred_at": datetime.now(UTC).isoformat(), "recorded_by": "po-diaz"}
+    r = await api.post(f"/v1/cases/{case_id}/expiry-event", json=event)
+    assert r.status_code == 200, r.text
+    ended = await case(api, case_id, "expired")
+    assert ended["tasks"] == []
+    # A dated authorization has no event to record.
+    dated = (await api.post("/v1/authorizations", json=authorization_body(f"{auth_id}-D"))).json()
+    await case(api, dated["case_id"], "verifying")
+    r = await api.post(f"/v1/cases/{dated['case_id']}/expiry-event", json=event)
+    assert r.status_code == 422 and "names no expiry event" in r.json()["reason"]

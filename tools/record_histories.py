@@ -351,7 +351,7 @@ async def authorization_scenario(env, client, queue, sink, name):
         await _auth_task(handle, "verify_authorization"),
         actor="po-diaz",
         outcome="verified",
-        data={"identity_verified": True, "method": "photo ID"},
+        data={"identity_verified": True, "discloser_is_this_clinic": True, "method": "photo ID"},
     )
     await _approve_auth(client, handle, sink)
     await env.sleep(timedelta(days=30))

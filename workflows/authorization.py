@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         AuthorizationInput,
         AuthorizationView,
         Correction,
+        ExpiryEvent,
         ReleaseRecord,
         ReleaseRequest,
         Revocation,
@@ -146,7 +147,8 @@ class AuthorizationWorkflow(RecordsReleaseBase):
                     "verify",
                     workflow.now() + STEP_WITHIN,
                     "Verify the authorization",
-                    "Verify the signer's identity (45 CFR 164.514(h))"
+                    "Confirm the authorization names this clinic as the discloser, and verify "
+                    "the signer's identity (45 CFR 164.514(h))"
                     + (
                         " and the personal representative's authority to act for the patient"
                         if representative
@@ -154,7 +156,7 @@ class AuthorizationWorkflow(RecordsReleaseBase):
                     )
                     + ". Outcome verified, or not_verified (nothing is released).",
                     roles=[Role.privacy_officer, Role.supervisor],
-                    must_confirm=["identity_verified"]
+                    must_confirm=["identity_verified", "discloser_is_this_clinic"]
                     + (["representative_authority_verified"] if representative else []),
                 )
             )
@@ -285,6 +287,24 @@ class AuthorizationWorkflow(RecordsReleaseBase):
             raise TaskRejected("received_at is in the future")
 
     @workflow.update
+    async def record_expiry_event(self, event: ExpiryEvent) -> AuthorizationView:
+        """The event the authorization named as its end has happened: nothing more leaves."""
+        self.phase = Phase.expired
+        await self._withdraw_release_work()
+        return self._view()
+
+    @record_expiry_event.validator
+    def _check_expiry_event(self, event: ExpiryEvent) -> None:
+        if self.phase in ENDED:
+            raise TaskRejected(f"the authorization has already ended ({self.phase.value})")
+        if not self.auth.expiry_event:
+            raise TaskRejected("this authorization names no expiry event; it ends on its date")
+        if self.inp.clinic.member(event.recorded_by) is None:
+            raise TaskRejected(f"recorded_by is not a roster id of clinic {self.inp.clinic.id}")
+        if event.occurred_at.tzinfo is None or event.occurred_at > workflow.now() + FUTURE_SKEW:
+            raise TaskRejected("occurred_at needs a time zone offset and may not be in the future")
+
+    @workflow.update
     async def request_release(self, request: ReleaseRequest) -> AuthorizationView:
         """A further request for records under this authorization."""
         self.pending += 1
@@ -355,6 +375,7 @@ class AuthorizationWorkflow(RecordsReleaseBase):
             recent_releases=list(self.recent),
             revocation=self.revocation,
             run=self.run_number,
+            digest=auth.digest(),
         )
 
     @workflow.query
