@@ -42,6 +42,8 @@ class PrepareAccountingInput(BaseModel):
     requested_at: AwareDatetime
     period_from: date | None = None
     summarize: bool = True
+    # When the accounting is given (suspensions judged then); None: at requested_at.
+    in_force_at: AwareDatetime | None = None
 
 
 class PreparedAccounting(BaseModel):
@@ -86,6 +88,7 @@ class AccountingActivities:
                 period_from=inp.period_from,
                 summarize=inp.summarize,
                 timezone=inp.timezone,
+                in_force_at=inp.in_force_at,
             )
         except ValueError:
             raise ApplicationError(

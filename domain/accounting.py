@@ -77,6 +77,10 @@ class AccountingQuery(BaseModel):
     # The clinic's zone: it decides which calendar day an instant falls on (the period's
     # bounds, the dates in a summary's frequency).
     timezone: str = "UTC"
+    # When the accounting is given: a suspension is judged in force at that moment (one that
+    # arrived or ended between the request and the delivery counts as it stands then).
+    # None: at requested_at.
+    in_force_at: AwareDatetime | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -186,7 +190,7 @@ def build_accounting(
             and r.patient_ref == inp.patient_ref
             and r.accountable
             and start <= r.disclosed_at <= inp.requested_at
-            and not _suspended(r, suspensions, inp.requested_at)
+            and not _suspended(r, suspensions, inp.in_force_at or inp.requested_at)
         ),
         key=lambda r: r.disclosed_at,
     )

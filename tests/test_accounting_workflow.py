@@ -105,18 +105,6 @@ async def test_accounting_lists_what_the_law_counts_and_respects_a_suspension(
     async with make_worker(client, task_queue, smtp[0].port, ledger):
         await fill_the_ledger(ts_env, client, task_queue, mail, ledger)
         requested = await now(ts_env)
-        # The police asked, in writing, that disclosures to them stay out for 90 days.
-        ledger.record_suspension(
-            Suspension(
-                clinic_id="demo-clinic",
-                patient_ref="P-301",
-                agency="Demo City Police Department",
-                official="Det. Example, badge 12",
-                statement="written",
-                received_at=requested,
-                until=requested + timedelta(days=90),
-            )
-        )
         req = AccountingRequest(
             clinic_id="demo-clinic",
             request_id="ACC-1",
@@ -128,15 +116,30 @@ async def test_accounting_lists_what_the_law_counts_and_respects_a_suspension(
         review = await acct_task(handle, "accounting_review")
         assert review.due_at == requested + timedelta(days=60)  # 164.528(c)(1)
         view = (await handle.query(AccountingWorkflow.status)).accounting
-        recipients = {e["recipient"] for e in view.entries}
-        assert recipients == {
+        assert {e["recipient"] for e in view.entries} == {
             "Casey Rivera",  # the duty-to-warn victim
+            "Demo City Police Department",  # its police notice
             "County CWS",  # the child-abuse report
             "A. Attorney",  # the court order
-        }  # not the police (suspended), not Dr. Park (authorization: exempt)
-        assert all("Demo City Police" not in str(e) for e in view.entries)
+        }  # not Dr. Park: a release under the patient's authorization is exempt
+        # Before delivery the police ask, in writing, that disclosures to them stay out for
+        # 90 days: the accounting the patient gets leaves the police notice out, unmentioned.
+        ledger.record_suspension(
+            Suspension(
+                clinic_id="demo-clinic",
+                patient_ref="P-301",
+                agency="Demo City Police Department",
+                official="Det. Example, badge 12",
+                statement="written",
+                received_at=await now(ts_env),
+                until=await now(ts_env) + timedelta(days=90),
+            )
+        )
         await complete(client, review, actor="po-diaz", outcome="deliver", data={})
         final = await handle.result()
+    recipients = {e["recipient"] for e in final.accounting.entries}
+    assert recipients == {"Casey Rivera", "County CWS", "A. Attorney"}
+    assert "Police" not in str(final.accounting.entries)
     delivered = [m for m in mail.to(PATIENT) if "accounting of disclosures" in m["Subject"]]
     [pdf] = list(delivered[0].iter_attachments())
     assert hashlib.sha256(pdf.get_content()).hexdigest() == final.accounting.sha256

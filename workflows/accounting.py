@@ -60,36 +60,8 @@ class AccountingWorkflow(TaskWorkflowBase):
     async def run(self, inp: AccountingInput) -> CaseStatus:
         """Prepare, review (deliver or extend once), deliver."""
         await self._publish()
-        clinic = inp.clinic
-        prepared: PreparedAccounting = await workflow.execute_activity_method(
-            AccountingActivities.prepare_accounting,
-            PrepareAccountingInput(
-                case_id=inp.case_id,
-                step=f"{PREFIX}.prepare",
-                clinic_id=clinic.id,
-                clinic_name=clinic.name,
-                clinic_reply_to=clinic.reply_to,
-                timezone=clinic.timezone,
-                patient_ref=self.req.patient.ref,
-                patient_name=self.req.patient.name,
-                requested_at=self.requested_at,
-                period_from=self.req.period_from,
-                summarize=not self.req.itemized,
-            ),
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=RECORDS_RETRY,
-        )
-        acc = prepared.accounting
-        self.view = self.view.model_copy(
-            update={
-                "period_from": acc.period_from,
-                "period_to": acc.period_to,
-                "entries": [e.model_dump(mode="json") for e in acc.entries],
-                "packet_id": prepared.packet_id,
-                "sha256": prepared.sha256,
-                "prepared": acc,
-            }
-        )
+        prepared = await self._prepare(f"{PREFIX}.prepare", None)
+        self._show(prepared)
         self.phase = Phase.awaiting_review
         review = await self.board.run(
             self._review_task(TaskKind.accounting_review, "review", self.due_at)
@@ -109,6 +81,41 @@ class AccountingWorkflow(TaskWorkflowBase):
         await self._publish()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._status()
+
+    async def _prepare(self, step: str, in_force_at: datetime | None) -> PreparedAccounting:
+        clinic = self.inp.clinic
+        return await workflow.execute_activity_method(
+            AccountingActivities.prepare_accounting,
+            PrepareAccountingInput(
+                case_id=self.inp.case_id,
+                step=step,
+                clinic_id=clinic.id,
+                clinic_name=clinic.name,
+                clinic_reply_to=clinic.reply_to,
+                timezone=clinic.timezone,
+                patient_ref=self.req.patient.ref,
+                patient_name=self.req.patient.name,
+                requested_at=self.requested_at,
+                period_from=self.req.period_from,
+                summarize=not self.req.itemized,
+                in_force_at=in_force_at,
+            ),
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RECORDS_RETRY,
+        )
+
+    def _show(self, prepared: PreparedAccounting) -> None:
+        acc = prepared.accounting
+        self.view = self.view.model_copy(
+            update={
+                "period_from": acc.period_from,
+                "period_to": acc.period_to,
+                "entries": [e.model_dump(mode="json") for e in acc.entries],
+                "packet_id": prepared.packet_id,
+                "sha256": prepared.sha256,
+                "prepared": acc,
+            }
+        )
 
     async def _extension_notice(self, reason: str, new_date: datetime) -> None:
         inp = self.inp
@@ -144,6 +151,10 @@ class AccountingWorkflow(TaskWorkflowBase):
         inp = self.inp
         step = f"{PREFIX}.deliver"
         self.phase = Phase.releasing
+        # Made again as it stands at delivery: a suspension that arrived since hides what it
+        # covers, one that has ended since no longer does (164.528(a)(2)).
+        prepared = await self._prepare(step, workflow.now())
+        self._show(prepared)
         if self.req.patient.email:
             try:
                 await mail.tracked(
