@@ -328,3 +328,72 @@ async def test_a_released_legal_request_leaves_no_phi_in_temporal(file_stack, ma
         assert phi.encode() not in stored, f"{phi!r} is in the Temporal database"
         for where, text in exposed.items():
             assert phi not in text, f"{phi!r} leaked into {where}"
+
+
+async def test_an_authorization_release_leaves_no_phi_outside_payloads(file_stack, mail, caplog):
+    """The patient's own words (purpose), names and addresses reach the packet and the notice,
+    not Temporal's database, search attributes, subjects, logs or the ledger's non-PHI columns."""
+    caplog.set_level(logging.DEBUG)
+    http, client, ledger, db = file_stack
+    from infra.records_db import RecordsStore
+    from tests.support import authorization_body
+
+    store = RecordsStore(ledger.url)
+    store.migrate()
+    store.seed_demo("demo-clinic", "P-777")
+    body = authorization_body(
+        "LEAK-A",
+        patient={"ref": "P-777", "name": "Zebediah Quuxworth", "email": "zeb.quux@example.org"},
+        recipient={
+            "name": "Philomena Grisewold",
+            "email": "philomena.g@example.org",
+            "address": "42 Wallaby Way",
+        },
+        purpose="PLUGH because of FROTZ",
+        signed_by={"name": "Zebediah Quuxworth", "relationship": "self"},
+    )
+    case_id = (await http.post("/v1/authorizations", json=body)).json()["case_id"]
+    await _do(
+        http,
+        case_id,
+        await _task(http, case_id, "verify_authorization"),
+        actor="po-diaz",
+        outcome="verified",
+        data={"identity_verified": True, "discloser_is_this_clinic": True, "method": "ID"},
+    )
+    approval = await _task(http, case_id, "release_approval")
+    mine = f"approval code for task {approval['task_id']}:"
+    code_mail = await eventually(
+        lambda: [m for m in mail.to("diaz@demo-clinic.test") if mine in m.get_content()]
+    )
+    await _do(
+        http,
+        case_id,
+        approval,
+        actor="po-diaz",
+        outcome="approve",
+        code=re.search(CODE_PATTERN, code_mail[-1].get_content()).group(1),
+        data={**approval["example"]["data"], "reason": "XYZZY as authorized"},
+    )
+    [row] = await eventually(lambda: ledger.for_case(case_id))
+    # The packet did go to the recipient named in the authorization (PHI where it belongs).
+    assert await eventually(lambda: mail.to("philomena.g@example.org"))
+    stored = b"".join(p.read_bytes() for p in db.parent.glob("temporal.db*"))
+    desc = await client.get_workflow_handle(case_id).describe()
+    exposed = {
+        "search attributes": " ".join(str(p.value) for p in desc.typed_search_attributes),
+        "e-mail subjects": " ".join(m["Subject"] for m in mail.messages),
+        "ledger non-PHI columns": (
+            f"{row.case_id} {row.step} {row.recipient_key} {row.clinic_id} {row.patient_ref} "
+            f"{row.channel} {row.description} {row.purpose} {row.legal_basis} {row.task_ref}"
+        ),
+        "log output": "\n".join(
+            f"{r.getMessage()} {r.__dict__}"
+            for r in caplog.records
+            if not r.name.startswith("mail.log")
+        ),
+    }
+    for phi in PHI:
+        assert phi.encode() not in stored, f"{phi!r} is in the Temporal database"
+        for where, text in exposed.items():
+            assert phi not in text, f"{phi!r} leaked into {where}"
