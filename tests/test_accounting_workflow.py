@@ -337,3 +337,52 @@ async def test_a_warning_under_the_patients_written_authorization_is_not_account
     bases = [e.basis for e in accounting.entries]
     assert any("agreed orally" in b for b in bases)
     assert not any("164.508" in b for b in bases)
+
+
+async def test_an_extension_notice_posted_after_day_60_does_not_extend(
+    ts_env, mail, smtp, ledger, records, task_queue
+):
+    client = ts_env.client
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        req = AccountingRequest(
+            clinic_id="demo-clinic",
+            request_id="ACC-POST",
+            patient={"ref": "P-301", "address": "1 Elm St"},
+            # Asked 60 days less an hour ago: day 60 ends within the test's hour.
+            requested_at=await now(ts_env) - timedelta(days=60) + timedelta(hours=1),
+        )
+        started = await start_accounting(client, task_queue, req, demo_clinic())
+        handle = client.get_workflow_handle_for(AccountingWorkflow.run, started.case_id)
+        review = await acct_task(handle, "accounting_review")
+        due = review.due_at
+        await complete(
+            client,
+            review,
+            actor="po-diaz",
+            outcome="extend",
+            data={"reason": "storage", "new_date": (due + timedelta(days=20)).isoformat()},
+        )
+        post = await acct_task(handle, "record_action")  # no e-mail: post the notice
+        await ts_env.sleep(due - await now(ts_env) + timedelta(hours=1))
+        await complete(
+            client,
+            post,
+            actor="po-diaz",
+            outcome="done",
+            data={"done_at": (await now(ts_env)).isoformat(), "details": "posted late"},
+        )
+        final_task = await acct_task(handle, "accounting_final")
+        assert final_task.due_at == due  # not extended: the notice came after day 60
+        view = (await handle.query(AccountingWorkflow.status)).accounting
+        assert view.extended_to is None
+        await complete(client, final_task, actor="po-diaz", outcome="deliver", data={})
+        mailed = await acct_task(handle, "record_action")
+        await complete(
+            client,
+            mailed,
+            actor="po-diaz",
+            outcome="done",
+            data={"done_at": (await now(ts_env)).isoformat(), "details": "first-class mail"},
+        )
+        final = await handle.result()
+    assert final.status == "closed" and final.accounting.extended_to is None

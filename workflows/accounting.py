@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.accounting_case import RESPONSE_DAYS, AccountingInput, AccountingView
     from domain.case import CaseStatus, Phase
     from domain.clinic import Role
-    from domain.forms import AccountingReviewForm, TaskKind
+    from domain.forms import AccountingReviewForm, ActionRecordForm, TaskKind
     from domain.legal_letters import accounting_cover, accounting_extension, local
     from domain.records import Disclosure, NoticeRecord
     from domain.tasks import Task
@@ -69,12 +69,17 @@ class AccountingWorkflow(TaskWorkflowBase):
         if review.outcome == "extend":
             form = AccountingReviewForm.model_validate(review.form)
             assert form.new_date is not None
-            await self._extension_notice(form.reason, form.new_date)
-            self.view = self.view.model_copy(
-                update={"extended_to": form.new_date, "extension_reason": form.reason}
-            )
+            if await self._extension_notice(form.reason, form.new_date):
+                self.view = self.view.model_copy(
+                    update={"extended_to": form.new_date, "extension_reason": form.reason}
+                )
+                due = form.new_date
+            else:
+                # No notice within the 60 days: the extension does not hold; the accounting is
+                # due now (overdue, escalating) rather than on the date that was never told.
+                due = self.due_at
             review = await self.board.run(
-                self._review_task(TaskKind.accounting_final, "deliver", form.new_date)
+                self._review_task(TaskKind.accounting_final, "deliver", due)
             )
         await self._deliver(prepared, review)
         self.phase = Phase.closed
@@ -117,7 +122,9 @@ class AccountingWorkflow(TaskWorkflowBase):
             }
         )
 
-    async def _extension_notice(self, reason: str, new_date: datetime) -> None:
+    async def _extension_notice(self, reason: str, new_date: datetime) -> bool:
+        """Give the patient the written notice; True when it was given within the 60 days
+        (an e-mail at once, or a posting recorded by then), which the extension needs."""
         inp = self.inp
         notice = accounting_extension(
             inp.clinic, inp.case_id, self.req.patient.name, reason, new_date
@@ -132,10 +139,10 @@ class AccountingWorkflow(TaskWorkflowBase):
                     "patient",
                     mail.send(inp.case_id, step, "patient", self.req.patient.email, notice),
                 )
-                return
+                return True
             except mail.DeliveryFailed:
                 pass  # posted instead, below
-        await self.board.run(
+        posted = await self.board.run(
             self._task(
                 TaskKind.record_action,
                 "post_extension",
@@ -145,6 +152,10 @@ class AccountingWorkflow(TaskWorkflowBase):
                 "164.528(c)(2)): post the task's document and record when.",
                 document=notice.body,
             )
+        )
+        return (
+            posted.outcome == "done"
+            and ActionRecordForm.model_validate(posted.form).done_at <= self.due_at
         )
 
     async def _deliver(self, prepared: PreparedAccounting, review: Completed) -> None:
