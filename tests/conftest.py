@@ -94,3 +94,14 @@ def make_worker(client, task_queue: str, smtp_port: int, ledger: Ledger, **optio
 
     os.environ.setdefault("CONFIDE_CODE_SECRET", "test-secret-" + uuid.uuid4().hex)
     return build_worker(client, settings, ledger, **options)
+
+
+@pytest.fixture
+def records(ledger):
+    """The records store beside the test's ledger, with the demo patient's chart."""
+    from infra.records_db import RecordsStore
+
+    store = RecordsStore(ledger.url)
+    store.migrate()
+    store.seed_demo("demo-clinic", "P-301")
+    return store

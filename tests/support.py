@@ -9,6 +9,7 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -205,3 +206,31 @@ def authorization_body(authorization_id: str = "A-4001", **overrides) -> dict:
     }
     body.update(overrides)
     return body
+
+
+async def env_now(env) -> datetime:
+    """The (time-skipping) test server's clock, in UTC: `now + timedelta(hours=36)` is then
+    36 elapsed hours whatever the daylight-saving calendar says."""
+    return (await env.get_current_time()).astimezone(UTC)
+
+
+async def task_of(handle, kind: str, not_id: str | None = None):
+    """The open task of this kind on a workflow with a `tasks` query (any path), waiting for it.
+
+    A query that times out is asked again: right after continue-as-new the time-skipping server
+    can let a query to the new run time out while its first workflow task is in flight.
+    """
+    from temporalio.service import RPCError
+
+    from domain.tasks import TaskView
+
+    async def find():
+        try:
+            tasks = await handle.query(
+                "tasks", result_type=list[TaskView], rpc_timeout=timedelta(seconds=5)
+            )
+        except RPCError:
+            return None
+        return next((t for t in tasks if t.kind == kind and t.task_id != not_id), None)
+
+    return await eventually(find, timeout=60)

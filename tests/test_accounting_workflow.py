@@ -8,15 +8,13 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from domain.accounting import Suspension
 from domain.accounting_case import AccountingRequest
 from domain.flags import Flag
-from infra.records_db import RecordsStore
 from intake.cases import start_accounting, start_authorization, start_case, start_legal_request
 from tests.conftest import make_worker
-from tests.support import demo_clinic, eventually, flag_body
+from tests.support import demo_clinic, eventually, flag_body, task_of
+from tests.support import env_now as now
 from tests.test_abuse_report_workflow import abuse_flag, oral_data
 from tests.test_authorization_workflow import VERIFIED, approve, authorization
 from tests.test_duty_to_warn_workflow import complete, open_task
@@ -31,18 +29,6 @@ from workflows.authorization import AuthorizationWorkflow
 
 THREAT = {"serious_threat": True, "identifiable_victims": True, "imminent": True}
 PATIENT = "jordan@example.org"
-
-
-@pytest.fixture
-def records(ledger) -> RecordsStore:
-    store = RecordsStore(ledger.url)
-    store.migrate()
-    store.seed_demo("demo-clinic", "P-301")
-    return store
-
-
-async def now(env) -> datetime:
-    return (await env.get_current_time()).astimezone(UTC)
 
 
 async def fill_the_ledger(env, client, task_queue, mail, ledger) -> None:
@@ -83,19 +69,13 @@ async def fill_the_ledger(env, client, task_queue, mail, ledger) -> None:
     handle = client.get_workflow_handle_for(AuthorizationWorkflow.run, started.case_id)
     await complete(
         client,
-        await _auth_task(handle, "verify_authorization"),
+        await task_of(handle, "verify_authorization"),
         actor="po-diaz",
         outcome="verified",
         data=VERIFIED,
     )
     await approve(client, handle, mail)
     await eventually(lambda: len(ledger.for_case(started.case_id)) == 1)
-
-
-async def _auth_task(handle, kind):
-    from tests.test_authorization_workflow import task_of
-
-    return await task_of(handle, kind)
 
 
 async def test_accounting_lists_what_the_law_counts_and_respects_a_suspension(
@@ -113,7 +93,7 @@ async def test_accounting_lists_what_the_law_counts_and_respects_a_suspension(
         )
         started = await start_accounting(client, task_queue, req, demo_clinic())
         handle = client.get_workflow_handle_for(AccountingWorkflow.run, started.case_id)
-        review = await acct_task(handle, "accounting_review")
+        review = await task_of(handle, "accounting_review")
         assert review.due_at == requested + timedelta(days=60)  # 164.528(c)(1)
         view = (await handle.query(AccountingWorkflow.status)).accounting
         assert {e["recipient"] for e in view.entries} == {
@@ -147,14 +127,6 @@ async def test_accounting_lists_what_the_law_counts_and_respects_a_suspension(
     assert final.status == "closed" and final.accounting.delivered_by == "po-diaz"
 
 
-async def acct_task(handle, kind):
-    async def find():
-        tasks = await handle.query(AccountingWorkflow.tasks)
-        return next((t for t in tasks if t.kind == kind), None)
-
-    return await eventually(find)
-
-
 async def test_one_extension_only_before_day_60_with_notice_to_the_patient(
     ts_env, mail, smtp, ledger, records, task_queue
 ):
@@ -169,7 +141,7 @@ async def test_one_extension_only_before_day_60_with_notice_to_the_patient(
         )
         started = await start_accounting(client, task_queue, req, demo_clinic())
         handle = client.get_workflow_handle_for(AccountingWorkflow.run, started.case_id)
-        review = await acct_task(handle, "accounting_review")
+        review = await task_of(handle, "accounting_review")
         due = review.due_at
         await refused(
             "at most 30 days later",
@@ -201,7 +173,7 @@ async def test_one_extension_only_before_day_60_with_notice_to_the_patient(
         )
         text = notice[0].get_content()
         assert "records are in offsite storage" in text and "one such extension" in text
-        final_task = await acct_task(handle, "accounting_final")
+        final_task = await task_of(handle, "accounting_final")
         assert final_task.due_at == new_date and final_task.kind == "accounting_final"
         # No second extension exists: the final task offers only deliver.
         await refused(
@@ -228,9 +200,9 @@ async def test_an_extension_after_day_60_is_refused(
         )
         started = await start_accounting(client, task_queue, req, demo_clinic())
         handle = client.get_workflow_handle_for(AccountingWorkflow.run, started.case_id)
-        review = await acct_task(handle, "accounting_review")
+        review = await task_of(handle, "accounting_review")
         await ts_env.sleep(review.due_at - await now(ts_env) + timedelta(hours=1))
-        late = await acct_task(handle, "accounting_review")
+        late = await task_of(handle, "accounting_review")
         assert late.overdue
         await refused(
             "the 60 days have passed",
@@ -244,7 +216,7 @@ async def test_an_extension_after_day_60_is_refused(
         )
         await complete(client, late, actor="po-diaz", outcome="deliver", data={})
         # No e-mail address: a task to post it.
-        post = await acct_task(handle, "record_action")
+        post = await task_of(handle, "record_action")
         await complete(
             client,
             post,
@@ -353,7 +325,7 @@ async def test_an_extension_notice_posted_after_day_60_does_not_extend(
         )
         started = await start_accounting(client, task_queue, req, demo_clinic())
         handle = client.get_workflow_handle_for(AccountingWorkflow.run, started.case_id)
-        review = await acct_task(handle, "accounting_review")
+        review = await task_of(handle, "accounting_review")
         due = review.due_at
         await complete(
             client,
@@ -362,7 +334,7 @@ async def test_an_extension_notice_posted_after_day_60_does_not_extend(
             outcome="extend",
             data={"reason": "storage", "new_date": (due + timedelta(days=20)).isoformat()},
         )
-        post = await acct_task(handle, "record_action")  # no e-mail: post the notice
+        post = await task_of(handle, "record_action")  # no e-mail: post the notice
         await ts_env.sleep(due - await now(ts_env) + timedelta(hours=1))
         await complete(
             client,
@@ -371,12 +343,12 @@ async def test_an_extension_notice_posted_after_day_60_does_not_extend(
             outcome="done",
             data={"done_at": (await now(ts_env)).isoformat(), "details": "posted late"},
         )
-        final_task = await acct_task(handle, "accounting_final")
+        final_task = await task_of(handle, "accounting_final")
         assert final_task.due_at == due  # not extended: the notice came after day 60
         view = (await handle.query(AccountingWorkflow.status)).accounting
         assert view.extended_to is None
         await complete(client, final_task, actor="po-diaz", outcome="deliver", data={})
-        mailed = await acct_task(handle, "record_action")
+        mailed = await task_of(handle, "record_action")
         await complete(
             client,
             mailed,

@@ -9,14 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError
 
 from domain.authorization import Authorization, problems
 from domain.authorization_case import Correction, ReleaseRequest, Revocation
-from infra.records_db import RecordsStore
 from intake.cases import start_authorization
 from tests.conftest import make_worker
-from tests.support import authorization_body, demo_clinic, eventually
+from tests.support import authorization_body, demo_clinic, eventually, task_of
+from tests.support import env_now as now
 from tests.test_duty_to_warn_workflow import complete
 from tests.test_legal_request_workflow import approval_code
 from workflows.authorization import AuthorizationWorkflow
@@ -27,18 +26,6 @@ VERIFIED = {
     "discloser_is_this_clinic": True,
     "method": "photo ID at the front desk",
 }
-
-
-@pytest.fixture
-def records(ledger) -> RecordsStore:
-    store = RecordsStore(ledger.url)
-    store.migrate()
-    store.seed_demo("demo-clinic", "P-301")
-    return store
-
-
-async def now(env) -> datetime:
-    return (await env.get_current_time()).astimezone(UTC)
 
 
 def authorization(today: dt.date, auth_id: str, **overrides) -> tuple[Authorization, list[str]]:
@@ -56,21 +43,6 @@ def expiry_utc(auth: Authorization) -> datetime:
     ends = auth.expires(demo_clinic().timezone)
     assert ends is not None
     return ends.astimezone(UTC)
-
-
-async def task_of(handle, kind: str, not_id: str | None = None):
-    async def find():
-        try:
-            tasks = await handle.query(
-                AuthorizationWorkflow.tasks, rpc_timeout=timedelta(seconds=5)
-            )
-        except RPCError:
-            # Right after continue-as-new the time-skipping server can let a query to the new
-            # run time out while its first workflow task is in flight: ask again.
-            return None
-        return next((t for t in tasks if t.kind == kind and t.task_id != not_id), None)
-
-    return await eventually(find, timeout=60)
 
 
 async def approve(client, handle, mail):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
@@ -15,7 +15,8 @@ from domain.legal_request import LegalRequest
 from infra.records_db import RecordsStore
 from intake.cases import start_legal_request
 from tests.conftest import make_worker
-from tests.support import CODE_PATTERN, demo_clinic, eventually, legal_request_body
+from tests.support import CODE_PATTERN, demo_clinic, eventually, legal_request_body, task_of
+from tests.support import env_now as now
 from tests.test_duty_to_warn_workflow import complete
 from workflows.legal_request import LegalRequestWorkflow
 
@@ -31,37 +32,16 @@ VALID = {
 }
 
 
-@pytest.fixture
-def records(ledger) -> RecordsStore:
-    """The records store beside the test's ledger, with the demo patient's chart."""
-    store = RecordsStore(ledger.url)
-    store.migrate()
-    store.seed_demo("demo-clinic", "P-301")
-    return store
-
-
-async def now(env) -> datetime:
-    return (await env.get_current_time()).astimezone(UTC)
-
-
-def request(env_now: datetime, instrument: str = "attorney_subpoena", **kw) -> LegalRequest:
+def request(served: datetime, instrument: str = "attorney_subpoena", **kw) -> LegalRequest:
     return LegalRequest.model_validate(
         legal_request_body(
             request_id=kw.pop("request_id", f"L-{instrument}"),
             instrument=instrument,
-            served_at=env_now.isoformat(),
-            response_due=(env_now + timedelta(days=20)).isoformat(),
+            served_at=served.isoformat(),
+            response_due=(served + timedelta(days=20)).isoformat(),
             **kw,
         )
     )
-
-
-async def task_of(handle, kind: str, not_id: str | None = None):
-    async def find():
-        tasks = await handle.query(LegalRequestWorkflow.tasks)
-        return next((t for t in tasks if t.kind == kind and t.task_id != not_id), None)
-
-    return await eventually(find)
 
 
 async def refused(message: str, attempt) -> None:

@@ -31,6 +31,26 @@ ARGS = [
 ]
 
 
+def complete_task_dialog(page):
+    """Open More Actions > Send an Update > complete_task; returns (dialog, submit(data))."""
+    page.get_by_role("button", name="More Actions").click()
+    page.get_by_role("menuitem", name="Send an Update").click()
+    dialog = page.locator("dialog[open]", has_text="Send an Update").last
+    dialog.get_by_test_id("update-select-button").click()
+    dialog.locator("#update-select-select").get_by_text("complete_task").click()
+
+    def submit(data: dict) -> None:
+        dialog.locator(".cm-content").first.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.press("Delete")
+        page.keyboard.insert_text(json.dumps(data))
+        # Blur first: the UI reformats the JSON and the dialog grows (temporal-notes §2).
+        dialog.get_by_text("Single JSON payload supported.").click()
+        dialog.get_by_role("button", name="Submit").click()
+
+    return dialog, submit
+
+
 def test_supervisor_completes_the_assessment_in_the_web_ui(tmp_path):
     env = stack_env(tmp_path)
     proc = start(env)
@@ -62,20 +82,7 @@ def test_supervisor_completes_the_assessment_in_the_web_ui(tmp_path):
             # The input is ciphertext at rest; the UI decrypts it through the codec endpoint.
             page.get_by_text("Jordan Example").first.wait_for(timeout=30_000)
 
-            page.get_by_role("button", name="More Actions").click()
-            page.get_by_role("menuitem", name="Send an Update").click()
-            dialog = page.locator("dialog[open]", has_text="Send an Update").last
-            dialog.get_by_test_id("update-select-button").click()
-            dialog.locator("#update-select-select").get_by_text("complete_task").click()
-
-            def submit(data: dict) -> None:
-                dialog.locator(".cm-content").first.click()
-                page.keyboard.press("Control+A")
-                page.keyboard.press("Delete")
-                page.keyboard.insert_text(json.dumps(data))
-                # Blur first: the UI reformats the JSON and the dialog grows (temporal-notes §2).
-                dialog.get_by_text("Single JSON payload supported.").click()
-                dialog.get_by_role("button", name="Submit").click()
+            dialog, submit = complete_task_dialog(page)
 
             update = {
                 "task_id": "c1-1-risk_assessment",
@@ -121,19 +128,7 @@ def test_privacy_officer_classifies_a_court_order_in_the_web_ui(tmp_path):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{ui}/namespaces/default/workflows/{wid}", wait_until="load")
             page.get_by_text("Superior Court, County of Alameda").first.wait_for(timeout=30_000)
-            page.get_by_role("button", name="More Actions").click()
-            page.get_by_role("menuitem", name="Send an Update").click()
-            dialog = page.locator("dialog[open]", has_text="Send an Update").last
-            dialog.get_by_test_id("update-select-button").click()
-            dialog.locator("#update-select-select").get_by_text("complete_task").click()
-
-            def submit(data: dict) -> None:
-                dialog.locator(".cm-content").first.click()
-                page.keyboard.press("Control+A")
-                page.keyboard.press("Delete")
-                page.keyboard.insert_text(json.dumps(data))
-                dialog.get_by_text("Single JSON payload supported.").click()
-                dialog.get_by_role("button", name="Submit").click()
+            dialog, submit = complete_task_dialog(page)
 
             update = {
                 "task_id": "l-classify",
