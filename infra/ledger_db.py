@@ -2,7 +2,9 @@
 disclosures, and the suspensions of a patient's accounting of them (164.528(a)(2)).
 
 Append-only twice over: the code has no update or delete path, and triggers in the database
-refuse UPDATE and DELETE, so a mistake elsewhere cannot rewrite history either.
+refuse UPDATE and DELETE, so a mistake elsewhere cannot rewrite history either. And each row is
+linked into the `ledger` hash chain as it is written (infra.hash_chain), so a change made
+around both (by hand, in the database) is found by `confide audit verify`.
 """
 
 from __future__ import annotations
@@ -23,15 +25,14 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    inspect,
     select,
-    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from domain.accounting import Suspension
 from domain.records import Disclosure
+from infra import hash_chain
 
 metadata = MetaData()
 
@@ -76,27 +77,6 @@ accounting_suspensions = Table(
     CheckConstraint("statement IN ('written', 'oral')", name="ck_suspension_statement"),
 )
 
-_APPEND_ONLY = ("disclosures", "accounting_suspensions")
-
-_SQLITE_TRIGGERS = [
-    f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
-    BEGIN SELECT RAISE(ABORT, 'the disclosure ledger is append-only'); END"""
-    for table in _APPEND_ONLY
-    for op in ("UPDATE", "DELETE")
-]
-_PG_TRIGGER = [
-    """CREATE OR REPLACE FUNCTION confide_append_only() RETURNS trigger AS $$
-    BEGIN RAISE EXCEPTION 'the disclosure ledger is append-only'; END; $$ LANGUAGE plpgsql""",
-] + [
-    stmt
-    for table in _APPEND_ONLY
-    for stmt in (
-        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
-        f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
-    FOR EACH ROW EXECUTE FUNCTION confide_append_only()""",
-    )
-]
-
 
 def _utc(ts: datetime) -> datetime:
     # SQLite drops the offset; store UTC everywhere and read it back as UTC.
@@ -114,18 +94,10 @@ class Ledger:
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
     def migrate(self) -> None:
-        """Create the schema and the append-only triggers (idempotent); add the columns a
-        ledger created by an older version lacks (ADD COLUMN never rewrites a row)."""
-        metadata.create_all(self.engine)
-        have = {c["name"] for c in inspect(self.engine).get_columns("disclosures")}
-        with self.engine.begin() as conn:
-            for name, sql_type in (("documents", "TEXT"), ("manifest_sha256", "VARCHAR(64)")):
-                if name not in have:
-                    conn.execute(text(f"ALTER TABLE disclosures ADD COLUMN {name} {sql_type}"))
-        stmts = _PG_TRIGGER if self.engine.dialect.name == "postgresql" else _SQLITE_TRIGGERS
-        with self.engine.begin() as conn:
-            for stmt in stmts:
-                conn.execute(text(stmt))
+        """Bring the database to the newest schema (Alembic; see infra/migrations)."""
+        from infra.migrate import upgrade
+
+        upgrade(self.engine)
 
     def record(self, d: Disclosure) -> bool:
         """Append one disclosure; False when (case, step, recipient) was already recorded."""
@@ -146,7 +118,11 @@ class Ledger:
         )
         # RETURNING, not rowcount: psycopg 3 reports -1 for this statement.
         with self.engine.begin() as conn:
-            return conn.execute(stmt).first() is not None
+            row = conn.execute(stmt).first()
+            if row is None:
+                return False
+            hash_chain.append(conn, "ledger", disclosures, row.id)
+            return True
 
     def for_case(self, case_id: str) -> list[Disclosure]:
         """Every disclosure of one case, oldest first."""
@@ -172,7 +148,9 @@ class Ledger:
         values["recorded_at"] = datetime.now(UTC)
         stmt = accounting_suspensions.insert().values(**values)
         with self.engine.begin() as conn:
-            return conn.execute(stmt.returning(accounting_suspensions.c.id)).scalar_one()
+            new_id = conn.execute(stmt.returning(accounting_suspensions.c.id)).scalar_one()
+            hash_chain.append(conn, "ledger", accounting_suspensions, new_id)
+            return new_id
 
     def suspensions_for(self, clinic_id: str, patient_ref: str) -> list[Suspension]:
         """Every suspension recorded for one patient, in the order received."""

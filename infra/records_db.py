@@ -126,8 +126,10 @@ class RecordsStore:
         self._dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
 
     def migrate(self) -> None:
-        """Create the tables (idempotent)."""
-        metadata.create_all(self.engine)
+        """Bring the database to the newest schema (Alembic; see infra/migrations)."""
+        from infra.migrate import upgrade
+
+        upgrade(self.engine)
 
     # -- documents ------------------------------------------------------------------------
 

@@ -11,8 +11,10 @@ from pathlib import Path
 os.environ["CONFIDE_KEYRING_FILE"] = str(Path(__file__).parent / "keyring.test.json")
 os.environ.pop("CONFIDE_KEYRING", None)
 
+import psycopg
 import pytest
 import pytest_asyncio
+from sqlalchemy.engine import make_url
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -105,3 +107,49 @@ def records(ledger):
     store.migrate()
     store.seed_demo("demo-clinic", "P-301")
     return store
+
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A ledger URL for a throwaway database, created for this session and dropped after it."""
+    url = make_url(os.environ.get("CONFIDE_TEST_POSTGRES_URL", DEFAULT_PG_URL))
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    try:
+        conn = psycopg.connect(admin, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as e:
+        if os.environ.get("CONFIDE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(
+                f"PostgreSQL not reachable at {where} ({type(e).__name__}) and "
+                "CONFIDE_REQUIRE_POSTGRES=1"
+            )
+        pytest.skip(f"PostgreSQL not reachable at {where}: ledger PostgreSQL tests skipped")
+    name = f"confide_test_{uuid.uuid4().hex}"
+    with conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_schema_url(postgres_url):
+    """A PostgreSQL URL whose tables land in a schema of this test's own (dropped after)."""
+    url = make_url(postgres_url)
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    schema = f"t_{uuid.uuid4().hex}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -40,7 +40,6 @@ from infra.accounting_pdf import AccountingDocument, render_accounting
 from infra.ledger_db import Ledger, accounting_suspensions, disclosures
 from infra.records_db import RecordsStore, packets
 from tests.support import ROOT
-from tests.test_ledger import postgres_url  # noqa: F401 (the fixture, shared)
 
 ZONE = "America/Los_Angeles"
 PT = ZoneInfo(ZONE)  # the clinic's zone, daylight saving time included

@@ -3,14 +3,11 @@ database-enforced append-only history."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
-import psycopg
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from temporalio.testing import ActivityEnvironment
 
@@ -18,35 +15,8 @@ from activities.ledger import LedgerActivities
 from domain.records import Disclosure
 from infra.ledger_db import Ledger, disclosures
 
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PACIFIC = timezone(timedelta(hours=-8))
 EAST_EUROPE = timezone(timedelta(hours=2))
-
-
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A ledger URL for a throwaway database, created for this session and dropped after it."""
-    url = make_url(os.environ.get("CONFIDE_TEST_POSTGRES_URL", DEFAULT_PG_URL))
-    where = f"{url.host or 'localhost'}:{url.port or 5432}"
-    admin = url.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    try:
-        conn = psycopg.connect(admin, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as e:
-        if os.environ.get("CONFIDE_REQUIRE_POSTGRES") == "1":
-            pytest.fail(
-                f"PostgreSQL not reachable at {where} ({type(e).__name__}) and "
-                "CONFIDE_REQUIRE_POSTGRES=1"
-            )
-        pytest.skip(f"PostgreSQL not reachable at {where}: ledger PostgreSQL tests skipped")
-    name = f"confide_test_{uuid.uuid4().hex}"
-    with conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", id="postgresql")])

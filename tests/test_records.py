@@ -20,7 +20,6 @@ from activities.notify import SmtpSettings
 from activities.records import ListDocumentsInput, RecordsActivities
 from domain.documents import DocumentMeta, RecordCategory
 from infra.records_db import DocumentNotFound, RecordsSource, RecordsStore, packet_links
-from tests.test_ledger import postgres_url  # noqa: F401 (the session's throwaway database)
 
 YEARS = (2023, 2024, 2025)
 

@@ -1,0 +1,76 @@
+"""Bring a Confide database to the newest schema with Alembic (ledger, records, archive).
+
+Every process that opens the database calls `upgrade` at start; it is cheap when nothing is
+pending. Concurrent starts take turns (a PostgreSQL advisory lock; SQLite's write lock), so two
+processes never apply the same revision twice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+SCRIPTS = Path(__file__).resolve().parent / "migrations"
+# An arbitrary constant naming Confide's migration lock on PostgreSQL.
+_PG_LOCK = 0x43_6F_6E_66_69_64_65
+
+
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPTS))
+    return cfg
+
+
+def head() -> str:
+    """The newest revision this code knows."""
+    rev = ScriptDirectory.from_config(_config()).get_current_head()
+    assert rev is not None
+    return rev
+
+
+def current(engine: Engine) -> str | None:
+    """The revision a database is at (None: never migrated by Alembic)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply every pending revision."""
+    if current(engine) == head():
+        return
+    cfg = _config()
+    target = _sqlite_migration_engine(engine) if engine.dialect.name == "sqlite" else engine
+    try:
+        with target.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    finally:
+        if target is not engine:
+            target.dispose()
+
+
+def _sqlite_migration_engine(engine: Engine) -> Engine:
+    """An engine whose transactions really cover DDL: Python's sqlite3 otherwise commits
+    before each CREATE/ALTER, so a revision could be half-applied and two processes could
+    interleave. BEGIN IMMEDIATE takes the write lock up front; the other process waits."""
+    mig = create_engine(engine.url, poolclass=NullPool)
+
+    @event.listens_for(mig, "connect")
+    def _connect(dbapi_conn, _record) -> None:
+        dbapi_conn.isolation_level = None
+        dbapi_conn.execute("PRAGMA busy_timeout=30000")
+
+    @event.listens_for(mig, "begin")
+    def _begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return mig
