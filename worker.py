@@ -10,9 +10,11 @@ from temporalio.worker import Worker
 
 from activities.accounting import AccountingActivities
 from activities.approvals import ApprovalActivities
+from activities.archive import ArchiveActivities
 from activities.ledger import LedgerActivities
 from activities.notify import NoticeActivities
 from activities.records import RecordsActivities
+from infra.archive_db import ArchiveStore
 from infra.ledger_db import Ledger
 from infra.log_context import LogContextInterceptor
 from infra.logging import configure as configure_logging
@@ -21,6 +23,7 @@ from infra.settings import Settings
 from infra.temporal import connect
 from workflows.abuse_report import AbuseReportWorkflow
 from workflows.accounting import AccountingWorkflow
+from workflows.archive import ArchiveWorkflow
 from workflows.authorization import AuthorizationWorkflow
 from workflows.case import CaseWorkflow
 from workflows.duty_to_warn import DutyToWarnWorkflow
@@ -33,6 +36,7 @@ WORKFLOWS = [
     LegalRequestWorkflow,
     AuthorizationWorkflow,
     AccountingWorkflow,
+    ArchiveWorkflow,
 ]
 
 
@@ -54,6 +58,7 @@ def build_worker(
     ledger_acts = LedgerActivities(ledger)
     records_acts = RecordsActivities(records, settings.smtp)
     accounting_acts = AccountingActivities(ledger, records)
+    archive_acts = ArchiveActivities(client, ArchiveStore(ledger.engine))
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -66,6 +71,7 @@ def build_worker(
             records_acts.build_packet,
             records_acts.send_packet,
             accounting_acts.prepare_accounting,
+            archive_acts.archive_closed_runs,
         ],
         interceptors=[LogContextInterceptor()],
         **options,

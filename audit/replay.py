@@ -1,47 +1,195 @@
 """Replay: run recorded histories through today's workflow code with the shared converter.
 
 A history that no longer replays means the code changed incompatibly for cases already on
-record, which an auditor (and a deploy) must know.
+record, which an auditor (and a deploy) must know: where it diverged, by event number and type.
+Histories come from Temporal while it keeps them and from the archive after (infra.archive_db).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
-from temporalio.client import WorkflowHistory
+from pydantic import BaseModel
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Replayer
 
-from infra.settings import Settings
-from infra.temporal import connect, data_converter
+from infra.archive_db import ArchiveStore
+from infra.temporal import data_converter
 from worker import WORKFLOWS
 
+Source = Literal["temporal", "archive", "file"]
 
-def replayer() -> Replayer:
+_runtime: Runtime | None = None
+
+
+def _quiet_runtime() -> Runtime:
+    # The SDK core logs each failing workflow task as a WARN with a Rust debug dump; the
+    # replay outcome says the same in one line, so only errors are let through.
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(
+                    filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")
+                )
+            )
+        )
+    return _runtime
+
+
+def replayer(**options) -> Replayer:
     """A replayer for every Confide workflow, with the converter the worker uses."""
-    return Replayer(workflows=WORKFLOWS, data_converter=data_converter())
+    return Replayer(
+        workflows=WORKFLOWS, data_converter=data_converter(), runtime=_quiet_runtime(), **options
+    )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One run's history and where it came from."""
+
+    workflow_id: str
+    run_id: str
+    source: Source
+    history: WorkflowHistory
+    start_time: datetime | None = None
+
+
+class ReplayOutcome(BaseModel):
+    """One run replayed: clean, or the failure with the event where it diverged."""
+
+    workflow_id: str
+    run_id: str
+    source: Source
+    events: int
+    error: str | None = None
+    diverged_at_event: int | None = None
+    diverged_event_type: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+_EVENT = re.compile(r"HistoryEvent\(id: (\d+)")
+_MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
+
+
+def _describe(history: WorkflowHistory, failure: Exception) -> tuple[str, int | None, str | None]:
+    """The failure in one line, and the event it names (number and type) if it names one."""
+    text = str(failure)
+    found = _MESSAGE.search(text)
+    message = found.group(1) if found else text
+    event = _EVENT.search(message)
+    if event is None:
+        return f"{type(failure).__name__}: {message}", None, None
+    event_id = int(event.group(1))
+    kind = next(
+        (
+            EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
+            for e in history.events
+            if e.event_id == event_id
+        ),
+        None,
+    )
+    return f"{type(failure).__name__}: {message}", event_id, kind
+
+
+async def replay(recorded: Sequence[Recorded], r: Replayer | None = None) -> list[ReplayOutcome]:
+    """Replay each run with today's code; never raises for a run that fails."""
+    r = r or replayer()
+    out = []
+    for rec in recorded:
+        result = await r.replay_workflow(rec.history, raise_on_replay_failure=False)
+        failure = result.replay_failure
+        error, event_id, kind = _describe(rec.history, failure) if failure else (None, None, None)
+        out.append(
+            ReplayOutcome(
+                workflow_id=rec.workflow_id,
+                run_id=rec.run_id,
+                source=rec.source,
+                events=len(rec.history.events),
+                error=error,
+                diverged_at_event=event_id,
+                diverged_event_type=kind,
+            )
+        )
+    return out
 
 
 async def replay_histories(histories: list[WorkflowHistory]) -> list[tuple[str, str | None]]:
     """(workflow id, error or None) per history."""
+    outcomes = await replay([Recorded(h.workflow_id, _run_id(h), "file", h) for h in histories])
+    return [(o.workflow_id, o.error) for o in outcomes]
+
+
+def from_files(paths: list[Path]) -> list[Recorded]:
+    """Histories saved as JSON (`temporal workflow show -o json`, or the UI download)."""
     out = []
-    r = replayer()
-    for h in histories:
-        result = await r.replay_workflow(h, raise_on_replay_failure=False)
-        failure = result.replay_failure
-        out.append((h.workflow_id, f"{type(failure).__name__}: {failure}" if failure else None))
+    for p in paths:
+        h = WorkflowHistory.from_json(p.stem, p.read_text())
+        started = h.events[0].event_time.ToDatetime(tzinfo=UTC) if h.events else None
+        out.append(Recorded(h.workflow_id, _run_id(h), "file", h, started))
+    out.sort(key=_started)
     return out
 
 
 async def replay_files(paths: list[Path]) -> list[tuple[str, str | None]]:
-    """Replay histories saved as JSON (`temporal workflow show -o json`, or the UI download)."""
-    return await replay_histories([WorkflowHistory.from_json(p.stem, p.read_text()) for p in paths])
+    """(workflow id, error or None) per saved history file."""
+    return [(o.workflow_id, o.error) for o in await replay(from_files(paths))]
 
 
-async def replay_case(case_id: str) -> list[tuple[str, str | None]]:
-    """Fetch and replay a case's workflow and every concern workflow it started."""
-    client = await connect(Settings.from_env())
-    ids = [case_id]
-    async for wf in client.list_workflows(f"WorkflowId STARTS_WITH '{case_id}.c'"):
-        ids.append(wf.id)
-    histories = [await client.get_workflow_handle(i).fetch_history() for i in ids]
-    return await replay_histories(histories)
+def _run_id(h: WorkflowHistory) -> str:
+    started = h.events[0].workflow_execution_started_event_attributes if h.events else None
+    return started.original_execution_run_id if started else ""
+
+
+async def gather(
+    target: str | None,
+    *,
+    client: Client | None,
+    archive: ArchiveStore | None,
+    since: datetime | None = None,
+) -> list[Recorded]:
+    """Every run of `target` and of the workflows whose ids extend it (a case's concerns),
+    or with target None every run started since `since`: from Temporal where it still has
+    them, from the archive for the rest. Oldest first."""
+    found: dict[tuple[str, str], Recorded] = {}
+    if client is not None:
+        if target is not None:
+            query = f"WorkflowId = '{_quote(target)}' OR WorkflowId STARTS_WITH '{_quote(target)}.'"
+        else:
+            query = f"StartTime >= '{since.isoformat()}'" if since else ""
+        async for wf in client.list_workflows(query or None):
+            if wf.workflow_type == "ArchiveWorkflow":
+                continue
+            h = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
+            found[(wf.id, wf.run_id)] = Recorded(wf.id, wf.run_id, "temporal", h, wf.start_time)
+    if archive is not None:
+        for entry in archive.entries(target, family=True, since=since):
+            key = (entry.workflow_id, entry.run_id)
+            if key not in found:
+                found[key] = Recorded(
+                    entry.workflow_id,
+                    entry.run_id,
+                    "archive",
+                    archive.history(entry.id),
+                    entry.start_time,
+                )
+    return sorted(found.values(), key=_started)
+
+
+def _started(r: Recorded) -> tuple[float, str]:
+    return (r.start_time.timestamp() if r.start_time else 0.0, r.workflow_id)
+
+
+def _quote(value: str) -> str:
+    # Visibility queries are strings: an id with a quote must not end the literal early.
+    return value.replace("\\", "\\\\").replace("'", "\\'")

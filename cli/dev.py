@@ -19,6 +19,7 @@ from pathlib import Path
 import uvicorn
 from temporalio.client import Client
 
+from audit.archive import ensure_schedule
 from domain.clinic import ClinicDirectory, hash_api_key
 from infra.keyring import Keyring
 from infra.ledger_db import Ledger
@@ -176,6 +177,8 @@ async def run_dev() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with build_worker(client, settings, ledger, records):
+            # Closed cases' histories go to the archive in the ledger database every hour.
+            await ensure_schedule(client, settings)
             api = asyncio.create_task(server.serve())
             # The banner promises a listening API: wait until uvicorn has bound its port.
             while not server.started and not api.done():

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.accounting import accounting
+from cli.audit import audit_app, replay_cmd
 from infra.settings import Settings
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ policy_app = typer.Typer(help="Jurisdiction policy data.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 keys_app = typer.Typer(help="The payload keyring (CONFIDE_KEYRING_FILE).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 console = Console()
 
 
@@ -229,25 +231,13 @@ def complete(
     console.print(f"completed {task_id}")
 
 
-@app.command()
+@app.command(hidden=True)
 def replay(
     case_id: Annotated[str | None, typer.Argument(help="Replay a case and its concerns")] = None,
     file: Annotated[list[Path] | None, typer.Option(help="History JSON file(s) instead")] = None,
 ) -> None:
-    """Replay histories against this code: proves the record and the code still agree."""
-    from audit.replay import replay_case, replay_files
-
-    if not case_id and not file:
-        raise typer.BadParameter("give a CASE_ID or --file")
-    results = _run(replay_files(file) if file else replay_case(case_id))
-    failed = 0
-    for workflow_id, error in results:
-        failed += error is not None
-        console.print(
-            f"{'[red]FAIL[/]' if error else '[green]ok[/]  '} {workflow_id}"
-            + (f"  {error}" if error else "")
-        )
-    raise typer.Exit(1 if failed else 0)
+    """Same as `confide audit replay` (kept for scripts written before it)."""
+    replay_cmd(target=case_id, all_=False, since=None, file=file, archive_only=False)
 
 
 @app.command()

@@ -1,0 +1,62 @@
+"""The archive's Temporal Schedule: created (or brought up to date) by `confide dev` and by
+`confide audit schedule`; an operator can also pause it or trigger it from the Web UI's
+Schedules page."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleHandle,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from activities.archive import ArchivePass
+from infra.settings import Settings
+from workflows.archive import ArchiveWorkflow
+
+SCHEDULE_ID = "confide-archive"
+
+
+def interval() -> timedelta:
+    """How often closed workflows are archived: CONFIDE_ARCHIVE_EVERY_MINUTES, default 60."""
+    return timedelta(minutes=int(os.environ.get("CONFIDE_ARCHIVE_EVERY_MINUTES") or 60))
+
+
+def schedule(settings: Settings) -> Schedule:
+    """The archive schedule: one pass per interval; a pass still running skips the next."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ArchiveWorkflow.run,
+            ArchivePass(),
+            id=SCHEDULE_ID,
+            task_queue=settings.task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval())]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_schedule(client: Client, settings: Settings) -> ScheduleHandle:
+    """Create the schedule, or update the existing one to this code's definition."""
+    wanted = schedule(settings)
+    try:
+        return await client.create_schedule(SCHEDULE_ID, wanted)
+    except ScheduleAlreadyRunningError:
+        handle = client.get_schedule_handle(SCHEDULE_ID)
+
+        def _update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=wanted)
+
+        await handle.update(_update)
+        return handle
