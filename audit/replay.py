@@ -130,15 +130,16 @@ async def replay_histories(histories: list[WorkflowHistory]) -> list[tuple[str, 
     return [(o.workflow_id, o.error) for o in outcomes]
 
 
+def recorded(h: WorkflowHistory, source: Source) -> Recorded:
+    """A history with its run id and start time read from its first event."""
+    started = h.events[0].event_time.ToDatetime(tzinfo=UTC) if h.events else None
+    return Recorded(h.workflow_id, _run_id(h), source, h, started)
+
+
 def from_files(paths: list[Path]) -> list[Recorded]:
     """Histories saved as JSON (`temporal workflow show -o json`, or the UI download)."""
-    out = []
-    for p in paths:
-        h = WorkflowHistory.from_json(p.stem, p.read_text())
-        started = h.events[0].event_time.ToDatetime(tzinfo=UTC) if h.events else None
-        out.append(Recorded(h.workflow_id, _run_id(h), "file", h, started))
-    out.sort(key=_started)
-    return out
+    out = [recorded(WorkflowHistory.from_json(p.stem, p.read_text()), "file") for p in paths]
+    return sorted(out, key=_started)
 
 
 async def replay_files(paths: list[Path]) -> list[tuple[str, str | None]]:

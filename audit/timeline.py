@@ -47,6 +47,7 @@ from audit.report_model import (
     Trigger,
     WorkflowView,
 )
+from domain.notices import message_id
 from domain.tasks import TaskCompletion
 from infra.ledger_db import Ledger
 from infra.temporal import data_converter
@@ -342,16 +343,21 @@ def _notifications(readings: list[_RunReading]) -> list[NotificationRow]:
                 )
             elif act.type == "issue_approval_codes" and act.input is not None:
                 for person in act.input.approvers:
+                    step, key = f"{act.input.task_id}.code", f"staff-{person.id}"
                     rows.append(
                         NotificationRow(
                             workflow_id=wid,
-                            step=f"{act.input.task_id}.code",
+                            step=step,
                             kind="approval code",
                             recipient=person.id,
                             to=person.email,
                             channel="email",
                             scheduled_at=act.scheduled_at,
                             sent_at=act.finished_at if not act.failed else None,
+                            # Deterministic per (case, step, recipient), as the activity set it.
+                            message_id=message_id(act.input.case_id, step, key)
+                            if not act.failed
+                            else None,
                             status=status,
                         )
                     )
