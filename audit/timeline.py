@@ -47,6 +47,7 @@ from audit.report_model import (
     Trigger,
     WorkflowView,
 )
+from domain.legal_letters import local
 from domain.notices import message_id
 from domain.tasks import TaskCompletion
 from infra.ledger_db import Ledger
@@ -196,6 +197,11 @@ def _inp(reading: _RunReading) -> Any:
     return getattr(reading.instance, "inp", None)
 
 
+def _zone(inp: Any) -> str:
+    clinic = getattr(inp, "clinic", None)
+    return clinic.timezone if clinic else "UTC"
+
+
 def _trigger(readings: list[_RunReading]) -> Trigger:
     first = readings[0]
     inp = _inp(first)
@@ -222,7 +228,7 @@ def _trigger(readings: list[_RunReading]) -> Trigger:
             details={
                 "instrument": request.instrument.value,
                 "jurisdiction": request.jurisdiction,
-                "response due": request.response_due.isoformat(),
+                "response due": local(request.response_due, _zone(inp)),
             },
         )
     if request is not None:

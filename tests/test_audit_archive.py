@@ -96,6 +96,12 @@ async def test_replay_report_and_verify_from_the_archive_after_deletion(
     case_id, report_live, store = archived_case
     runs = await gather(case_id, client=dev_env.client, archive=store)
     assert {r.source for r in runs} == {"archive"} and len(runs) == 2
+    # `--all --since`: the deleted case's runs are among everything started since then.
+    since = min(r.start_time for r in runs)
+    everything = await gather(None, client=dev_env.client, archive=store, since=since)
+    assert {(r.workflow_id, r.source) for r in runs} <= {
+        (r.workflow_id, r.source) for r in everything
+    }
     assert all(o.ok for o in await replay(runs))
 
     report = await build_report(runs, ledger)
