@@ -270,7 +270,7 @@ def _rules(model: Any, path: str = "") -> list[RuleView]:
         )
         out.append(
             RuleView(
-                name=(f"{path}: " if path else "") + str(data.get("name") or type(model).__name__),
+                name=_rule_name(path, data.get("name"), type(model).__name__),
                 reference=reference,
                 sources=[str(s) for s in data.get("sources") or []],
                 unverified=[str(u) for u in data.get("unverified") or []],
@@ -280,6 +280,14 @@ def _rules(model: Any, path: str = "") -> list[RuleView]:
         if isinstance(value, BaseModel):
             out.extend(_rules(value, f"{path}.{key}" if path else key))
     return out
+
+
+def _rule_name(path: str, name: object, class_name: str) -> str:
+    """'duty to warn: California', 'child abuse', or the class name for an unnamed root."""
+    where = path.replace("_", " ").replace(".", ": ")
+    if name:
+        return f"{where}: {name}" if where else str(name)
+    return where or class_name
 
 
 def _policies(readings: list[_RunReading]) -> list[PolicyView]:

@@ -117,7 +117,7 @@ def replay_cmd(
         table.add_row(
             "[green]ok[/]" if o.ok else "[red]FAIL[/]",
             o.workflow_id,
-            o.run_id[:8],
+            o.run_id,
             o.source,
             str(o.events),
             detail,
