@@ -156,7 +156,7 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
             await informing
         self.phase = Phase.closed
         await self._publish()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._settle()
         return self._status()
 
     # -- steps -------------------------------------------------------------------------------

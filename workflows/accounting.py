@@ -84,7 +84,7 @@ class AccountingWorkflow(TaskWorkflowBase):
         await self._deliver(prepared, review)
         self.phase = Phase.closed
         await self._publish()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._settle()
         return self._status()
 
     async def _prepare(self, step: str, in_force_at: datetime | None) -> PreparedAccounting:

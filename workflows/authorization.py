@@ -97,11 +97,11 @@ class AuthorizationWorkflow(RecordsReleaseBase):
             if self.phase not in ENDED and not self.board.open_tasks():
                 # A natural boundary: nothing open, the release recorded. A new run keeps the
                 # history of a years-long authorization bounded.
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._settle()
                 workflow.continue_as_new(self._carry())
         await self._withdraw_open_work()
         await self._publish()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._settle()
         return self._status()
 
     # -- steps -------------------------------------------------------------------------------

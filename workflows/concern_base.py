@@ -34,6 +34,13 @@ class TaskWorkflowBase:
         """Open tasks."""
         return self.board.views()
 
+    async def _settle(self) -> None:
+        """Before the run ends (or continues as new): every Update handler finished and every
+        "task resolved" notice sent, so the end of the run cuts neither off."""
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and self.board.settled()
+        )
+
     # Workflows recorded before upserts were de-duplicated keep upserting on every change (their
     # histories must replay); newer ones set this and upsert only when a value changes.
     _upsert_only_changes = False

@@ -125,7 +125,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             self._round += 1
         self.phase = Phase.closed
         await self._publish()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._settle()
         return self._status()
 
     def _decide(self, assessment: Completed) -> DutyDecision:

@@ -416,7 +416,7 @@ class LegalRequestWorkflow(RecordsReleaseBase):
         await self._withdraw_open_work()
         self.phase = Phase.closed
         await self._publish()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._settle()
         return self._status()
 
     # -- tasks and views ---------------------------------------------------------------------

@@ -33,6 +33,14 @@ with workflow.unsafe.imports_passed_through():
 
 MAX_ESCALATION_INTERVAL = timedelta(hours=24)
 
+# The "task resolved" notice (sent when a task that went overdue and escalated is completed) was
+# added while cases were running. Histories recorded before it have no such send_notice where an
+# escalated task was completed, so replaying them must not send one: workflow.patched() with this
+# id takes the new path only in runs that reach that point on the new code (it records a marker
+# there) and the old path when replaying a run that reached it before. Remove the guard (with
+# workflow.deprecate_patch) only once no case recorded before the change can still be replayed.
+TASK_RESOLVED_NOTICE = "task-resolved-notice"
+
 
 class Completed(BaseModel):
     """A completed task's answer: the completion as sent and its parsed form."""
@@ -57,7 +65,9 @@ class TaskBoard:
         self.tasks: dict[str, Task] = {}
         self._done: dict[str, Completed] = {}
         self._on_change = on_change
-        self._watchers: list[asyncio.Task] = []
+        self._watchers: dict[str, asyncio.Task] = {}
+        # Tasks whose watcher is sending an overdue round right now (see settled()).
+        self._escalating: set[str] = set()
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -85,6 +95,18 @@ class TaskBoard:
         """Whether any open task is past its deadline (ConfideOverdue)."""
         return any(t.overdue for t in self.open_tasks())
 
+    def settled(self) -> bool:
+        """Whether no watcher still owes the last word on a completed escalated task (the
+        "task resolved" notice): a workflow waits for this before it ends, so the end of the
+        run does not cut the notice off. A watcher caught mid-way through an overdue round
+        when its task was completed is not waited for (a run on the old code did not wait
+        for it either, so its history still replays)."""
+        return all(
+            self._watchers[t.task_id].done() or t.task_id in self._escalating
+            for t in self.tasks.values()
+            if t.status == TaskStatus.done and t.overdue
+        )
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def open(self, task: Task) -> None:
@@ -94,7 +116,7 @@ class TaskBoard:
             task.code_salt = workflow.uuid4().hex
             await self._issue_codes(task, task.allowed_roles)
         self.tasks[task.task_id] = task
-        self._watchers.append(asyncio.create_task(self._watch(task)))
+        self._watchers[task.task_id] = asyncio.create_task(self._watch(task))
         workflow.logger.info("task opened", extra=_ids(task))
         await self._on_change()
 
@@ -177,17 +199,51 @@ class TaskBoard:
         deadline = task.due_at
         every = task.escalate_every
         round_ = 0
+        told: list[str] = []
         while not await self._closed_by(task, deadline):
             round_ += 1
-            await self._escalate(task, round_)
+            self._escalating.add(task.task_id)
+            try:
+                told += await self._escalate(task, round_)
+            finally:
+                self._escalating.discard(task.task_id)
             if next_escalation(task) is None:
                 # At the top of the ladder: keep reminding, but back off to daily so a task
                 # abandoned for months does not grow the history without bound.
                 every = min(every * 2, MAX_ESCALATION_INTERVAL)
             deadline = deadline + every
+        if round_ and self._tell_resolved(task):
+            await self._resolved(task, list(dict.fromkeys(told)))
 
-    async def _escalate(self, task: Task, round_: int) -> None:
-        """Past due: mark overdue, widen who may act where lawful, tell everyone concerned."""
+    def _tell_resolved(self, task: Task) -> bool:
+        """Whether to tell those paged about an escalated task that it is now done: the task
+        was completed (not cancelled), and this run takes the new path (see
+        TASK_RESOLVED_NOTICE). Called only where the notice would be sent, so a run whose
+        escalated tasks are never completed gets no marker."""
+        return task.status == TaskStatus.done and workflow.patched(TASK_RESOLVED_NOTICE)
+
+    async def _resolved(self, task: Task, told: list[str]) -> None:
+        """ "task resolved" to everyone the overdue rounds e-mailed, so they can stand down."""
+        completed_at = task.completed_at or workflow.now()
+        await mail.tell_staff(
+            self.case_id,
+            self.clinic,
+            f"{task.task_id}.resolved",
+            task.allowed_roles,
+            "task resolved",
+            [
+                f"Task: {task.title} ({task.task_id})",
+                f"Completed by: {task.completed_by}",
+                f"Completed: {completed_at.isoformat(timespec='minutes')}",
+                f"Workflow: {task.workflow_id}",
+                "Nothing more to do on it: the overdue reminders have stopped.",
+            ],
+            only=told,
+        )
+
+    async def _escalate(self, task: Task, round_: int) -> list[str]:
+        """Past due: mark overdue, widen who may act where lawful, tell everyone concerned;
+        returns the staff ids told."""
         task.overdue = True
         new_role = next_escalation(task)
         if new_role is not None:
@@ -208,6 +264,7 @@ class TaskBoard:
         people = ([task.assignee] if task.assignee else []) + [
             s.id for s in self.clinic.staff if set(s.roles) & above
         ]
+        told = list(dict.fromkeys(people))
         await mail.tell_staff(
             self.case_id,
             self.clinic,
@@ -215,8 +272,9 @@ class TaskBoard:
             list(above),
             "task OVERDUE" + (f", escalated to {new_role.value}" if new_role else ""),
             self._lines(task),
-            only=list(dict.fromkeys(people)),
+            only=told,
         )
+        return told
 
     async def _issue_codes(self, task: Task, roles: list[Role]) -> None:
         approvers = [

@@ -1,0 +1,178 @@
+"""Safe deploys: the "task resolved" notice ships behind workflow.patched(), and a case in flight
+across the deploy finishes on the new code without a nondeterminism error.
+
+Time-skipping server, the policy's real durations: the CA risk assessment is due 4 hours after the
+flag and escalates every hour after that.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+
+from audit.replay import replay_histories
+from domain.flags import Flag
+from domain.tasks import TaskStatus
+from infra.temporal import data_converter
+from intake.cases import start_case
+from tests.changed_workflows import UnguardedResolvedNotice
+from tests.conftest import make_worker
+from tests.support import demo_clinic, eventually, flag_body
+from tests.test_duty_to_warn_workflow import NO_THREAT, complete, open_task
+from tests.test_tasks import risk_task
+from worker import WORKFLOWS
+from workflows.task_board import TASK_RESOLVED_NOTICE, TaskBoard
+
+HISTORIES = Path(__file__).parent / "histories"
+THREAT = {"serious_threat": True, "identifiable_victims": True, "imminent": True}
+# Two overdue rounds: at 4 h (to the supervisor) and at 5 h (up the ladder).
+PAST_TWO_ROUNDS = timedelta(hours=5, minutes=30)
+
+
+def the_old_rule(self: TaskBoard, task) -> bool:
+    """TaskBoard._tell_resolved as the code before the change behaved: no patched() call (so no
+    marker) and no notice. Patched in for the "old" worker only; both workers run unsandboxed
+    so the patch reaches the workflow code."""
+    return False
+
+
+def overdue_and_resolved(mail, task_id: str) -> tuple[set[str], set[str]]:
+    """Addresses told the task was overdue, and told it was resolved."""
+    about = [m for m in mail.messages if f"({task_id})" in m.get_content()]
+    overdue = {m["To"] for m in about if "task OVERDUE" in m["Subject"]}
+    resolved = {m["To"] for m in about if "task resolved" in m["Subject"]}
+    return overdue, resolved
+
+
+async def waiting_a_week(handle) -> bool:
+    """Whether the concern sleeps until its re-assessment (read from its history: a query or
+    describe needs a worker or trips over the test server's unset ConfideDueAt)."""
+    history = await handle.fetch_history()
+    return any(
+        e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() == timedelta(days=7)
+        for e in history.events
+        if e.HasField("timer_started_event_attributes")
+    )
+
+
+def patch_markers(history: WorkflowHistory) -> list[bytes]:
+    """The recorded markers (patch markers carry their patch id in plain text)."""
+    return [
+        e.marker_recorded_event_attributes.SerializeToString()
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+
+
+async def test_a_case_in_flight_survives_the_deploy(
+    ts_env, mail, smtp, ledger, records, task_queue, monkeypatch
+):
+    client = ts_env.client
+    flag = Flag.model_validate(flag_body(flag_id="DEPLOY-1"))
+    # Both workers run without a workflow cache: the time-skipping server never hands a task
+    # that sits on a stopped worker's sticky queue back to the shared queue (a real server does
+    # after the sticky timeout), so a cached old worker would strand the case.
+    with monkeypatch.context() as old_code:
+        old_code.setattr(TaskBoard, "_tell_resolved", the_old_rule)
+        async with make_worker(
+            client,
+            task_queue,
+            smtp[0].port,
+            ledger,
+            records=records,
+            workflow_runner=UnsandboxedWorkflowRunner(),
+            max_cached_workflows=0,
+        ):
+            started = await start_case(client, task_queue, flag, demo_clinic())
+            task = await open_task(started.handle, "risk_assessment")
+            await ts_env.sleep(PAST_TWO_ROUNDS)
+            await eventually(lambda: len(overdue_and_resolved(mail, task.task_id)[0]) == 3)
+            # The supervisor does the overdue assessment: a threat, so the duty is carried out
+            # and the re-assessment a week on is still to come when the old worker stops.
+            await complete(client, task, actor="sup-kim", data=THREAT)
+            await eventually(lambda: mail.to("police@agency.test"))
+            await eventually(lambda: len(ledger.for_case(started.case_id)) == 2)
+            await eventually(lambda: waiting_a_week(client.get_workflow_handle(task.workflow_id)))
+    assert overdue_and_resolved(mail, task.task_id)[1] == set(), "the old code sends none"
+
+    # The deploy: a new worker with today's code and no cache, so every workflow task replays
+    # the history from the start, including the escalated task completed under the old code.
+    async with make_worker(
+        client,
+        task_queue,
+        smtp[0].port,
+        ledger,
+        records=records,
+        workflow_runner=UnsandboxedWorkflowRunner(),
+        max_cached_workflows=0,
+    ):
+        await ts_env.sleep(timedelta(days=7))
+        reassess = await open_task(started.handle, "reassessment")
+        await complete(client, reassess, actor="dr-lee", data=NO_THREAT)
+        result = await started.handle.result()
+    assert result.status == "closed"
+    assert len(result.disclosures) == 2
+    # The replayed run stays on the old path: no resolved notice late, no patch marker.
+    assert overdue_and_resolved(mail, task.task_id)[1] == set()
+    child = client.get_workflow_handle(task.workflow_id)
+    histories = [await started.handle.fetch_history(), await child.fetch_history()]
+    assert patch_markers(histories[1]) == []
+    assert await replay_histories(histories) == [
+        (started.case_id, None),
+        (task.workflow_id, None),
+    ]
+
+
+async def test_new_code_tells_those_paged_that_the_task_is_resolved(
+    ts_env, mail, smtp, ledger, records, task_queue
+):
+    client = ts_env.client
+    flag = Flag.model_validate(flag_body(flag_id="DEPLOY-2"))
+    async with make_worker(client, task_queue, smtp[0].port, ledger, records=records):
+        started = await start_case(client, task_queue, flag, demo_clinic())
+        task = await open_task(started.handle, "risk_assessment")
+        await ts_env.sleep(PAST_TWO_ROUNDS)
+        await eventually(lambda: len(overdue_and_resolved(mail, task.task_id)[0]) == 3)
+        # No threat: the assessment is the concern's last step, so the run would end at once;
+        # it waits for the resolved notice instead of cutting it off.
+        await complete(client, task, actor="sup-kim", data=NO_THREAT)
+        result = await started.handle.result()
+        assert result.status == "closed" and not result.disclosures
+    overdue, resolved = overdue_and_resolved(mail, task.task_id)
+    assert overdue == {"lee@demo-clinic.test", "kim@demo-clinic.test", "diaz@demo-clinic.test"}
+    assert resolved == overdue
+    notice = next(m for m in mail.messages if "task resolved" in m["Subject"])
+    body = notice.get_content()
+    assert f"Task: Risk assessment (threat to others) ({task.task_id})" in body
+    assert "Completed by: sup-kim" in body and "Completed: " in body
+    for phi in ("Jordan", "Casey", "coworker", "+1-555"):
+        assert phi not in body and phi not in notice["Subject"]
+
+    history = await client.get_workflow_handle(task.workflow_id).fetch_history()
+    [marker] = patch_markers(history)
+    assert TASK_RESOLVED_NOTICE.encode() in marker
+    [(_, error)] = await replay_histories([history])
+    assert error is None
+
+
+async def test_unguarded_change_breaks_replay_of_a_case_escalated_before_it():
+    # CA-OVERDUE: the risk assessment went overdue, escalated and was completed by the
+    # supervisor under the code before the notice existed.
+    path = HISTORIES / "demo-clinic.HIST-CA-OVERDUE.c1-threat_to_others.json"
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    unguarded = Replayer(workflows=[UnguardedResolvedNotice], data_converter=data_converter())
+    result = await unguarded.replay_workflow(history, raise_on_replay_failure=False)
+    assert isinstance(result.replay_failure, workflow.NondeterminismError)
+    guarded = Replayer(workflows=WORKFLOWS, data_converter=data_converter())
+    result = await guarded.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None
+
+
+def test_a_cancelled_task_gets_no_resolved_notice():
+    # Decided before patched() is consulted, so this holds outside a workflow too.
+    board = TaskBoard("C-1", demo_clinic(), on_change=None)  # type: ignore[arg-type]
+    assert board._tell_resolved(risk_task(status=TaskStatus.cancelled, overdue=True)) is False
