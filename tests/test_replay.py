@@ -25,6 +25,9 @@ def test_histories_exist_for_every_path_and_outcome():
     assert "demo-clinic.HIST-CA-CHILD-ABUSE.c1-child_abuse-v1-dr-lee.json" in names
     assert "demo-clinic.HIST-CA-ELDER-INFORM.c1-elder_abuse-v1-dr-lee.json" in names
     assert "demo-clinic.HIST-CA-CALL-RENEWED.c1-threat_to_others.json" in names
+    # Self-harm (DutyToWarnWorkflow's other concern kind): permissive, an emergency contact told.
+    assert "demo-clinic.HIST-CA-SELF-HARM.json" in names
+    assert "demo-clinic.HIST-CA-SELF-HARM.c1-self_harm.json" in names
     for legal in ("L-SUBPOENA", "L-ORDER-COUNSEL", "L-DUE-OBJECTED"):
         assert f"demo-clinic.HIST-{legal}.json" in names
     # An authorization across continue-as-new (each run on record) and an accounting request.

@@ -172,6 +172,18 @@ async def test_unguarded_change_breaks_replay_of_a_case_escalated_before_it():
     assert result.replay_failure is None
 
 
+def test_checked_in_histories_replay_both_sides_of_the_patch():
+    # CA-OVERDUE completed an escalated task before the change (no marker: the old path);
+    # CA-SELF-HARM did after it (marker and notice: the new path). test_replay replays both.
+    def markers(name: str) -> list[bytes]:
+        path = HISTORIES / name
+        return patch_markers(WorkflowHistory.from_json(path.stem, path.read_text()))
+
+    assert markers("demo-clinic.HIST-CA-OVERDUE.c1-threat_to_others.json") == []
+    [marker] = markers("demo-clinic.HIST-CA-SELF-HARM.c1-self_harm.json")
+    assert TASK_RESOLVED_NOTICE.encode() in marker
+
+
 def test_a_cancelled_task_gets_no_resolved_notice():
     # Decided before patched() is consulted, so this holds outside a workflow too.
     board = TaskBoard("C-1", demo_clinic(), on_change=None)  # type: ignore[arg-type]

@@ -212,6 +212,54 @@ async def ca_call_renewed(env, client, handle, sink):
         )  # renewed once, then over
 
 
+SELF_HARM = [
+    {
+        "kind": "self_harm",
+        "summary": "Disclosed a plan to overdose",
+        "contacts": [
+            {"name": "Pat Sibling", "email": "pat@example.org", "relationship": "sibling"}
+        ],
+    }
+]
+
+
+async def ca_self_harm(env, client, handle, sink):
+    # The assessment is done half an hour late: it went overdue and escalated, so this history
+    # also holds the "task resolved" notice (and its patch marker).
+    assessment = await _task(handle, "self_harm_assessment")
+    await env.sleep(assessment.due_at - await env.get_current_time() + timedelta(minutes=30))
+    await eventually(
+        lambda: [m for m in sink.to("kim@demo-clinic.test") if "OVERDUE" in m["Subject"]]
+    )
+    await _done(
+        client,
+        await _task(handle, "self_harm_assessment"),
+        actor="dr-lee",
+        data={"risk_level": "imminent", "safety_plan_in_place": False},
+    )
+    decision = await _task(handle, "release_decision")
+    mail = await eventually(
+        lambda: [m for m in sink.to("kim@demo-clinic.test") if "approval code" in m["Subject"]]
+    )
+    code = re.search(r": " + CODE_PATTERN, mail[0].get_content()).group(1)
+    await _done(
+        client,
+        decision,
+        actor="sup-kim",
+        outcome="approve",
+        code=code,
+        data={"actions": ["notify_emergency_contact"], "reason": "imminent"},
+    )
+    await eventually(lambda: sink.to("pat@example.org"))
+    await env.sleep(timedelta(days=7))
+    await _done(
+        client,
+        await _task(handle, "self_harm_reassessment"),
+        actor="dr-lee",
+        data={"risk_level": "low", "safety_plan_in_place": True},
+    )
+
+
 VALID = {
     "signed": True,
     "issuer_has_jurisdiction": True,
@@ -471,6 +519,7 @@ async def main() -> None:
                 ("CA-CHILD-ABUSE", "US-CA", ca_child_abuse, CHILD),
                 ("CA-ELDER-INFORM", "US-CA", ca_elder_inform, ELDER),
                 ("CA-CALL-RENEWED", "US-CA", ca_call_renewed, NO_EMAIL_VICTIM),
+                ("CA-SELF-HARM", "US-CA", ca_self_harm, SELF_HARM),
             ]:
                 if (OUT / f"demo-clinic.HIST-{name}.json").exists() and "--all" not in sys.argv:
                     print(f"kept tests/histories/demo-clinic.HIST-{name}*.json (on record)")
