@@ -96,6 +96,11 @@ async def test_replay_report_and_verify_from_the_archive_after_deletion(
     case_id, report_live, store = archived_case
     runs = await gather(case_id, client=dev_env.client, archive=store)
     assert {r.source for r in runs} == {"archive"} and len(runs) == 2
+    # The archive holds the histories as Temporal exported them: payloads still encrypted.
+    for entry in store.entries(case_id, family=True):
+        exported = store.history(entry.id).to_json()
+        assert "Jordan" not in exported and "Example" not in exported
+        assert "YmluYXJ5L2VuY3J5cHRlZA==" in exported  # base64 of binary/encrypted
     # `--all --since`: the deleted case's runs are among everything started since then.
     since = min(r.start_time for r in runs)
     everything = await gather(None, client=dev_env.client, archive=store, since=since)
