@@ -8,7 +8,7 @@ Histories come from Temporal while it keeps them and from the archive after (inf
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
 from infra.archive_db import ArchiveStore
@@ -152,6 +153,49 @@ def _run_id(h: WorkflowHistory) -> str:
     return started.original_execution_run_id if started else ""
 
 
+async def runs(
+    target: str | None,
+    *,
+    client: Client | None,
+    archive: ArchiveStore | None,
+    since: datetime | None = None,
+) -> AsyncIterator[Recorded]:
+    """Every run of `target` and of the workflows whose ids extend it (a case's concerns,
+    an authorization's continued runs), or with target None every run still open or started
+    since `since` (the runs a deploy puts at risk): from Temporal while it keeps them, then
+    from the archive for the rest. One at a time, so a year of cases is not held in memory."""
+    seen: set[tuple[str, str]] = set()
+    if client is not None:
+        if target is not None:
+            t = _quote(target)
+            query = f"WorkflowId = '{t}' OR WorkflowId STARTS_WITH '{t}.'"
+        elif since is not None:
+            query = f"ExecutionStatus = 'Running' OR StartTime >= '{since.isoformat()}'"
+        else:
+            query = ""
+        async for wf in client.list_workflows(query or None):
+            if wf.workflow_type == "ArchiveWorkflow":
+                continue
+            try:
+                h = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
+            except RPCError as e:
+                if e.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                continue  # deleted since it was listed: the archive has it, if anyone does
+            seen.add((wf.id, wf.run_id))
+            yield Recorded(wf.id, wf.run_id, "temporal", h, wf.start_time)
+    if archive is not None:
+        for entry in archive.entries(target, family=True, since=since):
+            if (entry.workflow_id, entry.run_id) not in seen:
+                yield Recorded(
+                    entry.workflow_id,
+                    entry.run_id,
+                    "archive",
+                    archive.history(entry.id),
+                    entry.start_time,
+                )
+
+
 async def gather(
     target: str | None,
     *,
@@ -159,32 +203,9 @@ async def gather(
     archive: ArchiveStore | None,
     since: datetime | None = None,
 ) -> list[Recorded]:
-    """Every run of `target` and of the workflows whose ids extend it (a case's concerns),
-    or with target None every run started since `since`: from Temporal where it still has
-    them, from the archive for the rest. Oldest first."""
-    found: dict[tuple[str, str], Recorded] = {}
-    if client is not None:
-        if target is not None:
-            query = f"WorkflowId = '{_quote(target)}' OR WorkflowId STARTS_WITH '{_quote(target)}.'"
-        else:
-            query = f"StartTime >= '{since.isoformat()}'" if since else ""
-        async for wf in client.list_workflows(query or None):
-            if wf.workflow_type == "ArchiveWorkflow":
-                continue
-            h = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
-            found[(wf.id, wf.run_id)] = Recorded(wf.id, wf.run_id, "temporal", h, wf.start_time)
-    if archive is not None:
-        for entry in archive.entries(target, family=True, since=since):
-            key = (entry.workflow_id, entry.run_id)
-            if key not in found:
-                found[key] = Recorded(
-                    entry.workflow_id,
-                    entry.run_id,
-                    "archive",
-                    archive.history(entry.id),
-                    entry.start_time,
-                )
-    return sorted(found.values(), key=_started)
+    """`runs`, collected and ordered oldest first (what a report needs)."""
+    found = [r async for r in runs(target, client=client, archive=archive, since=since)]
+    return sorted(found, key=_started)
 
 
 def _started(r: Recorded) -> tuple[float, str]:

@@ -115,7 +115,7 @@ class NotificationRow(_Model):
     scheduled_at: datetime
     sent_at: datetime | None = None
     message_id: str | None = None
-    status: Literal["sent", "failed", "pending"]
+    status: Literal["sent", "failed", "pending", "cancelled"]
 
 
 class DisclosureRow(Disclosure):

@@ -393,7 +393,11 @@ def _mark_keys(report: AuditReport) -> list[tuple[Any, str]]:
         (any(t.escalations for t in report.tasks), _mark("^", "#F39C12", "black"), "escalation"),
         ("sent" in notes, _mark("o", "#2C3E50", "white"), "message sent"),
         ("failed" in notes, _mark("X", "#C0392B", "white"), "message failed"),
-        ("pending" in notes, _mark("o", "white", "#2C3E50"), "message pending"),
+        (
+            bool(notes & {"pending", "cancelled"}),
+            _mark("o", "white", "#2C3E50"),
+            "message not sent (pending or cancelled)",
+        ),
         (bool(report.disclosures), _mark("D", "#8E44AD", "white"), "disclosure"),
     ]
     return [(handle, label) for shown, handle, label in wanted if shown]

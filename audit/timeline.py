@@ -81,6 +81,7 @@ class _Activity:
     result: Any = None
     finished_at: datetime | None = None
     failed: bool = False
+    cancelled: bool = False
 
 
 @dataclass
@@ -109,7 +110,13 @@ _INPUTS: dict[str, type[BaseModel]] = {
     "issue_approval_codes": IssueCodesInput,
     "send_packet": SendPacketInput,
 }
-_RESULTS: dict[str, type[BaseModel]] = {"send_notice": NoticeReceipt, "send_packet": NoticeReceipt}
+_RESULTS: dict[str, Any] = {
+    "send_notice": NoticeReceipt,
+    "send_packet": NoticeReceipt,
+    # staff id -> salted code hash, for the approvers whose mail was accepted (a refused
+    # address is left out: that approver never got a code).
+    "issue_approval_codes": dict[str, str],
+}
 _CLOSING = {
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "COMPLETED",
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "FAILED",
@@ -124,7 +131,7 @@ def _time(e: HistoryEvent) -> datetime:
     return e.event_time.ToDatetime(tzinfo=UTC)
 
 
-async def _decode(dc: DataConverter, payloads: Sequence[Any], kind: type[BaseModel]) -> Any:
+async def _decode(dc: DataConverter, payloads: Sequence[Any], kind: Any) -> Any:
     if not payloads:
         return None
     return (await dc.decode(list(payloads), [kind]))[0]
@@ -157,6 +164,9 @@ async def _read_events(dc: DataConverter, reading: _RunReading) -> None:
         elif e.HasField("activity_task_timed_out_event_attributes"):
             act = by_scheduled[e.activity_task_timed_out_event_attributes.scheduled_event_id]
             act.finished_at, act.failed = _time(e), True
+        elif e.HasField("activity_task_canceled_event_attributes"):
+            act = by_scheduled[e.activity_task_canceled_event_attributes.scheduled_event_id]
+            act.finished_at, act.cancelled = _time(e), True
         elif e.HasField("workflow_execution_update_accepted_event_attributes"):
             req = e.workflow_execution_update_accepted_event_attributes.accepted_request
             completion = None
@@ -334,7 +344,7 @@ def _notifications(readings: list[_RunReading]) -> list[NotificationRow]:
     for r in readings:
         wid = r.recorded.workflow_id
         for act in r.activities:
-            status = "failed" if act.failed else ("sent" if act.finished_at else "pending")
+            status = _status(act)
             if act.type in ("send_notice", "send_packet") and act.input is not None:
                 receipt = act.result
                 rows.append(
@@ -358,6 +368,9 @@ def _notifications(readings: list[_RunReading]) -> list[NotificationRow]:
             elif act.type == "issue_approval_codes" and act.input is not None:
                 for person in act.input.approvers:
                     step, key = f"{act.input.task_id}.code", f"staff-{person.id}"
+                    got = status
+                    if status == "sent" and person.id not in (act.result or {}):
+                        got = "failed"  # the address refused the mail: no code for them
                     rows.append(
                         NotificationRow(
                             workflow_id=wid,
@@ -367,15 +380,23 @@ def _notifications(readings: list[_RunReading]) -> list[NotificationRow]:
                             to=person.email,
                             channel="email",
                             scheduled_at=act.scheduled_at,
-                            sent_at=act.finished_at if not act.failed else None,
+                            sent_at=act.finished_at if got == "sent" else None,
                             # Deterministic per (case, step, recipient), as the activity set it.
                             message_id=message_id(act.input.case_id, step, key)
-                            if not act.failed
+                            if got == "sent"
                             else None,
-                            status=status,
+                            status=got,
                         )
                     )
     return sorted(rows, key=lambda n: n.sent_at or n.scheduled_at)
+
+
+def _status(act: _Activity) -> str:
+    if act.failed:
+        return "failed"
+    if act.cancelled:
+        return "cancelled"
+    return "sent" if act.finished_at else "pending"
 
 
 def _tasks(readings: list[_RunReading], notices: list[NotificationRow]) -> list[TaskRow]:

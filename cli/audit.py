@@ -1,17 +1,21 @@
 """`confide audit ...`: the auditor's commands. Replay and report a case from Temporal while it
 keeps the history and from the archive after; verify the hash chains; run or schedule the
-archive."""
+archive.
+
+These commands read; they never migrate the database (an auditor's newer `confide` must not
+change production's schema): a database at another revision is refused in one line.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from infra.settings import Settings
 
@@ -21,6 +25,35 @@ audit_app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}")
+    return typer.Exit(1)
+
+
+def _guarded(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; known failures become one line and exit 1, never a trace."""
+    from sqlalchemy.exc import DBAPIError
+    from temporalio.service import RPCError
+
+    from infra.migrate import SchemaMismatch
+
+    try:
+        return asyncio.run(coro)
+    except RPCError as e:
+        raise _fail(f"Temporal answered: {e.message}") from None
+    except DBAPIError as e:
+        raise _fail(f"the ledger database: {type(e.orig).__name__}: {e.orig}") from None
+    except SchemaMismatch as e:
+        raise _fail(str(e)) from None
+    except RuntimeError as e:
+        if "connect" not in str(e).lower():
+            raise
+        raise _fail(
+            f"cannot reach Temporal ({e}); is a server up, or TEMPORAL_ADDRESS set?"
+        ) from None
 
 
 async def _client_or_none(settings: Settings, archive_only: bool):
@@ -40,22 +73,19 @@ async def _client_or_none(settings: Settings, archive_only: bool):
 
 
 def _ledger(settings: Settings):
+    """The ledger database, opened for reading at exactly this code's schema."""
+    from sqlalchemy.engine import make_url
+
     from infra.ledger_db import Ledger
+    from infra.migrate import SchemaMismatch, check
 
+    url = make_url(settings.ledger_url)
+    # SQLite would create an empty file and find nothing wrong with it: a typo must not pass.
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        raise SchemaMismatch(f"no ledger database at {url.database} (CONFIDE_LEDGER_URL)")
     ledger = Ledger(settings.ledger_url)
-    ledger.migrate()
+    check(ledger.engine)
     return ledger
-
-
-async def _gather(target: str | None, since: datetime | None, archive_only: bool):
-    from audit.replay import gather
-    from infra.archive_db import ArchiveStore
-
-    settings = Settings.from_env()
-    ledger = _ledger(settings)
-    client = await _client_or_none(settings, archive_only)
-    recorded = await gather(target, client=client, archive=ArchiveStore(ledger.engine), since=since)
-    return recorded, ledger
 
 
 def _since(value: str | None) -> datetime | None:
@@ -64,7 +94,38 @@ def _since(value: str | None) -> datetime | None:
     try:
         return datetime.combine(date.fromisoformat(value), time(0), tzinfo=UTC)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD", "--since") from None
+        raise typer.BadParameter(
+            f"{value!r} is not a date; use YYYY-MM-DD", param_hint="--since"
+        ) from None
+
+
+def _files(paths: list[Path]):
+    from audit.replay import from_files
+
+    for p in paths:
+        if not p.is_file():
+            raise typer.BadParameter(f"{p} is not a file", param_hint="--file")
+    try:
+        return from_files(paths)
+    except (ValueError, KeyError) as e:
+        raise typer.BadParameter(
+            f"not a workflow history exported as JSON ({type(e).__name__})", param_hint="--file"
+        ) from None
+
+
+def _say(o) -> None:
+    detail = "clean"
+    if not o.ok:
+        at = (
+            f"diverged at event {o.diverged_at_event} ({o.diverged_event_type}): "
+            if o.diverged_at_event
+            else ""
+        )
+        detail = at + (o.error or "")
+    mark = "[green]ok[/]  " if o.ok else "[red]FAIL[/]"
+    console.print(
+        f"{mark} {o.workflow_id}  run {o.run_id}  ({o.source}, {o.events} events)  {detail}"
+    )
 
 
 @audit_app.command("replay")
@@ -74,7 +135,8 @@ def replay_cmd(
         typer.Argument(help="A case id (replays its concerns too) or any workflow id"),
     ] = None,
     all_: Annotated[
-        bool, typer.Option("--all", help="Every workflow started since --since")
+        bool,
+        typer.Option("--all", help="Every workflow still open or started since --since"),
     ] = False,
     since: Annotated[str | None, typer.Option(help="With --all: YYYY-MM-DD (UTC)")] = None,
     file: Annotated[list[Path] | None, typer.Option(help="History JSON file(s) instead")] = None,
@@ -83,49 +145,45 @@ def replay_cmd(
     ] = False,
 ) -> None:
     """Replay histories with this code: clean, or where they diverge. Exit 1 on any failure."""
-    from audit.replay import from_files, replay
+    from audit.replay import replay, replayer, runs
+    from infra.archive_db import ArchiveStore
 
     if sum(bool(x) for x in (target, all_, file)) != 1:
         raise typer.BadParameter("give one of: a CASE_OR_WORKFLOW_ID, --all, or --file")
     if since and not all_:
         raise typer.BadParameter("--since goes with --all", param_hint="--since")
+    start = _since(since)
+    recorded = _files(file) if file else None
 
-    async def go():
-        if file:
-            return await replay(from_files(file))
-        recorded, _ = await _gather(target, _since(since), archive_only)
-        if not recorded:
-            where = f"for {target}" if target else "in that period"
-            err.print(f"[red]error:[/] no history found {where}, in Temporal or the archive.")
-            raise typer.Exit(1)
-        console.print(f"Replaying {len(recorded)} run(s) with this code ...")
-        return await replay(recorded)
+    async def go() -> tuple[int, int]:
+        r = replayer()
+        total = failed = 0
 
-    outcomes = asyncio.run(go())
-    table = Table("", "workflow", "run", "from", "events", "result")
-    for column in table.columns:
-        column.overflow = "fold"
-    for o in outcomes:
-        detail = "clean"
-        if not o.ok:
-            at = (
-                f"diverged at event {o.diverged_at_event} ({o.diverged_event_type}): "
-                if o.diverged_at_event
-                else ""
-            )
-            detail = at + (o.error or "")
-        table.add_row(
-            "[green]ok[/]" if o.ok else "[red]FAIL[/]",
-            o.workflow_id,
-            o.run_id,
-            o.source,
-            str(o.events),
-            detail,
-        )
-    console.print(table)
-    failed = sum(not o.ok for o in outcomes)
+        async def one(rec) -> None:
+            nonlocal total, failed
+            [o] = await replay([rec], r)
+            total, failed = total + 1, failed + (not o.ok)
+            _say(o)
+
+        if recorded is not None:
+            for rec in recorded:
+                await one(rec)
+            return total, failed
+        settings = Settings.from_env()
+        ledger = _ledger(settings)
+        client = await _client_or_none(settings, archive_only)
+        async for rec in runs(
+            target, client=client, archive=ArchiveStore(ledger.engine), since=start
+        ):
+            await one(rec)
+        return total, failed
+
+    total, failed = _guarded(go())
+    if total == 0:
+        where = f"for {target}" if target else "in that period"
+        raise _fail(f"no history found {where}, in Temporal or the archive.")
     console.print(
-        f"{len(outcomes) - failed} clean, {failed} failed."
+        f"{total - failed} clean, {failed} failed."
         + (" Do not deploy this code over these cases." if failed else "")
     )
     raise typer.Exit(1 if failed else 0)
@@ -143,16 +201,23 @@ def report_cmd(
     ] = False,
 ) -> None:
     """The timeline an auditor reads: trigger, policy, tasks, notices, disclosures, outcome."""
+    from audit.replay import gather
     from audit.timeline import build_report
+    from infra.archive_db import ArchiveStore
+
+    if pdf is not None and not pdf.parent.is_dir():
+        raise typer.BadParameter(f"{pdf.parent} is not a folder", param_hint="--pdf")
 
     async def go():
-        recorded, ledger = await _gather(case, None, archive_only)
+        settings = Settings.from_env()
+        ledger = _ledger(settings)
+        client = await _client_or_none(settings, archive_only)
+        recorded = await gather(case, client=client, archive=ArchiveStore(ledger.engine))
         if not recorded:
-            err.print(f"[red]error:[/] no history found for {case}, in Temporal or the archive.")
-            raise typer.Exit(1)
+            raise _fail(f"no history found for {case}, in Temporal or the archive.")
         return await build_report(recorded, ledger)
 
-    report = asyncio.run(go())
+    report = _guarded(go())
     if pdf is not None:
         from audit.report_pdf import render_pdf
 
@@ -172,10 +237,11 @@ def verify_cmd() -> None:
     """Recompute the ledger's and archive's hash chains; exit 1 naming the first bad link."""
     from audit.verify import verify_all
 
-    settings = Settings.from_env()
-    checks = verify_all(_ledger(settings))
+    async def go():
+        return verify_all(_ledger(Settings.from_env()))
+
     broken = 0
-    for c in checks:
+    for c in _guarded(go()):
         if c.broken is None:
             console.print(f"[green]ok[/]   {c.chain}: {c.links} entries, head {c.head_hash}")
             continue
@@ -215,10 +281,16 @@ def archive_cmd(
         )
 
     console.print("Archiving closed workflows (a worker must be running) ...")
-    outcome = asyncio.run(go())
+    outcome = _guarded(go())
     console.print(
         f"{outcome.archived} newly archived of {outcome.seen} closed workflow run(s) looked at."
     )
+    if outcome.failed:
+        console.print(
+            f"[red]{len(outcome.failed)} could not be archived[/] (the next pass tries again): "
+            + ", ".join(outcome.failed)
+        )
+        raise typer.Exit(1)
 
 
 @audit_app.command("schedule")
@@ -232,5 +304,5 @@ def schedule_cmd() -> None:
     async def go():
         await ensure_schedule(await connect(settings), settings)
 
-    asyncio.run(go())
+    _guarded(go())
     console.print(f"Schedule {SCHEDULE_ID}: archive every {interval()}.")

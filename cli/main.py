@@ -231,6 +231,18 @@ def complete(
     console.print(f"completed {task_id}")
 
 
+@app.command()
+def migrate() -> None:
+    """Bring the ledger database (CONFIDE_LEDGER_URL) to this code's schema (Alembic)."""
+    from infra.ledger_db import Ledger
+    from infra.migrate import current, head
+
+    ledger = Ledger(Settings.from_env().ledger_url)
+    before = current(ledger.engine)
+    ledger.migrate()
+    console.print(f"schema revision {before or 'none'} -> {current(ledger.engine)} (head {head()})")
+
+
 @app.command(hidden=True)
 def replay(
     case_id: Annotated[str | None, typer.Argument(help="Replay a case and its concerns")] = None,

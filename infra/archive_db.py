@@ -26,6 +26,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from temporalio.client import WorkflowHistory
 
 from infra import hash_chain
@@ -49,6 +50,19 @@ archived_histories = Table(
     Column("history_sha256", String(64), nullable=False),
     Column("history_gz", LargeBinary, nullable=False),
     UniqueConstraint("workflow_id", "run_id", name="uq_archived_run"),
+)
+
+# One row per archiving pass that finished with every closed run it saw archived: the next pass
+# lists runs closed since the last such pass started (less a margin), so a pass that crashed or
+# could not archive a run leaves the window open until a later pass succeeds.
+archive_passes = Table(
+    "archive_passes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("seen", Integer, nullable=False),
+    Column("archived", Integer, nullable=False),
 )
 
 
@@ -88,6 +102,13 @@ class ArchiveStore:
 
     def add(self, run: ArchivedRun) -> bool:
         """Archive one run and link it into the chain; False if it is already archived."""
+        try:
+            return self._add(run)
+        except IntegrityError:
+            # Another pass (a manual one beside the schedule) archived it a moment ago.
+            return False
+
+    def _add(self, run: ArchivedRun) -> bool:
         raw = run.history_json.encode()
         with self.engine.begin() as conn:
             exists = conn.execute(
@@ -135,7 +156,11 @@ class ArchiveStore:
         q = select(*cols)
         if workflow_id is not None:
             q = q.where(
-                or_(t.c.workflow_id == workflow_id, t.c.workflow_id.startswith(workflow_id + "."))
+                or_(
+                    t.c.workflow_id == workflow_id,
+                    # autoescape: ids may hold `_` or `%`, which LIKE would read as wildcards.
+                    t.c.workflow_id.startswith(workflow_id + ".", autoescape=True),
+                )
                 if family
                 else t.c.workflow_id == workflow_id
             )
@@ -162,12 +187,24 @@ class ArchiveStore:
             ).one()
         return WorkflowHistory.from_json(row.workflow_id, gzip.decompress(row.history_gz).decode())
 
-    def latest_close_time(self) -> datetime | None:
-        """When the most recently closed archived run closed (the next pass starts near it)."""
+    def last_complete_pass(self) -> datetime | None:
+        """When the last pass that left nothing behind started (None: never)."""
         with self.engine.connect() as conn:
             value = conn.execute(
-                select(archived_histories.c.close_time)
-                .order_by(archived_histories.c.close_time.desc())
+                select(archive_passes.c.started_at)
+                .order_by(archive_passes.c.started_at.desc())
                 .limit(1)
             ).scalar_one_or_none()
         return _utc(value) if value is not None else None
+
+    def record_complete_pass(self, started_at: datetime, seen: int, archived: int) -> None:
+        """Note a pass that archived every closed run it saw."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                archive_passes.insert().values(
+                    started_at=_utc(started_at),
+                    finished_at=datetime.now(UTC),
+                    seen=seen,
+                    archived=archived,
+                )
+            )

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,9 +77,15 @@ def _plain(value: Any) -> Any:
 
 
 def row_sha256(row: Mapping[Any, Any]) -> str:
-    """SHA-256 of a row's canonical JSON (every column, sorted by name)."""
+    """SHA-256 of a row's canonical JSON: its non-null columns, sorted by name.
+
+    Nulls are left out so that a column added later (nullable, as ADD COLUMN makes it) does
+    not change the hash of any row written before it; setting a value to NULL still does.
+    """
     canonical = json.dumps(
-        {k: _plain(v) for k, v in row.items()}, sort_keys=True, separators=(",", ":")
+        {k: _plain(v) for k, v in row.items() if v is not None},
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -140,6 +147,24 @@ class ChainCheck:
     broken: Break | None
 
 
+@contextmanager
+def _snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection whose reads all see one moment of the database: Confide keeps writing
+    while verify runs, and a row committed between two reads must not look like tampering."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+            return
+        # pysqlite opens no transaction for reads: BEGIN pins the WAL snapshot at the first read.
+        conn.exec_driver_sql("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.exec_driver_sql("ROLLBACK")
+
+
 def _links(conn: Connection, chain: str) -> Iterator[Any]:
     q = select(chain_links).where(chain_links.c.chain == chain).order_by(chain_links.c.seq)
     yield from conn.execute(q.execution_options(yield_per=500))
@@ -148,7 +173,7 @@ def _links(conn: Connection, chain: str) -> Iterator[Any]:
 def verify(engine: Engine, chain: str, sources: list[Table]) -> ChainCheck:
     """Recompute a chain from its rows; name the first link that does not hold."""
     by_name = {t.name: t for t in sources}
-    with engine.connect() as conn:
+    with _snapshot(engine) as conn:
         head = conn.execute(select(chain_heads).where(chain_heads.c.chain == chain)).first()
         prev, expected_seq = GENESIS, 1
         seen: dict[str, set[int]] = {name: set() for name in by_name}

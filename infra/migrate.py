@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
+
+log = structlog.get_logger(__name__)
 
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
 # An arbitrary constant naming Confide's migration lock on PostgreSQL.
@@ -41,9 +44,42 @@ def current(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+class SchemaMismatch(RuntimeError):
+    """The database is not at the schema this code reads (message names both revisions)."""
+
+
+def known(revision: str) -> bool:
+    """Whether this code has the revision (False: the database was migrated by newer code)."""
+    try:
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+    except Exception:  # noqa: BLE001 (alembic raises several kinds for an unknown id)
+        return False
+
+
+def check(engine: Engine) -> None:
+    """For readers that must not change the schema (the auditor's commands): raise
+    SchemaMismatch unless the database is exactly at this code's head."""
+    rev = current(engine)
+    if rev == head():
+        return
+    if rev is None:
+        if "disclosures" in inspect(engine).get_table_names():
+            raise SchemaMismatch("the database predates schema revisions: run `confide migrate`")
+        raise SchemaMismatch(f"no Confide database at {engine.url.render_as_string()}")
+    raise SchemaMismatch(
+        f"the database is at schema revision {rev} and this confide reads {head()}; "
+        + ("use a newer confide" if not known(rev) else "run `confide migrate` first")
+    )
+
+
 def upgrade(engine: Engine) -> None:
-    """Apply every pending revision."""
-    if current(engine) == head():
+    """Apply every pending revision. A database already migrated by newer code is left as it
+    is (a rolled-back worker must still start; revisions only ever add)."""
+    rev = current(engine)
+    if rev == head():
+        return
+    if rev is not None and not known(rev):
+        log.warning("database schema is newer than this code", revision=rev, code_head=head())
         return
     cfg = _config()
     target = _sqlite_migration_engine(engine) if engine.dialect.name == "sqlite" else engine

@@ -178,3 +178,46 @@ async def test_replay_report_and_verify_from_the_archive_after_deletion(
     assert proc.returncode == 1
     assert f"BROKEN archive: entry {seq} (archived_histories row {target.id})" in said
     assert "ok ledger" in said
+
+
+async def test_a_run_a_pass_could_not_archive_is_archived_by_the_next(dev_env, ledger):
+    """A pass that fails on one run records no completion, so the next pass looks at that
+    run again (Temporal lists newest first: a window moved past it would lose it for good)."""
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.archive import ArchiveActivities, ArchivePass
+
+    client = dev_env.client
+    tag = uuid.uuid4().hex[:8]
+    ids = [f"probe-{tag}-{i}" for i in range(3)]
+    runs = {}
+    for wid in ids:
+        handle = await client.start_workflow("ArchiveProbe", id=wid, task_queue=f"none-{tag}")
+        await handle.terminate(reason="closed for the archive test")
+        runs[wid] = handle.result_run_id
+
+    async def listed():
+        q = f"WorkflowId STARTS_WITH 'probe-{tag}' AND ExecutionStatus != 'Running'"
+        return len([wf async for wf in client.list_workflows(q)]) == 3
+
+    await eventually(listed)
+
+    class DiskFullFor(ArchiveStore):
+        def add(self, run):
+            if run.workflow_id == ids[0]:
+                raise OSError("disk full")
+            return super().add(run)
+
+    store = ArchiveStore(ledger.engine)
+    env = ActivityEnvironment()
+    first = await env.run(
+        ArchiveActivities(client, DiskFullFor(ledger.engine)).archive_closed_runs, ArchivePass()
+    )
+    assert first.failed == [f"{ids[0]}/{runs[ids[0]]}"]
+    assert [store.has(w, runs[w]) for w in ids] == [False, True, True]
+    assert store.last_complete_pass() is None
+
+    second = await env.run(ArchiveActivities(client, store).archive_closed_runs, ArchivePass())
+    assert second.failed == [] and store.has(ids[0], runs[ids[0]])
+    assert store.last_complete_pass() is not None
+    assert {c.chain: c for c in verify_all(ledger)}["archive"].broken is None

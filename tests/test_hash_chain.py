@@ -14,7 +14,7 @@ from audit.verify import verify_all
 from domain.accounting import Suspension
 from domain.records import Disclosure
 from infra import hash_chain
-from infra.ledger_db import Ledger, disclosures
+from infra.ledger_db import Ledger, accounting_suspensions, disclosures
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -150,3 +150,49 @@ def test_the_chain_does_not_fork_under_concurrent_writers(ledger3):
         list(pool.map(write, range(24)))
     check = _ledger_check(ledger3)
     assert check.broken is None and check.links == 27
+
+
+def test_verify_while_confide_writes_finds_nothing_wrong(ledger3):
+    """Monitoring runs verify against a live ledger: rows committed during a verify must not
+    look like tampering (each verify reads one snapshot)."""
+    import threading
+
+    stop = threading.Event()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            ledger3.record_suspension(
+                Suspension(
+                    clinic_id="demo-clinic",
+                    patient_ref="P-301",
+                    agency=f"Agency {n}",
+                    official="Official",
+                    statement="written",
+                    received_at=datetime(2026, 11, 5, tzinfo=UTC),
+                    until=datetime(2026, 12, 5, tzinfo=UTC),
+                )
+            )
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        checks = [_ledger_check(ledger3) for _ in range(25)]
+    finally:
+        stop.set()
+        thread.join()
+    assert [c.broken for c in checks] == [None] * 25
+    assert checks[-1].links > checks[0].links  # the writer was really writing meanwhile
+
+
+def test_a_column_added_later_does_not_break_the_chain(ledger3):
+    """The ledger has grown columns before (documents, manifest_sha256); rows written before a
+    new nullable column must still verify."""
+    with ledger3.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE disclosures ADD COLUMN reviewed_by VARCHAR(64)"))
+    from sqlalchemy import MetaData, Table
+
+    grown = Table("disclosures", MetaData(), autoload_with=ledger3.engine)
+    check = hash_chain.verify(ledger3.engine, "ledger", [grown, accounting_suspensions])
+    assert check.broken is None and check.links == 3

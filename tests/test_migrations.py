@@ -113,3 +113,24 @@ def test_migrations_make_exactly_the_tables_the_code_describes(backend, tmp_path
         diff = compare_metadata(MigrationContext.configure(conn), all_metadata())
     # Only differences that are not the schema's shape: none expected at all.
     assert diff == []
+
+
+def test_older_code_starts_against_a_newer_schema_and_leaves_it(tmp_path):
+    """A worker rolled back during a deploy must start; revisions only add, so it can."""
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.migrate()
+    with ledger.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    ledger.migrate()
+    assert migrate.current(ledger.engine) == "9999_from_the_future"
+    # The auditor's commands read only at their own schema, and say which way to go.
+    with pytest.raises(migrate.SchemaMismatch, match="use a newer confide"):
+        migrate.check(ledger.engine)
+
+
+def test_the_auditors_check_refuses_an_unmigrated_database(tmp_path):
+    url = _old_sqlite_database(tmp_path / "old.db")
+    with pytest.raises(migrate.SchemaMismatch, match="run `confide migrate`"):
+        migrate.check(create_engine(url))
+    with pytest.raises(migrate.SchemaMismatch, match="no Confide database"):
+        migrate.check(create_engine(f"sqlite:///{tmp_path / 'empty.db'}"))

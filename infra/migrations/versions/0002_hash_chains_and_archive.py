@@ -42,6 +42,14 @@ def upgrade() -> None:
         sa.UniqueConstraint("workflow_id", "run_id", name="uq_archived_run"),
     )
     op.create_table(
+        "archive_passes",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("started_at", TZ, nullable=False, index=True),
+        sa.Column("finished_at", TZ, nullable=False),
+        sa.Column("seen", sa.Integer, nullable=False),
+        sa.Column("archived", sa.Integer, nullable=False),
+    )
+    op.create_table(
         "chain_links",
         sa.Column("chain", sa.String(20), primary_key=True),
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
