@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -376,3 +377,25 @@ app.command("accounting")(accounting)
 
 if __name__ == "__main__":
     app()
+
+
+def run() -> None:
+    """The `confide` entry point: the app, then an exit that skips interpreter teardown.
+
+    A short-lived process that used a Temporal client can abort while the interpreter
+    finalizes (temporalio/sdk-python#300: the client's Rust threads release the GIL into a
+    finalizing interpreter), turning a command that succeeded into exit 134. Every command has
+    finished its work, closed its files and printed everything by the time `app()` returns.
+    """
+    code = 0
+    try:
+        app()
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+            code = 1
+        else:
+            code = e.code or 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
