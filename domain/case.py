@@ -17,6 +17,13 @@ from domain.policy import DutyDecision, PolicySnapshot
 from domain.records import Disclosure, NoticeRecord
 from domain.tasks import TaskView
 
+# How a case's workflows spend history ("history is cost"). A case keeps the version it started
+# with, so histories on record replay with the behaviour they were recorded under:
+# 1: a concern signals its case and upserts search attributes on every change;
+# 2: only when something a reader of the case sees from the case itself changes (phase, open
+#    tasks and their deadlines, overdue); notices and disclosures are read from the concern.
+HISTORY_VERSION = 2
+
 
 class CaseInput(BaseModel):
     """Everything a case needs, resolved at start: flag, clinic snapshot, policy snapshot."""
@@ -25,6 +32,7 @@ class CaseInput(BaseModel):
     flag: Flag
     clinic: Clinic
     policy: PolicySnapshot
+    history_version: int = 1
 
 
 class ConcernInput(BaseModel):
@@ -40,6 +48,7 @@ class ConcernInput(BaseModel):
     # Abuse reports: each (victim, reporter) pair is its own duty and its own workflow.
     victim_index: int = 0
     reporter: str | None = None
+    history_version: int = 1
 
 
 class Phase(StrEnum):

@@ -30,6 +30,7 @@ from infra.temporal import connect, data_converter
 from intake import errors
 from intake.cases import (
     Started,
+    fresh_concerns,
     start_accounting,
     start_authorization,
     start_case,
@@ -198,11 +199,12 @@ def create_app(
 
     async def case_status(case_id: str) -> CaseStatus:
         try:
-            return await state["client"].get_workflow_handle(case_id).query(CaseWorkflow.status)
+            status = await state["client"].get_workflow_handle(case_id).query(CaseWorkflow.status)
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND:
                 raise HTTPException(404, f"no case {case_id}") from None
             raise HTTPException(503, "the workflow service is unavailable") from None
+        return await fresh_concerns(state["client"], status)
 
     async def refuse_reused_id(clinic_id: str, own_id: str) -> None:
         # A case id is derived from the clinic's own id, so an id reused after Temporal's

@@ -13,11 +13,12 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from domain.accounting_case import AccountingInput, AccountingRequest
 from domain.authorization import Authorization
 from domain.authorization_case import AuthorizationInput
-from domain.case import CaseInput
+from domain.case import HISTORY_VERSION, CaseInput, CaseStatus, ConcernStatus, Phase
 from domain.clinic import Clinic
 from domain.flags import Flag, case_id_for
 from domain.legal_case import LegalRequestInput
@@ -43,6 +44,7 @@ def case_input(flag: Flag, clinic: Clinic) -> CaseInput:
             # A year back too: knowledge in late December can be flagged in January.
             year=flag.flagged_at.year - 1,
         ),
+        history_version=HISTORY_VERSION,
     )
 
 
@@ -209,3 +211,39 @@ async def _start_once(
         desc = await handle.describe()
         memo = await desc.memo()
         return Started(case_id, handle, created=False, same_body=memo.get("flag_digest") == digest)
+
+
+async def fresh_concerns(client: Client, status: CaseStatus) -> CaseStatus:
+    """The case view with each open concern read from the concern itself.
+
+    A case of history version 2 hears from its concerns only when their phase, open tasks or
+    deadlines change (each signal is history); their notices and disclosures are read here, at
+    the source, by query. A concern that cannot answer (gone, or its worker busy) is shown as
+    the case last heard of it.
+    """
+    if not status.concerns:
+        return status
+    concerns: list[ConcernStatus] = []
+    for c in status.concerns:
+        if c.phase in (Phase.closed, Phase.failed):
+            concerns.append(c)  # its final status, returned to the case when it ended
+            continue
+        try:
+            concerns.append(
+                await client.get_workflow_handle(c.workflow_id).query(
+                    "status", result_type=ConcernStatus
+                )
+            )
+        except RPCError:
+            concerns.append(c)
+    dues = [c.next_due for c in concerns if c.next_due]
+    return status.model_copy(
+        update={
+            "concerns": concerns,
+            "tasks": sorted((t for c in concerns for t in c.tasks), key=lambda t: t.due_at),
+            "notifications": [n for c in concerns for n in c.notifications],
+            "disclosures": [d for c in concerns for d in c.disclosures],
+            "overdue": any(c.overdue for c in concerns),
+            "next_due": min(dues) if dues else None,
+        }
+    )

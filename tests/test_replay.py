@@ -34,6 +34,10 @@ def test_histories_exist_for_every_path_and_outcome():
     for run in (1, 2, 3):
         assert f"demo-clinic.HIST-A-REVOKED.run{run}.json" in names
     assert "demo-clinic.HIST-ACC-EXTENDED.json" in names
+    # Cases started under history version 2 (lean publishing) replay beside version 1's.
+    for scenario in ("V2-CA-MANDATORY", "V2-TX-PERMISSIVE"):
+        assert f"demo-clinic.HIST-{scenario}.c1-threat_to_others.json" in names
+    assert "demo-clinic.HIST-V2-CA-CHILD-ABUSE.c1-child_abuse-v1-dr-lee.json" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

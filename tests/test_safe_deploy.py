@@ -60,11 +60,13 @@ async def waiting_a_week(handle) -> bool:
 
 
 def patch_markers(history: WorkflowHistory) -> list[bytes]:
-    """The recorded markers (patch markers carry their patch id in plain text)."""
+    """The recorded patch markers (they carry their patch id in plain text); local
+    activities record markers too, under another name."""
     return [
         e.marker_recorded_event_attributes.SerializeToString()
         for e in history.events
         if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
 
 

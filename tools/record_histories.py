@@ -520,6 +520,11 @@ async def main() -> None:
                 ("CA-ELDER-INFORM", "US-CA", ca_elder_inform, ELDER),
                 ("CA-CALL-RENEWED", "US-CA", ca_call_renewed, NO_EMAIL_VICTIM),
                 ("CA-SELF-HARM", "US-CA", ca_self_harm, SELF_HARM),
+                # Recorded under history version 2 (domain.case.HISTORY_VERSION): the lean
+                # publishing; the ones above stay on record under version 1.
+                ("V2-CA-MANDATORY", "US-CA", ca_mandatory, None),
+                ("V2-TX-PERMISSIVE", "US-TX", tx_permissive, None),
+                ("V2-CA-CHILD-ABUSE", "US-CA", ca_child_abuse, CHILD),
             ]:
                 if (OUT / f"demo-clinic.HIST-{name}.json").exists() and "--all" not in sys.argv:
                     print(f"kept tests/histories/demo-clinic.HIST-{name}*.json (on record)")

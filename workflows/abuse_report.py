@@ -101,7 +101,8 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
             else self.known_at + timers.oral_immediately
         )
         written_due = self._written_due(None)
-        await self._publish()
+        if not self._lean():  # version 2: the first task's opening publishes
+            await self._publish()
         await asyncio.gather(
             mail.tell_staff(
                 inp.case_id,
@@ -304,7 +305,7 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
             legal_basis=self.rule.legal_basis,
             task_ref=task_ref,
         )
-        await mail.record(d, self.inp.clinic)
+        await mail.record(d, self.inp.clinic, local=self._lean())
         self.disclosures.append(d)
         await self._publish()
 

@@ -36,6 +36,7 @@ class CaseWorkflow:
         # Keyed by the child's workflow id: an abuse concern has one child per duty.
         self.concerns: dict[str, ConcernStatus] = {}
         self.closed = False
+        self._last_upsert: tuple | None = None
 
     @workflow.signal
     def concern_changed(self, status: ConcernStatus) -> None:
@@ -83,6 +84,7 @@ class CaseWorkflow:
                 clinic=inp.clinic,
                 policy=inp.policy,
                 parent_workflow_id=workflow.info().workflow_id,
+                history_version=inp.history_version,
             )
             runs: list[tuple[Any, ConcernInput, str]]
             if concern.kind in DUTY_TO_WARN_KINDS:
@@ -163,15 +165,19 @@ class CaseWorkflow:
                 ",".join(sorted({c.phase.value for c in concerns if c.phase != Phase.closed}))
                 or "open"
             )
-        workflow.upsert_search_attributes(
-            [
-                sa.STATUS.value_set(status),
-                sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
-                sa.DUE_AT.value_set(min(dues)) if dues else sa.DUE_AT.value_unset(),
-                sa.OVERDUE.value_set(self._overdue()),
-                sa.POLICY_UNVERIFIED.value_set(self._unverified()),
-            ]
-        )
+        values = (status, tuple(waiting), min(dues) if dues else None, self._overdue())
+        # History version 2 upserts only a change (an upsert is an event in the case's history).
+        if self.inp.history_version < 2 or values != self._last_upsert:
+            self._last_upsert = values
+            workflow.upsert_search_attributes(
+                [
+                    sa.STATUS.value_set(status),
+                    sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
+                    sa.DUE_AT.value_set(min(dues)) if dues else sa.DUE_AT.value_unset(),
+                    sa.OVERDUE.value_set(self._overdue()),
+                    sa.POLICY_UNVERIFIED.value_set(self._unverified()),
+                ]
+            )
         lines = [
             f"## Case {self.inp.case_id} · {self.inp.policy.jurisdiction} · "
             f"policy {self.inp.policy.version}"

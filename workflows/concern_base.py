@@ -4,6 +4,8 @@ current details and the parent case up to date."""
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -108,10 +110,63 @@ class ConcernWorkflowBase(TaskWorkflowBase):
             patient_consent=getattr(self, "consent", None),
         )
 
+    _last_told: tuple | None = None
+
+    def _lean(self) -> bool:
+        """History version 2 (domain.case.HISTORY_VERSION): publish only what changed."""
+        return self.inp.history_version >= 2
+
+    def _case_sees(self) -> tuple:
+        """What the case shows of this concern from its own state: phase, the open tasks with
+        who may act and by when, overdue. Notices and disclosures are read from the concern."""
+        return (
+            self.phase,
+            tuple(
+                (t.task_id, t.due_at, t.overdue, tuple(t.allowed_roles))
+                for t in self.board.open_tasks()
+            ),
+        )
+
+    # History version 2 coalesces: every change in one workflow task (an Update completing a
+    # task, then the path moving on) becomes one upsert and at most one signal, sent by a
+    # flusher once the workflow's coroutines have all run as far as they can.
+    _dirty = False
+    _flushing = False
+    _flusher: asyncio.Task | None = None
+
     async def _publish(self) -> None:
         """Search attributes, current details, and the new status signalled to the case."""
+        if not self._lean():
+            await self._publish_now()
+            return
+        self._dirty = True
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: self._dirty)
+            self._dirty, self._flushing = False, True
+            try:
+                await self._publish_now()
+            finally:
+                self._flushing = False
+
+    async def _settle(self) -> None:
+        """As TaskWorkflowBase, and the last change told to the case before the run ends."""
+        await super()._settle()
+        await workflow.wait_condition(lambda: not self._dirty and not self._flushing)
+
+    async def _publish_now(self) -> None:
+        if self._lean():
+            self._upsert_only_changes = True
         self._publish_board(self.phase.value, self._header(), self._policy_unverified())
         if self.inp.parent_workflow_id:
+            if self._lean():
+                seen = self._case_sees()
+                if seen == self._last_told:
+                    return
+                self._last_told = seen
             self._revision += 1
             try:
                 await workflow.get_external_workflow_handle(self.inp.parent_workflow_id).signal(

@@ -92,7 +92,8 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
     async def run(self, inp: ConcernInput) -> ConcernStatus:
         """Assess, decide by the state's rule, act, record, re-assess — and decide again
         when a re-assessment finds the threat renewed."""
-        await self._publish()
+        if not self._lean():  # version 2: the first task's opening publishes
+            await self._publish()
         timers = inp.policy.timers
         if self.kind == ConcernKind.threat_to_others:
             assessment = await self.board.run(
@@ -448,7 +449,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             # actions.
             accountable=not self._authorized(action),
         )
-        await mail.record(disclosure, self.inp.clinic)
+        await mail.record(disclosure, self.inp.clinic, local=self._lean())
         self.disclosures.append(disclosure)
         await self._publish()
 
