@@ -15,7 +15,7 @@ from domain.forms import PatientConsent
 from domain.legal_case import LegalRequestView
 from domain.policy import DutyDecision, PolicySnapshot
 from domain.records import Disclosure, NoticeRecord
-from domain.tasks import TaskView
+from domain.tasks import Completed, TaskView
 
 # How a case's workflows spend history ("history is cost"). A case keeps the version it started
 # with, so histories on record replay with the behaviour they were recorded under:
@@ -35,6 +35,23 @@ class CaseInput(BaseModel):
     history_version: int = 1
 
 
+class ConcernCarry(BaseModel):
+    """What a duty-to-warn concern's next run takes over when a re-assessment finds the threat
+    renewed (continue-as-new keeps each run's history bounded: a threat renewed weekly for a
+    year is 52 short runs, not one that grows without end)."""
+
+    round: int
+    seq: int
+    revision: int
+    assessment: Completed
+    decision: DutyDecision | None = None
+    consent: PatientConsent | None = None
+    # The run that ended's notices and disclosures (the case view shows them); earlier rounds'
+    # are in the ledger and in the earlier runs' histories.
+    notifications: list[NoticeRecord] = []
+    disclosures: list[Disclosure] = []
+
+
 class ConcernInput(BaseModel):
     """One concern's child workflow input."""
 
@@ -49,6 +66,7 @@ class ConcernInput(BaseModel):
     victim_index: int = 0
     reporter: str | None = None
     history_version: int = 1
+    carry: ConcernCarry | None = None
 
 
 class Phase(StrEnum):

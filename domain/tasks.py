@@ -125,6 +125,14 @@ class TaskCompletion(BaseModel):
     note: str | None = Field(None, max_length=2000)
 
 
+class Completed(BaseModel):
+    """A completed task's answer: the completion as sent and its parsed form."""
+
+    completion: TaskCompletion
+    form: dict
+    outcome: str
+
+
 class TaskRejected(ValueError):
     """A completion the validator refuses; the message is shown to the supervisor as is."""
 

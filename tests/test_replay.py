@@ -38,6 +38,9 @@ def test_histories_exist_for_every_path_and_outcome():
     for scenario in ("V2-CA-MANDATORY", "V2-TX-PERMISSIVE"):
         assert f"demo-clinic.HIST-{scenario}.c1-threat_to_others.json" in names
     assert "demo-clinic.HIST-V2-CA-CHILD-ABUSE.c1-child_abuse-v1-dr-lee.json" in names
+    # A renewed threat continues the concern as new: both runs on record.
+    for run in (1, 2):
+        assert f"demo-clinic.HIST-V2-CA-CALL-RENEWED.c1-threat_to_others.run{run}.json" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

@@ -80,10 +80,23 @@ async def scenario(env, client, queue, sink, name, jurisdiction, steps, concerns
         c.workflow_id for c in (await started.handle.query(CaseWorkflow.status)).concerns
     ]
     for wid in ids:
-        history = await client.get_workflow_handle(wid).fetch_history()
-        path = OUT / f"{wid}.json"
-        path.write_text(history.to_json())
-        print(f"wrote {path.relative_to(ROOT)} ({len(history.events)} events)")
+        runs = await _runs(client, wid)
+        for n, history in enumerate(runs, 1):
+            # A workflow that continued as new is on record run by run.
+            path = OUT / (f"{wid}.run{n}.json" if len(runs) > 1 else f"{wid}.json")
+            path.write_text(history.to_json())
+            print(f"wrote {path.relative_to(ROOT)} ({len(history.events)} events)")
+
+
+async def _runs(client, wid):
+    """Every run of a workflow, oldest first (back through `continued_execution_run_id`)."""
+    out, run_id = [], None
+    while True:
+        h = await client.get_workflow_handle(wid, run_id=run_id).fetch_history()
+        out.append(h)
+        run_id = h.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+        if not run_id:
+            return list(reversed(out))
 
 
 async def ca_mandatory(env, client, handle, sink):
@@ -525,6 +538,8 @@ async def main() -> None:
                 ("V2-CA-MANDATORY", "US-CA", ca_mandatory, None),
                 ("V2-TX-PERMISSIVE", "US-TX", tx_permissive, None),
                 ("V2-CA-CHILD-ABUSE", "US-CA", ca_child_abuse, CHILD),
+                # A renewed threat: the concern continues as new at the new round.
+                ("V2-CA-CALL-RENEWED", "US-CA", ca_call_renewed, NO_EMAIL_VICTIM),
             ]:
                 if (OUT / f"demo-clinic.HIST-{name}.json").exists() and "--all" not in sys.argv:
                     print(f"kept tests/histories/demo-clinic.HIST-{name}*.json (on record)")

@@ -14,7 +14,7 @@ import asyncio
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.case import ConcernInput, ConcernStatus, Phase
+    from domain.case import ConcernCarry, ConcernInput, ConcernStatus, Phase
     from domain.clinic import AgencyKind, Role
     from domain.flags import ConcernKind, Person
     from domain.forms import (
@@ -85,6 +85,14 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         self._seq = 0
         self._round = 1
         self.consent: PatientConsent | None = None
+        if inp.carry is not None:  # a renewed threat, continued as new
+            c = inp.carry
+            self._round, self._seq, self._revision = c.round, c.seq, c.revision
+            self.decision, self.consent = c.decision, c.consent
+            self.notifications, self.disclosures = list(c.notifications), list(c.disclosures)
+            self.phase = Phase.follow_up
+        # Carried records are not carried again: each run passes on only its own round's.
+        self._carried = (len(self.notifications), len(self.disclosures))
 
     # -- the path ----------------------------------------------------------------------------
 
@@ -95,7 +103,9 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         if not self._lean():  # version 2: the first task's opening publishes
             await self._publish()
         timers = inp.policy.timers
-        if self.kind == ConcernKind.threat_to_others:
+        if inp.carry is not None:
+            assessment = inp.carry.assessment
+        elif self.kind == ConcernKind.threat_to_others:
             assessment = await self.board.run(
                 self._task(
                     TaskKind.risk_assessment,
@@ -117,8 +127,14 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                     "Assess the risk level and record the safety plan.",
                 )
             )
+        first_round = self._round
         while True:
             decision = self._decide(assessment)
+            if self._lean() and self._round > first_round and decision.mode != DecisionMode.close:
+                # The natural boundary: a renewed threat starts a new round. History version 2
+                # starts it in a new run, so a threat renewed for months stays bounded.
+                await self._settle()
+                workflow.continue_as_new(self._carry(inp, assessment))
             await self._act_on(decision, assessment)
             if decision.mode == DecisionMode.close or not self.disclosures:
                 break
@@ -128,6 +144,23 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         await self._publish()
         await self._settle()
         return self._status()
+
+    def _carry(self, inp: ConcernInput, assessment: Completed) -> ConcernInput:
+        """The next run's input: this one, with the counters and the renewing assessment."""
+        return inp.model_copy(
+            update={
+                "carry": ConcernCarry(
+                    round=self._round,
+                    seq=self._seq,
+                    revision=self._revision,
+                    assessment=assessment,
+                    decision=self.decision,
+                    consent=self.consent,
+                    notifications=self.notifications[self._carried[0] :],
+                    disclosures=self.disclosures[self._carried[1] :],
+                )
+            }
+        )
 
     def _decide(self, assessment: Completed) -> DutyDecision:
         rule = self.inp.policy.duty_to_warn

@@ -14,12 +14,11 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
     from activities.approvals import IssueCodesInput
     from domain.clinic import Clinic, Role
     from domain.forms import OUTCOMES
     from domain.tasks import (
+        Completed,
         Task,
         TaskCompletion,
         TaskStatus,
@@ -40,14 +39,6 @@ MAX_ESCALATION_INTERVAL = timedelta(hours=24)
 # there) and the old path when replaying a run that reached it before. Remove the guard (with
 # workflow.deprecate_patch) only once no case recorded before the change can still be replayed.
 TASK_RESOLVED_NOTICE = "task-resolved-notice"
-
-
-class Completed(BaseModel):
-    """A completed task's answer: the completion as sent and its parsed form."""
-
-    completion: TaskCompletion
-    form: dict
-    outcome: str
 
 
 class TaskWithdrawn(Exception):
