@@ -23,8 +23,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy domain workflows activities infra
 
+# The benchmark of issue 10 (about 15 minutes on 2 cores): prints a table, writes bench/results.json
+# and bench/results.png. `$(PY) -m bench.run --help` for parts and sizes; BENCH_ARGS passes them.
 bench: $(STAMP)
-	$(PY) tools/bench.py
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

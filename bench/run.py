@@ -1,155 +1,287 @@
-"""Throughput benchmark: flags through the intake API to delivered warnings and ledger rows.
+"""Benchmark Confide against the engine baseline (issue 10): `make bench`.
 
-Starts its own Temporal dev server (SQLite file with the WAL pragmas `make run` uses), an SMTP
-sink, a worker and the intake app, then sends N California threat flags with C in flight,
-completes each risk assessment through the API, and measures until both warnings of every case
-are delivered. Prints the numbers; nothing is asserted.
-    .venv/bin/python tools/bench.py --cases 200 --concurrency 20
+One run starts its own Temporal dev server (a SQLite file with the WAL pragmas `make run` uses),
+an SMTP sink, the Confide worker (`confide worker`), the intake API and the baseline worker, each
+in a process of its own, and measures in order:
+
+  baseline   a minimal workflow with the same business steps (bench/baseline.py), and
+  api        Confide through the HTTP API, level by level (baseline then Confide at each
+             concurrency): cases/s, history events per case, flag -> first e-mail and intake
+             p50/p95/p99, CPU per case of each process, the ratio to the baseline
+  sustained  a steady rate of flags (open loop), timed from each flag's scheduled send
+  replay     this run's Confide histories through today's code (batch replay)
+  open       many cases left waiting on their timers: worker RSS, database size, and a new
+             flag's latency against the same before they were opened
+
+It prints a table, writes results.json (bench/results.py) and results.png to --out, and
+asserts nothing. --smoke runs every part at tiny sizes (what `make test` runs).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
+import os
+import platform
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if __package__ in (None, ""):  # `python bench/run.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
-from temporalio.client import Client  # noqa: E402
+from bench import api, confide, open_cases, replay, sustained  # noqa: E402
+from bench.report import chart, markdown, targets  # noqa: E402
+from bench.results import Meta, Results  # noqa: E402
+from bench.stack import Stack, temporal_cli_version  # noqa: E402
+from harness import ROOT  # noqa: E402
 
-from cli.dev import temporal_command  # noqa: E402
-from domain.clinic import ClinicDirectory, hash_api_key  # noqa: E402
-from infra.keyring import Keyring  # noqa: E402
-from infra.ledger_db import Ledger  # noqa: E402
-from infra.settings import Settings  # noqa: E402
-from infra.temporal import data_converter  # noqa: E402
-from intake.app import create_app  # noqa: E402
-from tests.conftest import make_worker  # noqa: E402
-from tests.support import demo_clinic, flag_body, free_port, start_smtp  # noqa: E402
-
-ASSESSMENT = {
-    "actor": "dr-lee",
-    "data": {"serious_threat": True, "identifiable_victims": True, "imminent": True},
+PARTS = ["baseline", "api", "sustained", "replay", "open"]
+SMOKE = {
+    "concurrency": "1,2",
+    "cases": 3,
+    "warmup": 1,
+    "sample": 1,
+    "rate": 2.0,
+    "duration": 3.0,
+    "open_cases": 50,
+    "probes": 2,
+    "fill_concurrency": 16,
 }
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every part at tiny sizes, for the test suite (sizes given explicitly still win)",
+    )
+    p.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        help="comma-separated parts to run, of: " + ",".join(PARTS) + " (default: all)",
+    )
+    p.add_argument(
+        "--concurrency",
+        default="1,10,20,50",
+        help="levels for baseline and api (default: %(default)s)",
+    )
+    p.add_argument(
+        "--cases",
+        type=int,
+        default=None,
+        help="cases per level (default: 30 at concurrency 1, else 8 per slot up to 300)",
+    )
+    p.add_argument("--warmup", type=int, default=None, help="warm-up cases of each kind (5)")
+    p.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        help="cases per level whose history events are counted (10)",
+    )
+    p.add_argument("--rate", type=float, default=None, help="sustained flags per second (10)")
+    p.add_argument("--duration", type=float, default=None, help="sustained seconds (60)")
+    p.add_argument(
+        "--open-cases", type=int, default=None, help="open cases to leave waiting (10000)"
+    )
+    p.add_argument(
+        "--probes",
+        type=int,
+        default=None,
+        help="sequential flags timed before and after the fill (20)",
+    )
+    p.add_argument(
+        "--fill-concurrency",
+        type=int,
+        default=None,
+        help="case starts in flight while filling (64)",
+    )
+    p.add_argument(
+        "--replay-cases",
+        type=int,
+        default=0,
+        help="replay at most this many cases (0: all of the run's)",
+    )
+    p.add_argument(
+        "--poll-ms",
+        type=float,
+        default=50,
+        help="how often a case's driver GETs the case until its task shows (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=ROOT / "bench", help="where results.json and results.png go"
+    )
+    p.add_argument(
+        "--worker-cache",
+        type=int,
+        default=None,
+        help="run the worker with this max_cached_workflows (default: `confide worker` as is, "
+        "temporalio's 1000)",
+    )
+    p.add_argument(
+        "--keep", action="store_true", help="keep the scratch directory (logs, databases)"
+    )
+    p.add_argument(
+        "--report", type=Path, help="print the Markdown tables of a results.json and exit (no run)"
+    )
+    args = p.parse_args(argv)
+    defaults = {
+        "cases": 0,
+        "warmup": 5,
+        "sample": 10,
+        "rate": 10.0,
+        "duration": 60.0,
+        "open_cases": 10000,
+        "probes": 20,
+        "fill_concurrency": 64,
+    }
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, SMOKE[key] if args.smoke else value)
+    if args.smoke and args.concurrency == p.get_default("concurrency"):
+        args.concurrency = SMOKE["concurrency"]
+    args.parts = [x.strip() for x in args.only.split(",") if x.strip()]
+    unknown = set(args.parts) - set(PARTS)
+    if unknown:
+        p.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+    args.levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
+    return args
 
 
-async def one_case(http: httpx.AsyncClient, sink, i: int, run: str) -> tuple[float, float]:
-    body = flag_body(flag_id=f"B{run}-{i}")
-    body["concerns"][0]["victims"][0]["email"] = f"victim{i}.{run}@example.org"
-    t0 = time.perf_counter()
-    r = await http.post("/v1/flags", json=body)
-    r.raise_for_status()
-    post_latency = time.perf_counter() - t0
-    case_id = r.json()["case_id"]
-    while True:
-        tasks = (await http.get(f"/v1/cases/{case_id}")).json()["tasks"]
-        if tasks:
-            break
-        await asyncio.sleep(0.05)
-    r = await http.post(f"/v1/cases/{case_id}/tasks/{tasks[0]['task_id']}", json=ASSESSMENT)
-    r.raise_for_status()
-    address = f"victim{i}.{run}@example.org"
-    while address not in sink.recipients:
-        await asyncio.sleep(0.05)
-    return post_latency, time.perf_counter() - t0
+def _git(*cmd: str) -> str:
+    try:
+        out = subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=10)
+    except OSError:
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
 
 
-async def main(cases: int, concurrency: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.from_env().model_copy(
-            update={
-                "var_dir": Path(tmp),
-                "temporal_port": free_port(),
-                "ui_port": free_port(),
-                "task_queue": f"bench-{uuid.uuid4()}",
-            }
-        )
-        settings.temporal_address = f"127.0.0.1:{settings.temporal_port}"
-        keyring = Keyring.generate()
-        proc = await asyncio.create_subprocess_exec(
-            *temporal_command(settings),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        ctl, sink = start_smtp()
-        try:
-            for _ in range(300):
-                try:
-                    client = await Client.connect(
-                        settings.temporal_address, data_converter=data_converter(keyring)
-                    )
-                    break
-                except RuntimeError:
-                    await asyncio.sleep(0.1)
-            ledger = Ledger(f"sqlite:///{tmp}/ledger.db")
-            ledger.migrate()
-            clinic = demo_clinic()
-            clinic.api_key_sha256 = [hash_api_key("bench")]
-            app = create_app(settings, ClinicDirectory(clinics=[clinic]), client, ledger=ledger)
-            run = uuid.uuid4().hex[:6]
-            limit = asyncio.Semaphore(concurrency)
+def meta(args: argparse.Namespace) -> Meta:
+    import temporalio
 
-            async def guarded(http, i):
-                async with limit:
-                    return await one_case(http, sink, i, run)
+    cpu_model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    commit = _git("rev-parse", "HEAD") or os.environ.get("BENCH_COMMIT", "unknown")
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no")) or bool(
+        os.environ.get("BENCH_DIRTY")
+    )
+    return Meta(
+        started_at=datetime.now(UTC),
+        smoke=args.smoke,
+        commit=commit,
+        dirty=dirty,
+        cpus=os.cpu_count() or 0,
+        cpu_model=cpu_model,
+        memory_gb=round(mem_kb / 2**20, 1),
+        python=platform.python_version(),
+        temporalio=temporalio.__version__,
+        temporal_cli=temporal_cli_version(),
+        args={k: str(v) for k, v in vars(args).items() if k not in ("parts", "levels")},
+    )
 
-            async with make_worker(client, settings.task_queue, ctl.port, ledger):
-                async with httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app),
-                    base_url="http://bench",
-                    timeout=120,
-                    headers={"Authorization": "Bearer bench"},
-                ) as http:
-                    t0 = time.perf_counter()
-                    results = await asyncio.gather(*(guarded(http, i) for i in range(cases)))
-                    elapsed = time.perf_counter() - t0
-                    rows = 0
-                    for _ in range(1200):  # the last ledger writes trail the last e-mails
-                        with ledger.engine.connect() as conn:
-                            rows = conn.exec_driver_sql(
-                                "select count(*) from disclosures"
-                            ).scalar_one()
-                        if rows >= 2 * cases:
-                            break
-                        await asyncio.sleep(0.05)
-                    all_rows = time.perf_counter() - t0
-            posts = [r[0] for r in results]
-            e2e = [r[1] for r in results]
-            print(f"cases                 {cases} (concurrency {concurrency})")
-            print(f"elapsed               {elapsed:.1f} s")
-            print(f"throughput            {cases / elapsed:.1f} cases/s to both warnings sent")
-            print(
-                f"POST /v1/flags        p50 {statistics.median(posts) * 1000:.0f} ms, "
-                f"p95 {pct(posts, 0.95) * 1000:.0f} ms"
+
+async def bench(args: argparse.Namespace) -> Results:
+    started = time.perf_counter()
+    results = Results(meta=meta(args))
+    parts = args.parts
+    confide_on = any(p in parts for p in ("api", "sustained", "replay", "open"))
+    base_on = "baseline" in parts
+    tmp = Path(tempfile.mkdtemp(prefix="confide-bench-"))
+    stack = Stack(tmp, baseline=base_on, confide=confide_on, worker_cache=args.worker_cache)
+    run = uuid.uuid4().hex[:6]
+    poll = args.poll_ms / 1000
+    print(f"bench: scratch directory {tmp}; parts {', '.join(parts)}", flush=True)
+    try:
+        await stack.start()
+        print(f"bench: stack up after {time.perf_counter() - started:.1f} s", flush=True)
+        await api.warm_up(stack, run, args.warmup, poll, confide_on, base_on)
+        if "api" in parts or base_on:
+            print("bench: baseline and api levels", flush=True)
+            results.levels = await api.run_levels(
+                stack,
+                run,
+                args.levels,
+                args.cases,
+                poll,
+                args.sample,
+                confide_on="api" in parts,
+                base_on=base_on,
             )
-            print(
-                f"flag -> warnings sent p50 {statistics.median(e2e):.2f} s, "
-                f"p95 {pct(e2e, 0.95):.2f} s"
+        if "api" in parts and args.warmup > 0:
+            # A warm-up case is in follow-up by now: its case and its concern both answer.
+            results.get_case = await confide.get_case_cost(
+                stack, confide.case_id(f"{run}W-0"), 20 if args.smoke else 200
             )
-            print(
-                f"ledger rows           {rows} of {2 * cases}, all written after {all_rows:.1f} s"
+        if "sustained" in parts:
+            print(f"bench: sustained {args.rate:g} flags/s for {args.duration:g} s", flush=True)
+            results.sustained = await sustained.run_sustained(
+                stack, run, args.rate, args.duration, poll
             )
-        finally:
-            ctl.stop()
-            proc.terminate()
-            await proc.wait()
+        if "replay" in parts:
+            prefixes = [f"{run}A", f"{run}S", f"{run}W"]
+            if "api" not in parts and "sustained" not in parts:
+                # Nothing recorded yet: record some cases to replay.
+                n = args.replay_cases or (5 if args.smoke else 100)
+                await api.level_confide(stack, f"{run}R", 10, n, 0, poll)
+                prefixes = [f"{run}R"]
+            print("bench: replay", flush=True)
+            results.replay = await replay.run_replay(
+                stack, prefixes, args.replay_cases, compare=10 if args.smoke else 100
+            )
+        if "open" in parts:
+            print(f"bench: {args.open_cases} open cases", flush=True)
+            results.open_cases = await open_cases.run_open(
+                stack, run, args.open_cases, args.probes, args.fill_concurrency, poll
+            )
+    finally:
+        stack.stop()
+        if args.keep:
+            print(f"bench: kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    results.targets = targets(results)
+    results.meta.total_s = round(time.perf_counter() - started, 1)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.report:
+        print(markdown(Results.read(args.report)))
+        return 0
+    results = asyncio.run(bench(args))
+    args.out.mkdir(parents=True, exist_ok=True)
+    results.write(args.out / "results.json")
+    chart(results, args.out / "results.png")
+    print()
+    print(markdown(results))
+    print(f"bench: wrote {args.out / 'results.json'} and {args.out / 'results.png'}")
+    return 0
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=20)
-    args = parser.parse_args()
-    asyncio.run(main(args.cases, args.concurrency))
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # no interpreter teardown under a live Temporal client (sdk-python#300)

@@ -16,11 +16,11 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.engine import make_url
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
+from harness import BIN, start_smtp
+from harness import make_worker as make_worker  # tests import it from here
 from infra.ledger_db import Ledger
 from infra.temporal import data_converter
-from tests.support import BIN, start_smtp
 from workflows import search_attributes
 
 
@@ -81,21 +81,6 @@ def ledger(tmp_path):
 @pytest.fixture
 def task_queue() -> str:
     return f"tq-{uuid.uuid4()}"
-
-
-def make_worker(client, task_queue: str, smtp_port: int, ledger: Ledger, **options) -> Worker:
-    """The production worker wiring, pointed at the test's servers."""
-    from activities.notify import SmtpSettings
-    from infra.settings import Settings
-    from worker import build_worker
-
-    settings = Settings.from_env().model_copy(
-        update={"task_queue": task_queue, "smtp": SmtpSettings(port=smtp_port)}
-    )
-    import os
-
-    os.environ.setdefault("CONFIDE_CODE_SECRET", "test-secret-" + uuid.uuid4().hex)
-    return build_worker(client, settings, ledger, **options)
 
 
 @pytest.fixture

@@ -1,24 +1,22 @@
-"""Test helpers: a real SMTP sink, polling without sleeps, a sample flag, worker wiring."""
+"""Test helpers: a real SMTP sink, polling without sleeps, a sample flag, worker wiring.
+
+What the benchmark uses too lives in the `harness` package; it is re-exported here so tests keep
+importing it from `tests.support`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import email
-import email.policy
-import socket
-import sys
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from email.message import Message
 from pathlib import Path
-from typing import Any
 
-from aiosmtpd.controller import Controller
-
-from domain.clinic import Clinic, ClinicDirectory
-
-ROOT = Path(__file__).resolve().parent.parent
+from harness import BIN as BIN
+from harness import ROOT as ROOT
+from harness import MailSink as MailSink
+from harness import demo_clinic as demo_clinic
+from harness import eventually as eventually
+from harness import flag_body as flag_body
+from harness import free_port as free_port
+from harness import start_smtp as start_smtp
 
 
 def reference_file() -> Path:
@@ -28,123 +26,8 @@ def reference_file() -> Path:
     return shared if shared.exists() else ROOT / "tools" / "reference" / "jurisdictions.json"
 
 
-BIN = Path(sys.executable).parent
-
-
 # An approval code as the e-mails carry it (80 bits, four groups of base32).
 CODE_PATTERN = r"([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any] | Any], timeout: float = 20.0, interval: float = 0.05
-) -> Any:
-    """Poll `check` until it returns a truthy value without raising; then return that value."""
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while True:
-        try:
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return result
-        except AssertionError as e:
-            last = e
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout}s: {last}")
-        await asyncio.sleep(interval)
-
-
-class MailSink:
-    """An aiosmtpd handler keeping every message; `refuse` scripts SMTP replies per recipient."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-        self.recipients: set[str] = set()
-        # recipient address -> list of SMTP replies to give, in order, before accepting.
-        self.script: dict[str, list[str]] = {}
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
-        replies = self.script.get(address)
-        if replies:
-            return replies.pop(0)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append(msg)
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.recipients.update(envelope.rcpt_tos)
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[Message]:
-        """Messages delivered to one address."""
-        return [m for m in self.messages if m["To"] == address]
-
-    def clear(self) -> None:
-        self.messages.clear()
-        self.envelopes.clear()
-        self.recipients.clear()
-        self.script.clear()
-
-
-def start_smtp() -> tuple[Controller, MailSink]:
-    """A real SMTP server on a free port."""
-    sink = MailSink()
-    ctl = Controller(sink, hostname="127.0.0.1", port=free_port())
-    ctl.start()
-    return ctl, sink
-
-
-def demo_clinic() -> Clinic:
-    """The demo clinic of DESIGN.md §4 (the same file `make run` uses)."""
-    clinic = ClinicDirectory.load(ROOT / "deploy/dev/clinics.json").get("demo-clinic")
-    assert clinic is not None
-    return clinic
-
-
-def flag_body(flag_id: str = "F-1001", jurisdiction: str = "US-CA", **overrides) -> dict:
-    """The DESIGN.md §3 sample flag, with distinctive fake PHI."""
-    body = {
-        "clinic_id": "demo-clinic",
-        "flag_id": flag_id,
-        "session_id": "S-2001",
-        "jurisdiction": jurisdiction,
-        "flagged_at": "2026-11-27T10:15:00-08:00",
-        "clinician": {"id": "dr-lee"},
-        "patient": {
-            "ref": "P-301",
-            "name": "Jordan Example",
-            "birth_date": "1990-04-02",
-            "email": "jordan@example.org",
-            "phone": "+1-555-0101",
-        },
-        "concerns": [
-            {
-                "kind": "threat_to_others",
-                "summary": "Stated intent to hurt a coworker tomorrow",
-                "victims": [
-                    {
-                        "name": "Casey Rivera",
-                        "email": "casey@example.org",
-                        "phone": "+1-555-0102",
-                        "relationship": "coworker",
-                    }
-                ],
-            }
-        ],
-    }
-    body.update(overrides)
-    return body
 
 
 def legal_request_body(
