@@ -125,7 +125,7 @@ class OpenCases(BaseModel):
     opened: int
     fill_s: float
     fill_cases_per_s: float
-    worker_rss_idle_mb: float
+    worker_rss_idle_mb: float  # just before the fill (after whatever parts ran first)
     worker_rss_mb: float
     worker_rss_peak_mb: float
     temporal_db_mb_before: float
@@ -189,6 +189,8 @@ class Results(BaseModel):
     """Everything one `bench/run.py` run measured (bench/results.json)."""
 
     meta: Meta
+    # The Confide worker's resident memory once started and warmed up, before any part.
+    worker_rss_start_mb: float | None = None
     levels: list[ApiLevel] = []
     get_case: GetCost | None = None
     sustained: Sustained | None = None

@@ -216,6 +216,8 @@ async def bench(args: argparse.Namespace) -> Results:
         await stack.start()
         print(f"bench: stack up after {time.perf_counter() - started:.1f} s", flush=True)
         await api.warm_up(stack, run, args.warmup, poll, confide_on, base_on)
+        if "worker" in stack.procs:
+            results.worker_rss_start_mb = stack.procs["worker"].rss_mb()
         if "api" in parts or base_on:
             print("bench: baseline and api levels", flush=True)
             results.levels = await api.run_levels(
@@ -268,7 +270,9 @@ async def bench(args: argparse.Namespace) -> Results:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.report:
-        print(markdown(Results.read(args.report)))
+        stored = Results.read(args.report)
+        stored.targets = targets(stored)
+        print(markdown(stored))
         return 0
     results = asyncio.run(bench(args))
     args.out.mkdir(parents=True, exist_ok=True)
