@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -12,7 +12,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import TemporalError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from domain.accounting_case import AccountingInput, AccountingRequest
@@ -225,16 +225,16 @@ async def fresh_concerns(client: Client, status: CaseStatus) -> CaseStatus:
         return status
     concerns: list[ConcernStatus] = []
     for c in status.concerns:
-        if c.phase in (Phase.closed, Phase.failed):
+        if c.phase == Phase.closed:
             concerns.append(c)  # its final status, returned to the case when it ended
             continue
         try:
             concerns.append(
                 await client.get_workflow_handle(c.workflow_id).query(
-                    "status", result_type=ConcernStatus
+                    "status", result_type=ConcernStatus, rpc_timeout=timedelta(seconds=5)
                 )
             )
-        except RPCError:
+        except (RPCError, TemporalError):
             concerns.append(c)
     dues = [c.next_due for c in concerns if c.next_due]
     return status.model_copy(

@@ -165,7 +165,13 @@ class CaseWorkflow:
                 ",".join(sorted({c.phase.value for c in concerns if c.phase != Phase.closed}))
                 or "open"
             )
-        values = (status, tuple(waiting), min(dues) if dues else None, self._overdue())
+        values = (
+            status,
+            tuple(waiting),
+            min(dues) if dues else None,
+            self._overdue(),
+            self._unverified(),
+        )
         # History version 2 upserts only a change (an upsert is an event in the case's history).
         if self.inp.history_version < 2 or values != self._last_upsert:
             self._last_upsert = values

@@ -149,6 +149,8 @@ class ConcernWorkflowBase(TaskWorkflowBase):
             self._dirty, self._flushing = False, True
             try:
                 await self._publish_now()
+            except Exception:  # noqa: BLE001 (a dead flusher would leave _settle waiting forever)
+                workflow.logger.exception("publishing the concern's state failed")
             finally:
                 self._flushing = False
 

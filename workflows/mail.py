@@ -139,12 +139,21 @@ async def record(d: Disclosure, clinic: Clinic, *, local: bool = False) -> None:
     while True:
         try:
             if local:
-                await workflow.execute_local_activity_method(
-                    LedgerActivities.record_disclosure,
-                    d,
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=LEDGER_RETRY,
-                )
+                try:
+                    # A short leash: a local activity retrying for minutes holds its workflow
+                    # task open and costs events all the while. If the database is down, fall
+                    # back to the regular activity (and its hourly alert loop) below.
+                    await workflow.execute_local_activity_method(
+                        LedgerActivities.record_disclosure,
+                        d,
+                        start_to_close_timeout=timedelta(seconds=10),
+                        schedule_to_close_timeout=timedelta(seconds=20),
+                        retry_policy=RetryPolicy(maximum_attempts=3),
+                    )
+                    return
+                except ActivityError:
+                    local = False
+                    continue
             else:
                 await workflow.execute_activity_method(
                     LedgerActivities.record_disclosure,
