@@ -53,7 +53,7 @@ from audit.report_model import (
     WorkflowView,
 )
 from domain.legal_letters import local
-from infra.packet_pdf import MARGIN, _numbered_canvas, _styles, _text
+from infra.packet_pdf import MARGIN, _numbered_canvas, _styles, _text, letter_document
 
 # The frame inside the margins pads 6 pt on each side; a table as wide as the margins would
 # stick out past the text on both sides.
@@ -867,18 +867,8 @@ def render_pdf(report: AuditReport) -> bytes:
     """The audit report as PDF bytes, letter size. Same report, same bytes."""
     st = _report_styles()
     buf = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buf,
-        pagesize=LETTER,
-        leftMargin=MARGIN,
-        rightMargin=MARGIN,
-        topMargin=MARGIN,
-        bottomMargin=MARGIN,
-        title=f"Audit report — {report.case_id}",
-        author=report.clinic_id,
-        subject=f"case {report.case_id}",
-        creator="Confide",
-        invariant=1,
+    doc = letter_document(
+        buf, f"Audit report — {report.case_id}", report.clinic_id, f"case {report.case_id}"
     )
     story = _title(report, st) + _trigger(report, st) + _policies(report, st)
     story += _timeline(report, st) + _workflows(report, st) + _tasks(report, st)

@@ -15,10 +15,10 @@ from pydantic import BaseModel
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, Paragraph, Spacer, Table, TableStyle
 
 from domain.accounting import Accounting, AccountingEntry
-from infra.packet_pdf import MARGIN, _numbered_canvas, _styles, _text
+from infra.packet_pdf import MARGIN, _numbered_canvas, _styles, _text, letter_document
 
 TITLE = "Accounting of disclosures of your health information"
 
@@ -141,18 +141,7 @@ def render_accounting(inp: AccountingDocument) -> tuple[bytes, int]:
     st["row_head"] = ParagraphStyle("row_head", parent=st["row"], fontName="Helvetica-Bold")
     st["h2"] = ParagraphStyle("h2", parent=st["h1"], fontSize=12.5, spaceBefore=8)
     buf = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buf,
-        pagesize=LETTER,
-        leftMargin=MARGIN,
-        rightMargin=MARGIN,
-        topMargin=MARGIN,
-        bottomMargin=MARGIN,
-        title=TITLE,
-        author=inp.clinic_name,
-        creator="Confide",
-        invariant=1,
-    )
+    doc = letter_document(buf, TITLE, inp.clinic_name)
     story = _intro(inp, st) + [Spacer(1, 6)] + _table(inp, st)
     doc.build(story, canvasmaker=_numbered_canvas(f"{inp.clinic_name} · {TITLE}"))
     return buf.getvalue(), doc.page

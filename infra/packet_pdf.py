@@ -268,23 +268,31 @@ def _numbered_canvas(footer: str) -> type[Canvas]:
     return NumberedCanvas
 
 
-def render_packet(inp: PacketContent) -> tuple[bytes, int]:
-    """The packet as PDF bytes and its page count. Same input, same bytes."""
-    st = _styles()
-    buf = io.BytesIO()
-    doc = SimpleDocTemplate(
+def letter_document(
+    buf: io.BytesIO, title: str, author: str, subject: str | None = None
+) -> SimpleDocTemplate:
+    """Letter size, Confide's margins and metadata, and `invariant` so the same content always
+    makes the same bytes (a manifest or an auditor may hash them). Shared by every PDF."""
+    meta = {"title": title, "author": author, "creator": "Confide"}
+    if subject is not None:
+        meta["subject"] = subject
+    return SimpleDocTemplate(
         buf,
         pagesize=LETTER,
         leftMargin=MARGIN,
         rightMargin=MARGIN,
         topMargin=MARGIN,
         bottomMargin=MARGIN,
-        title=inp.title,
-        author=inp.clinic_name,
-        subject=f"case {inp.case_id}",
-        creator="Confide",
         invariant=1,
+        **meta,
     )
+
+
+def render_packet(inp: PacketContent) -> tuple[bytes, int]:
+    """The packet as PDF bytes and its page count. Same input, same bytes."""
+    st = _styles()
+    buf = io.BytesIO()
+    doc = letter_document(buf, inp.title, inp.clinic_name, f"case {inp.case_id}")
     story = _cover(inp, st)
     story += [PageBreak(), *_manifest(inp, st)]
     for i, (meta, content) in enumerate(inp.documents, start=1):

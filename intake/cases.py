@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -223,19 +224,19 @@ async def fresh_concerns(client: Client, status: CaseStatus) -> CaseStatus:
     """
     if not status.concerns:
         return status
-    concerns: list[ConcernStatus] = []
-    for c in status.concerns:
+
+    async def fresh(c: ConcernStatus) -> ConcernStatus:
         if c.phase == Phase.closed:
-            concerns.append(c)  # its final status, returned to the case when it ended
-            continue
+            return c  # its final status, returned to the case when it ended
         try:
-            concerns.append(
-                await client.get_workflow_handle(c.workflow_id).query(
-                    "status", result_type=ConcernStatus, rpc_timeout=timedelta(seconds=5)
-                )
+            return await client.get_workflow_handle(c.workflow_id).query(
+                "status", result_type=ConcernStatus, rpc_timeout=timedelta(seconds=5)
             )
         except (RPCError, TemporalError):
-            concerns.append(c)
+            return c
+
+    # All at once: an abuse case has a concern per victim and reporter.
+    concerns = list(await asyncio.gather(*(fresh(c) for c in status.concerns)))
     dues = [c.next_due for c in concerns if c.next_due]
     return status.model_copy(
         update={

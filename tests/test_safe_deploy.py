@@ -7,6 +7,7 @@ flag and escalates every hour after that.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -150,7 +151,10 @@ async def test_new_code_tells_those_paged_that_the_task_is_resolved(
     notice = next(m for m in mail.messages if "task resolved" in m["Subject"])
     body = notice.get_content()
     assert f"Task: Risk assessment (threat to others) ({task.task_id})" in body
-    assert "Completed by: sup-kim" in body and "Completed: " in body
+    assert "Completed by: sup-kim" in body
+    # In the clinic's time, as the people paged read it: "Completed: Fri, Dec 4, 2026, 3:05 AM PST".
+    completed = next(line for line in body.splitlines() if line.startswith("Completed: "))
+    assert re.search(r"\d{1,2}:\d\d [AP]M P[SD]T$", completed), completed
     for phi in ("Jordan", "Casey", "coworker", "+1-555"):
         assert phi not in body and phi not in notice["Subject"]
 

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.approvals import IssueCodesInput
     from domain.clinic import Clinic, Role
     from domain.forms import OUTCOMES
+    from domain.legal_letters import local
     from domain.tasks import (
         Completed,
         Task,
@@ -225,7 +226,8 @@ class TaskBoard:
             [
                 f"Task: {task.title} ({task.task_id})",
                 f"Completed by: {task.completed_by}",
-                f"Completed: {completed_at.isoformat(timespec='minutes')}",
+                # The clinic's time, as the people it pages read it (not UTC).
+                f"Completed: {local(completed_at, self.clinic.timezone)}",
                 f"Workflow: {task.workflow_id}",
                 "Nothing more to do on it: the overdue reminders have stopped.",
             ],
