@@ -82,7 +82,10 @@ def test_a_ledger_written_by_confide_verifies(ledger3):
     check = _ledger_check(ledger3)
     assert check.broken is None and check.links == 3
     # A retried write (same case, step, recipient) adds no row and no link.
-    assert _ledger_check(ledger3).head_hash == check.head_hash
+    [first, _] = ledger3.for_case(ledger3.for_patient("demo-clinic", "P-301")[0].case_id)
+    assert ledger3.record(first) is False
+    again = _ledger_check(ledger3)
+    assert again.broken is None and again.links == 3 and again.head_hash == check.head_hash
 
 
 def test_an_altered_row_is_found_at_its_entry(ledger3):
