@@ -46,7 +46,9 @@ LongText = Annotated[str, StringConstraints(max_length=4000)]
 
 class _Strict(BaseModel):
     # Unknown fields are rejected so a misspelled field is a 422, not silently dropped data.
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Errors name the field, never the value: a flag is PHI, and an error's text can reach a
+    # log, an HTTP answer or a workflow failure in history.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, hide_input_in_errors=True)
 
 
 def aware(value: datetime) -> datetime:

@@ -27,7 +27,8 @@ Notes = Annotated[str, StringConstraints(max_length=4000)]
 
 
 class _Form(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A form's notes and names are PHI: its errors name the field, never the value.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     # Times that record when something happened may not lie in the future (a typo would move a
     # clock); fields named here are dates still to come (e.g. an extended response date).
     future_fields: ClassVar[frozenset[str]] = frozenset()

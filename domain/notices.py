@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from domain.clinic import Agency, Clinic
 from domain.flags import Concern, Patient, Person
@@ -14,6 +14,8 @@ from domain.flags import Concern, Patient, Person
 
 class Notice(BaseModel):
     """A rendered e-mail: subject (no PHI) and plain-text body."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # the body is PHI
 
     subject: str
     body: str

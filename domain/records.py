@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class Recipient(BaseModel):
     """Where a notice goes. `key` is an opaque, stable id used in Message-IDs and ledger keys."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # names and addresses are PHI
 
     key: str
     name: str
@@ -32,6 +34,8 @@ class Disclosure(BaseModel):
 
     Idempotent on (case_id, step, recipient_key): a retried write adds nothing.
     """
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # names, addresses, descriptions
 
     case_id: str
     step: str

@@ -11,9 +11,9 @@ import hmac
 import json
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from domain.clinic import ESCALATION_ORDER, Clinic, Role
 from domain.forms import (
@@ -33,6 +33,9 @@ from domain.forms import (
     TaskKind,
     WrittenReportForm,
 )
+from domain.recorded import as_recorded
+
+F = TypeVar("F", bound=BaseModel)
 
 
 class TaskStatus(StrEnum):
@@ -116,21 +119,50 @@ class TaskView(TaskFields):
 class TaskCompletion(BaseModel):
     """The one argument of the `complete_task` Update (DESIGN.md §3)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # `data` and `note` may hold PHI: a decoding error must not echo them into history.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     task_id: str
     actor: str
     outcome: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     code: str | None = None
-    note: str | None = Field(None, max_length=2000)
+    # No limits here: this model also decodes the Update's argument when a case is replayed, so
+    # a limit tightened since would fail a completion already on record. check_completion
+    # holds the rules (MAX_NOTE), and runs only when a completion is first sent.
+    note: str | None = None
+
+
+MAX_NOTE = 2000
 
 
 class Completed(BaseModel):
-    """A completed task's answer: the completion as sent and its parsed form."""
+    """A completed task's answer: the completion as sent and its form as recorded."""
 
     completion: TaskCompletion
     form: dict
     outcome: str
+    # The typed form, kept so workflow code reads it without parsing again: the validator's
+    # own parse when the answer is first given, `as_recorded` on replay and after a
+    # continue-as-new (which carries only `form`).
+    _typed: BaseModel | None = PrivateAttr(default=None)
+
+    @classmethod
+    def of(cls, completion: TaskCompletion, form: BaseModel, outcome: str) -> Completed:
+        """An answer with its typed form."""
+        done = cls(
+            completion=completion,
+            form=form.model_dump(mode="json", warnings=False),
+            outcome=outcome,
+        )
+        done._typed = form
+        return done
+
+    def read(self, model: type[F]) -> F:
+        """The answer's form as `model`, never re-checked against today's rules (see
+        domain.recorded)."""
+        if not isinstance(self._typed, model):
+            self._typed = as_recorded(model, self.form)
+        return self._typed
 
 
 class TaskRejected(ValueError):
@@ -181,6 +213,8 @@ def check_completion(
             f"task {task.task_id} needs a second person: {done.actor} requested it "
             "and may not also decide it"
         )
+    if done.note is not None and len(done.note) > MAX_NOTE:
+        raise TaskRejected(f"note is longer than {MAX_NOTE} characters; shorten it")
     outcomes = OUTCOMES[task.kind]
     outcome = done.outcome or (outcomes[0] if len(outcomes) == 1 else None)
     if outcome not in outcomes:
@@ -231,13 +265,14 @@ def check_completion(
     return form
 
 
-def parse_completion(task: Task, done: TaskCompletion) -> BaseModel:
-    """The answer's form, parsed without re-checking the rules (for the Update handler, after
-    the validator has accepted it)."""
+def recorded_form(task: Task, done: TaskCompletion) -> BaseModel:
+    """The answer's form as recorded, typed but not re-checked (see domain.recorded): what the
+    Update handler stores when it runs without its validator, i.e. on replay, where the
+    validator accepted the answer under the rules of its day and today's may be stricter."""
     outcomes = OUTCOMES[task.kind]
     if (done.outcome or outcomes[0]) == ASK_COUNSEL:
-        return AcknowledgeForm(notes=done.note or "")
-    return FORMS[task.kind].model_validate(done.data)
+        return as_recorded(AcknowledgeForm, {"notes": done.note or ""})
+    return as_recorded(FORMS[task.kind], done.data)
 
 
 def _check_counsel_question(done: TaskCompletion, clinic: Clinic) -> BaseModel:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
 from infra.codec import EncryptionCodec
 from infra.keyring import Keyring
+from infra.payloads import PayloadConverter
 from infra.settings import Settings
 
 
@@ -20,7 +18,9 @@ def data_converter(keyring: Keyring | None = None) -> DataConverter:
     so Confide keeps PHI out of every exception message instead (see README, PHI).
     """
     keyring = keyring or Keyring.from_env(Settings.from_env().var_dir / "keyring.json")
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keyring))
+    return DataConverter(
+        payload_converter_class=PayloadConverter, payload_codec=EncryptionCodec(keyring)
+    )
 
 
 async def connect(settings: Settings, keyring: Keyring | None = None) -> Client:

@@ -138,7 +138,7 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
                 "report, reference number. " + "; ".join(a.description for a in rule.agencies),
             )
         )
-        oral_form = OralReportForm.model_validate(oral.form)
+        oral_form = oral.read(OralReportForm)
         await self._record(
             f"{self.prefix}.oral_report",
             oral_form.agency,
@@ -206,7 +206,7 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
                 document=document,
             )
         )
-        corrections = WrittenReportForm.model_validate(review.form).corrections
+        corrections = review.read(WrittenReportForm).corrections
         if corrections:
             document += f"\n\nCORRECTIONS BY THE REPORTER\n{corrections}"
         agency = choose_agency(self.rule, inp)
@@ -255,7 +255,7 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
                 document=document,
             )
         )
-        form = PortalSubmissionForm.model_validate(portal.form)
+        form = portal.read(PortalSubmissionForm)
         await self._record(
             step,
             agency.name if agency else "agency portal",

@@ -67,7 +67,7 @@ class AccountingWorkflow(TaskWorkflowBase):
             self._review_task(TaskKind.accounting_review, "review", self.due_at)
         )
         if review.outcome == "extend":
-            form = AccountingReviewForm.model_validate(review.form)
+            form = review.read(AccountingReviewForm)
             assert form.new_date is not None
             if await self._extension_notice(form.reason, form.new_date):
                 self.view = self.view.model_copy(
@@ -153,10 +153,7 @@ class AccountingWorkflow(TaskWorkflowBase):
                 document=notice.body,
             )
         )
-        return (
-            posted.outcome == "done"
-            and ActionRecordForm.model_validate(posted.form).done_at <= self.due_at
-        )
+        return posted.outcome == "done" and posted.read(ActionRecordForm).done_at <= self.due_at
 
     async def _deliver(self, prepared: PreparedAccounting, review: Completed) -> None:
         inp = self.inp

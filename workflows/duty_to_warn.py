@@ -165,7 +165,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
     def _decide(self, assessment: Completed) -> DutyDecision:
         rule = self.inp.policy.duty_to_warn
         if self.kind == ConcernKind.threat_to_others:
-            form = RiskAssessmentForm.model_validate(assessment.form)
+            form = assessment.read(RiskAssessmentForm)
             # A consent holds for the round it was given in: a renewed threat asks again.
             self.consent = form.patient_consent
             self.decision = decide_threat(
@@ -176,7 +176,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                 plan=form.discharge_plan,
             )
         else:
-            form_sh = SelfHarmAssessmentForm.model_validate(assessment.form)
+            form_sh = assessment.read(SelfHarmAssessmentForm)
             self.consent = form_sh.patient_consent
             self.decision = decide_self_harm(rule, risk_level=form_sh.risk_level.value)
         return self.decision
@@ -259,10 +259,9 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         if answer.outcome == "approve":
             self.phase = Phase.notifying
             await self._publish()
-            approved = [Action(a) for a in answer.form["actions"]]
-            self.consent = (
-                ReleaseDecisionForm.model_validate(answer.form).patient_consent or self.consent
-            )
+            release = answer.read(ReleaseDecisionForm)
+            approved = list(release.actions)
+            self.consent = release.patient_consent or self.consent
             await self._carry_out(approved, decision, answer.completion.task_id)
 
     async def _reassess(self) -> Completed:
@@ -434,7 +433,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                 # The ledger's channel is a short vocabulary; how it was delivered is free text
                 # and goes into the description.
                 channel = "other"
-                how = DeliveryFailureForm.model_validate(done.form).delivered_by
+                how = done.read(DeliveryFailureForm).delivered_by
                 what += f"; delivered by: {how}"
                 address = to.phone or to.address or ""
                 record.status, record.channel = "delivered", channel
@@ -462,7 +461,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                 await self._publish()
                 return
             channel = "phone"
-            address = CallForm.model_validate(done.form).number_called or to.phone or ""
+            address = done.read(CallForm).number_called or to.phone or ""
         disclosure = Disclosure(
             case_id=self.inp.case_id,
             step=step,

@@ -117,7 +117,7 @@ class LegalRequestWorkflow(RecordsReleaseBase):
                 expected=expected,
             )
         )
-        form = ClassificationForm.model_validate(classified.form)
+        form = classified.read(ClassificationForm)
         if classified.outcome == "defective":
             await self._letter("objection", defective_letter(self.req, inp.clinic, workflow.now()))
             return await self._close("defective")
@@ -239,9 +239,7 @@ class LegalRequestWorkflow(RecordsReleaseBase):
             await self.board.cancel(assurance.task_id)
             self.outcome = "objected"
             return None
-        self.response_due = ResponseForm.model_validate(answer.form).new_response_due or (
-            self.response_due
-        )
+        self.response_due = answer.read(ResponseForm).new_response_due or (self.response_due)
         # A window counted back from production moves with the new date.
         self.window_ends = self.rule.objection.ends(self.req.served_at, self.response_due)
         self.phase = Phase.awaiting_assurance
@@ -370,7 +368,7 @@ class LegalRequestWorkflow(RecordsReleaseBase):
                 roles=[Role.privacy_officer, Role.counsel],
             )
         )
-        form = LetterForm.model_validate(review.form)
+        form = review.read(LetterForm)
         if review.outcome == "send":
             if form.corrections:
                 text += f"\n\n{form.corrections}"

@@ -30,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.documents import DocumentMeta, RecordCategory
     from domain.forms import (
         ASK_COUNSEL,
-        ActionRecordForm,
         CounselReviewForm,
         ReleaseApprovalForm,
         TaskKind,
@@ -153,7 +152,7 @@ class RecordsReleaseBase(TaskWorkflowBase):
             )
             if approval.outcome == "decline":
                 return "declined"
-            chosen = ReleaseApprovalForm.model_validate(approval.form).documents
+            chosen = approval.read(ReleaseApprovalForm).documents
             if not plan.proceed():
                 return "stopped"
             self.phase = Phase.releasing
@@ -312,7 +311,7 @@ class RecordsReleaseBase(TaskWorkflowBase):
                 return "email", plan.recipient_email
             except mail.DeliveryFailed:
                 pass  # delivered by hand or post instead, below
-        done = await self.board.run(
+        await self.board.run(
             self._task(
                 TaskKind.record_action,
                 plan.approval_name.replace("release_approval", "deliver_packet"),
@@ -323,7 +322,6 @@ class RecordsReleaseBase(TaskWorkflowBase):
                 "address, and record how.",
             )
         )
-        ActionRecordForm.model_validate(done.form)
         return "mail", plan.recipient_address
 
     # -- decisions and counsel ---------------------------------------------------------------
@@ -380,7 +378,7 @@ class RecordsReleaseBase(TaskWorkflowBase):
                 document=entry.question,
             )
         )
-        entry.advice = CounselReviewForm.model_validate(review.form).advice
+        entry.advice = review.read(CounselReviewForm).advice
         entry.advised_by = review.completion.actor
         entry.advised_at = workflow.now()
         await self._publish()
