@@ -8,7 +8,8 @@ Histories come from Temporal while it keeps them and from the archive after (inf
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,26 +104,51 @@ def _describe(history: WorkflowHistory, failure: Exception) -> tuple[str, int | 
     return f"{type(failure).__name__}: {message}", event_id, kind
 
 
-async def replay(recorded: Sequence[Recorded], r: Replayer | None = None) -> list[ReplayOutcome]:
-    """Replay each run with today's code; never raises for a run that fails."""
+def _outcome(rec: Recorded, failure: Exception | None) -> ReplayOutcome:
+    error, event_id, kind = _describe(rec.history, failure) if failure else (None, None, None)
+    return ReplayOutcome(
+        workflow_id=rec.workflow_id,
+        run_id=rec.run_id,
+        source=rec.source,
+        events=len(rec.history.events),
+        error=error,
+        diverged_at_event=event_id,
+        diverged_event_type=kind,
+    )
+
+
+async def replay_each(
+    recorded: Iterable[Recorded] | AsyncIterable[Recorded], r: Replayer | None = None
+) -> AsyncIterator[ReplayOutcome]:
+    """Replay runs with today's code in one batch (one replay worker, the SDK's
+    `workflow_replay_iterator`), yielding each run's outcome as soon as it is replayed, in the
+    order given; never raises for a run that fails. Runs are read one at a time, so an async
+    source (Temporal, the archive) is fetched while the runs before it replay."""
     r = r or replayer()
-    out = []
-    for rec in recorded:
-        result = await r.replay_workflow(rec.history, raise_on_replay_failure=False)
-        failure = result.replay_failure
-        error, event_id, kind = _describe(rec.history, failure) if failure else (None, None, None)
-        out.append(
-            ReplayOutcome(
-                workflow_id=rec.workflow_id,
-                run_id=rec.run_id,
-                source=rec.source,
-                events=len(rec.history.events),
-                error=error,
-                diverged_at_event=event_id,
-                diverged_event_type=kind,
-            )
-        )
-    return out
+    # The SDK pushes one history and waits for its result before it reads the next, so the
+    # run a result belongs to is always the one read last.
+    pending: deque[Recorded] = deque()
+
+    async def histories() -> AsyncIterator[WorkflowHistory]:
+        if isinstance(recorded, AsyncIterable):
+            async for rec in recorded:
+                pending.append(rec)
+                yield rec.history
+        else:
+            for rec in recorded:
+                pending.append(rec)
+                yield rec.history
+
+    async with r.workflow_replay_iterator(histories()) as results:
+        async for result in results:
+            rec = pending.popleft()
+            assert result.history is rec.history
+            yield _outcome(rec, result.replay_failure)
+
+
+async def replay(recorded: Sequence[Recorded], r: Replayer | None = None) -> list[ReplayOutcome]:
+    """Replay each run with today's code, in one batch; never raises for a run that fails."""
+    return [o async for o in replay_each(recorded, r)]
 
 
 async def replay_histories(histories: list[WorkflowHistory]) -> list[tuple[str, str | None]]:

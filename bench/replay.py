@@ -70,8 +70,9 @@ async def run_replay(stack: Stack, prefixes: list[str], limit: int, compare: int
         histories_per_s=round(len(histories) / replay_s, 1) if replay_s else 0.0,
         failures=failures,
     )
-    # The first `compare` cases again: one replay_workflow call per history (what
-    # `confide audit replay` does), and one batch with the sandbox off.
+    # The first `compare` cases again: one replay_workflow call per history (a replay worker
+    # per run, what `confide audit replay` did before it batched), and one batch with the
+    # sandbox off.
     keep = sorted({case_of(h.workflow_id) for h in histories})[:compare]
     subset = [h for h in histories if case_of(h.workflow_id) in set(keep)]
     if subset:

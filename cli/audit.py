@@ -145,7 +145,7 @@ def replay_cmd(
     ] = False,
 ) -> None:
     """Replay histories with this code: clean, or where they diverge. Exit 1 on any failure."""
-    from audit.replay import replay, replayer, runs
+    from audit.replay import replay_each, runs
     from infra.archive_db import ArchiveStore
 
     if sum(bool(x) for x in (target, all_, file)) != 1:
@@ -156,26 +156,18 @@ def replay_cmd(
     recorded = _files(file) if file else None
 
     async def go() -> tuple[int, int]:
-        r = replayer()
+        if recorded is not None:
+            source = recorded
+        else:
+            settings = Settings.from_env()
+            ledger = _ledger(settings)
+            client = await _client_or_none(settings, archive_only)
+            source = runs(target, client=client, archive=ArchiveStore(ledger.engine), since=start)
         total = failed = 0
-
-        async def one(rec) -> None:
-            nonlocal total, failed
-            [o] = await replay([rec], r)
+        # One batch replay for every run (the SDK's replay iterator), each reported as it ends.
+        async for o in replay_each(source):
             total, failed = total + 1, failed + (not o.ok)
             _say(o)
-
-        if recorded is not None:
-            for rec in recorded:
-                await one(rec)
-            return total, failed
-        settings = Settings.from_env()
-        ledger = _ledger(settings)
-        client = await _client_or_none(settings, archive_only)
-        async for rec in runs(
-            target, client=client, archive=ArchiveStore(ledger.engine), since=start
-        ):
-            await one(rec)
         return total, failed
 
     total, failed = _guarded(go())

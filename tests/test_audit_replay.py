@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from audit.replay import from_files, replay
+from audit.replay import from_files, recorded, replay
 from infra.temporal import data_converter
 from tests.changed_workflows import ChangedDutyToWarn
 
@@ -55,3 +56,18 @@ def test_the_command_exits_non_zero_on_a_bad_history(tmp_path):
     assert bad.returncode == 1
     assert "FAIL" in bad.stdout and "0 clean, 1 failed" in bad.stdout
     assert "Traceback" not in bad.stdout + bad.stderr
+
+
+async def test_one_batch_reports_each_run_in_order_past_a_failing_one():
+    # `replay` runs every history through one replay worker (the SDK's batch replay): a run
+    # that fails midway is reported where it stands and the runs after it still replay clean.
+    doc = json.loads(CONCERN.read_text())
+    doc["events"] = [e for e in doc["events"] if int(e["eventId"]) != 6]
+    broken = recorded(WorkflowHistory.from_json("demo-clinic.BROKEN", json.dumps(doc)), "file")
+    good = from_files(sorted(HISTORIES.glob("demo-clinic.HIST-V2-*.json")))
+    runs = [*good[:2], broken, *good[2:]]
+    outcomes = await replay(runs)
+    assert [(o.workflow_id, o.run_id, o.events) for o in outcomes] == [
+        (r.workflow_id, r.run_id, len(r.history.events)) for r in runs
+    ]
+    assert [o.ok for o in outcomes] == [r is not broken for r in runs]
