@@ -319,7 +319,8 @@ def keys_rotate() -> None:
 @policy_app.command("show")
 def policy_show(jurisdiction: str) -> None:
     """Show a jurisdiction's duty-to-warn rule, its sources and what is unverified."""
-    from domain.policy import UnknownJurisdiction, describe_plans, resolve_policy
+    from domain.policy import describe_plans
+    from intake.policy_store import UnknownJurisdiction, resolve_policy
 
     try:
         snap = resolve_policy(jurisdiction.upper())

@@ -1,24 +1,22 @@
-"""Jurisdiction policy as data: loading, the per-case snapshot, and duty-to-warn evaluation.
+"""Jurisdiction policy as data: the rule models, the per-case snapshot, and duty-to-warn
+evaluation.
 
 The facts come from shared/reference/jurisdictions.json, encoded by tools/build_policy_data.py
-into domain/policy_data/. A case never reads these files after it starts: `resolve_policy`
-produces a snapshot (with a version hash) that travels in the workflow input, so replay does not
-depend on today's files.
+into domain/policy_data/. Reading them is intake's work (intake.policy_store, which workflows
+never import): `resolve_policy` there produces a snapshot (with a version hash) that travels in
+the workflow input, so replay does not depend on today's files, holidays or tzdata. This module
+holds only models and pure functions, safe to pass through the workflow sandbox.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
-from functools import cache
-from importlib import resources
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.reporting import Calendar, ReportingRule, holidays_for, reporting_rule
+from domain.reporting import Calendar, ReportingRule
 
 FEDERAL_BASIS = "45 CFR 164.512(j) (serious and imminent threat to health or safety)"
 FEDERAL_SOURCE = "https://www.hhs.gov/hipaa/for-professionals/faq/520/index.html"
@@ -132,8 +130,8 @@ class Timers(BaseModel):
 class PolicySnapshot(BaseModel):
     """The rules a case runs under, fixed at case start; `version` hashes all of it.
 
-    Holidays are resolved into `calendar` here, so replay never depends on the holidays
-    library's data of the day.
+    Holidays and the zone's UTC offsets are resolved into `calendar` here, so replay never
+    depends on the holidays library's or tzdata's data of the day.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -174,69 +172,6 @@ class PolicySnapshot(BaseModel):
         if not self.kinds:  # snapshots recorded before `kinds` existed: duty to warn only
             return bool(self.duty_to_warn.unverified)
         return bool(self.unverified_rules())
-
-
-class UnknownJurisdiction(ValueError):
-    """The jurisdiction code is not one Confide has policy for."""
-
-
-@cache
-def _duty_to_warn_table() -> dict[str, DutyToWarnRule]:
-    raw = json.loads(
-        resources.files("domain").joinpath("policy_data/duty_to_warn.json").read_text()
-    )
-    return {k: DutyToWarnRule.model_validate(v) for k, v in raw["jurisdictions"].items()}
-
-
-def jurisdictions() -> list[str]:
-    """Every jurisdiction with policy data, e.g. 'US-CA'."""
-    return sorted(_duty_to_warn_table())
-
-
-def duty_to_warn_rule(jurisdiction: str) -> DutyToWarnRule:
-    """The duty-to-warn rule of one jurisdiction."""
-    try:
-        return _duty_to_warn_table()[jurisdiction]
-    except KeyError:
-        raise UnknownJurisdiction(f"no policy data for jurisdiction {jurisdiction!r}") from None
-
-
-def resolve_policy(
-    jurisdiction: str,
-    timers: Timers | None = None,
-    *,
-    kinds: list[str] | None = None,
-    timezone: str = "America/Los_Angeles",
-    year: int | None = None,
-) -> PolicySnapshot:
-    """Resolve everything a case needs from the policy data into one hashed snapshot."""
-    rule = duty_to_warn_rule(jurisdiction)
-    timers = timers or Timers()
-    state = jurisdiction.removeprefix("US-")
-    start = year or datetime.now(UTC).year
-    child = reporting_rule(jurisdiction, "child_abuse")
-    elder = reporting_rule(jurisdiction, "elder_abuse")
-    # Three years from `year` cover any statutory deadline measured in days or working days.
-    calendar = Calendar(timezone=timezone, holidays=holidays_for(state, range(start, start + 3)))
-    body = {
-        "dtw": rule.model_dump(mode="json"),
-        "child": child.model_dump(mode="json"),
-        "elder": elder.model_dump(mode="json"),
-        "calendar": calendar.model_dump(mode="json"),
-        "timers": timers.model_dump(mode="json"),
-    }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    version = "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]
-    return PolicySnapshot(
-        jurisdiction=jurisdiction,
-        duty_to_warn=rule,
-        timers=timers,
-        version=version,
-        child_abuse=child,
-        elder_abuse=elder,
-        calendar=calendar,
-        kinds=list(kinds or []),
-    )
 
 
 def describe_plans(rule: DutyToWarnRule) -> str:

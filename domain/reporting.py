@@ -11,11 +11,10 @@ delegated or routed through the person in charge; conditional duties; "unverifie
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, date, datetime, time, timedelta
+from bisect import bisect_right
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
-from functools import cache
-from importlib import resources
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -171,35 +170,140 @@ def default_rule(jurisdiction: str, kind: Literal["child_abuse", "elder_abuse"])
     )
 
 
-@cache
-def _table(kind: str) -> dict[str, ReportingRule]:
-    raw = json.loads(resources.files("domain").joinpath(f"policy_data/{kind}.json").read_text())
-    return {k: ReportingRule.model_validate(v) for k, v in raw["jurisdictions"].items()}
-
-
-def reporting_rule(jurisdiction: str, kind: Literal["child_abuse", "elder_abuse"]) -> ReportingRule:
-    """The sourced rule, or the conservative default when the reference has none."""
-    return _table(kind).get(jurisdiction) or default_rule(jurisdiction, kind)
-
-
-def covered(kind: Literal["child_abuse", "elder_abuse"]) -> list[str]:
-    """Jurisdictions with a sourced rule of this kind."""
-    return sorted(_table(kind))
-
-
 # ------------------------------------------------------------------------ deadline arithmetic
 
 
+# The frozen zone answers inside its horizon with this margin kept from the rows' ends: no UTC
+# offset is a day or more, so within it neither a transition just outside the rows (whose local
+# wall time or fold could reach in) nor the offset before the first row can change an answer.
+ZONE_MARGIN = 86400
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _seconds(dt: datetime) -> int:
+    """A datetime's wall fields as whole seconds since 1970 (microseconds ignored, as zoneinfo
+    does)."""
+    return (dt.toordinal() - _EPOCH_ORDINAL) * 86400 + dt.hour * 3600 + dt.minute * 60 + dt.second
+
+
+class FrozenZone(tzinfo):
+    """A time zone answered from UTC-offset rows fixed into a policy snapshot, not from the
+    machine's tzdata: a replay computes the same local times and deadlines as the first run
+    even if tzdata has changed since (a region abolished daylight saving time, say).
+
+    `rows` are [utc epoch seconds, utcoffset s, dst s, abbreviation]: the first the offset in
+    force when the rows begin, then each transition. Inside the horizon (the rows' span less
+    `ZONE_MARGIN` at each end) it reproduces `zoneinfo.ZoneInfo` exactly, fold included: a local
+    time is placed against each transition's wall time computed, for fold=0, with the larger
+    of the offsets before and after it, for fold=1 with the smaller (CPython's zoneinfo), so
+    a time in a gap takes the offset before the gap with fold=0 and after it with fold=1, and
+    an ambiguous one the earlier offset with fold=0 and the later with fold=1. `fromutc` sets
+    fold=1 on the second pass through an ambiguous hour.
+
+    Outside the horizon it defers to ZoneInfo (the tzdata of the day). That is acceptable: the
+    horizon is the years whose holidays the snapshot fixes (intake: from the year before the
+    flag to the end of the year after it), so a deadline past it would already be computed
+    without its holidays; statutory deadlines fall hours or days after knowledge or the oral
+    report, near the case's start, so only a concern still computing deadlines more than a year
+    after its flag reaches it; and failing there instead would stall the workflow task.
+    """
+
+    def __init__(self, key: str, rows: Sequence[Sequence[int | str]], until: int) -> None:
+        self.key = key
+        self._rows = tuple((int(r[0]), int(r[1]), int(r[2]), str(r[3])) for r in rows)
+        self._until = until
+        if not self._rows or self._rows[0][0] + 2 * ZONE_MARGIN > until:
+            raise ValueError(f"{key}: frozen offsets need at least {2 * ZONE_MARGIN} s of rows")
+        self._utc = [r[0] for r in self._rows]
+        self._info = [
+            (timedelta(seconds=off), timedelta(seconds=dst), name)
+            for _, off, dst, name in self._rows
+        ]
+        self._wall: tuple[list[int], list[int]] = ([], [])
+        for before, row in zip(self._rows, self._rows[1:], strict=False):
+            self._wall[0].append(row[0] + max(before[1], row[1]))
+            self._wall[1].append(row[0] + min(before[1], row[1]))
+        self._from = self._rows[0][0] + ZONE_MARGIN
+        self._to = until - ZONE_MARGIN
+        self._fallback: ZoneInfo | None = None
+
+    def _zoneinfo(self) -> ZoneInfo:
+        if self._fallback is None:
+            self._fallback = ZoneInfo(self.key)
+        return self._fallback
+
+    def _find(self, dt: datetime) -> tuple[timedelta, timedelta, str] | None:
+        """The (utcoffset, dst, abbreviation) of a local time; None outside the horizon."""
+        ts = _seconds(dt)
+        if not self._from <= ts < self._to:
+            return None
+        return self._info[bisect_right(self._wall[dt.fold], ts)]
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        if dt is None:
+            return None
+        info = self._find(dt)
+        return self._zoneinfo().utcoffset(dt) if info is None else info[0]
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        if dt is None:
+            return None
+        info = self._find(dt)
+        return self._zoneinfo().dst(dt) if info is None else info[1]
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        if dt is None:
+            return None
+        info = self._find(dt)
+        return self._zoneinfo().tzname(dt) if info is None else info[2]
+
+    def fromutc(self, dt: datetime) -> datetime:
+        if not isinstance(dt, datetime):
+            raise TypeError("fromutc() requires a datetime argument")
+        if dt.tzinfo is not self:
+            raise ValueError("dt.tzinfo is not self")
+        ts = _seconds(dt)
+        if not self._from <= ts < self._to:
+            zone = self._zoneinfo()
+            return zone.fromutc(dt.replace(tzinfo=zone)).replace(tzinfo=self)
+        idx = bisect_right(self._utc, ts) - 1
+        shift = self._rows[idx - 1][1] - self._rows[idx][1] if idx else 0
+        local = dt + self._info[idx][0]
+        return local.replace(fold=1) if shift > ts - self._utc[idx] else local
+
+    def __reduce__(self) -> tuple[type[FrozenZone], tuple[str, tuple, int]]:
+        return FrozenZone, (self.key, self._rows, self._until)
+
+    def __str__(self) -> str:
+        return self.key
+
+    def __repr__(self) -> str:
+        return f"FrozenZone({self.key!r}, {len(self._rows)} rows)"
+
+
 class Calendar(BaseModel):
-    """The clinic's time zone and the holidays in force, fixed into the policy snapshot."""
+    """The clinic's time zone, the holidays and the zone's UTC offsets in force, fixed into the
+    policy snapshot."""
 
     model_config = ConfigDict(frozen=True)
     timezone: str
     holidays: list[date] = []
+    # The zone's UTC offsets over the same years as `holidays`, resolved from tzdata at case
+    # start (intake.policy_store.frozen_offsets): rows [utc epoch s, utcoffset s, dst s,
+    # abbreviation] as FrozenZone reads them, and where they end (utc epoch s). Empty in
+    # snapshots recorded before they were frozen: those go on reading tzdata (ZoneInfo).
+    offsets: list[tuple[int, int, int, str]] = []
+    offsets_until: int = 0
 
     def working(self, day: date) -> bool:
         """Monday to Friday and not a holiday."""
         return day.weekday() < 5 and day not in self.holidays
+
+    def zone(self) -> tzinfo:
+        """The zone deadlines are computed in: the frozen offsets when the snapshot has them."""
+        if self.offsets:
+            return FrozenZone(self.timezone, self.offsets, self.offsets_until)
+        return ZoneInfo(self.timezone)
 
 
 def due_at(deadline: Deadline, start: datetime, cal: Calendar) -> datetime:
@@ -210,9 +314,10 @@ def due_at(deadline: Deadline, start: datetime, cal: Calendar) -> datetime:
     start day, since a report filed any time that day is within "N working days". Hours
     excluding weekends and holidays: only hours on working days count. "Or the next working
     day": an hours deadline that ends on a non-working day moves to the end of the next
-    working day.
+    working day. Local days and times come from `cal.zone()`: the offsets frozen into the
+    snapshot, so a replay after a tzdata change computes the same deadline.
     """
-    tz = ZoneInfo(cal.timezone)
+    tz = cal.zone()
     start = start.astimezone(UTC)
     if deadline.unit == Unit.working_days:
         day, left = start.astimezone(tz).date(), deadline.amount
@@ -240,16 +345,9 @@ def due_at(deadline: Deadline, start: datetime, cal: Calendar) -> datetime:
     return end
 
 
-def _midnight(day: date, tz: ZoneInfo) -> datetime:
+def _midnight(day: date, tz: tzinfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
-def _end_of(day: date, tz: ZoneInfo) -> datetime:
+def _end_of(day: date, tz: tzinfo) -> datetime:
     return datetime.combine(day, time(23, 59, 59), tzinfo=tz)
-
-
-def holidays_for(state: str, years: range) -> list[date]:
-    """Public holidays of a US state (federal + state) from the maintained `holidays` library."""
-    import holidays as holidays_lib
-
-    return sorted(holidays_lib.country_holidays("US", subdiv=state, years=list(years)))

@@ -20,7 +20,6 @@ from domain.case import CaseStatus
 from domain.clinic import Clinic, ClinicDirectory
 from domain.flags import Flag, case_id_for
 from domain.legal_request import LegalRequest
-from domain.policy import jurisdictions
 from domain.tasks import TaskCompletion, TaskView
 from infra.codec import EncryptionCodec
 from infra.ledger_db import Ledger
@@ -37,6 +36,7 @@ from intake.cases import (
     start_legal_request,
 )
 from intake.codec_server import codec_router
+from intake.policy_store import jurisdictions
 from workflows.case import CaseWorkflow
 
 MAX_BODY = 64 * 1024

@@ -24,7 +24,7 @@ from domain.clinic import Clinic
 from domain.flags import Flag, case_id_for
 from domain.legal_case import LegalRequestInput
 from domain.legal_request import INSTRUMENT_TITLE, LegalRequest, resolve_legal_policy
-from domain.policy import resolve_policy
+from intake.policy_store import resolve_policy
 from workflows import search_attributes as sa
 from workflows.accounting import AccountingWorkflow
 from workflows.authorization import AuthorizationWorkflow

@@ -10,8 +10,9 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from domain.flags import Flag
-from domain.reporting import Calendar, due_at, reporting_rule
+from domain.reporting import Calendar, due_at
 from intake.cases import start_case
+from intake.policy_store import calendar_for, holidays_for, reporting_rule
 from tests.conftest import make_worker
 from tests.support import demo_clinic, eventually, flag_body
 from tests.test_duty_to_warn_workflow import complete, open_task
@@ -62,8 +63,6 @@ async def rejected(message: str, attempt) -> None:
 def last_friday_before_monday_holiday(before: datetime) -> tuple[datetime, datetime]:
     """(Friday 3 p.m., end of the following Wednesday) in California: the last such Friday
     before `before` (in the past, so the reported call times are not in the future)."""
-    from domain.reporting import holidays_for
-
     days = holidays_for("CA", range(before.year - 1, before.year + 1))
     day = before.date() - timedelta(days=7)
     while not (day.weekday() == 4 and day + timedelta(days=3) in days):
@@ -227,13 +226,12 @@ async def test_ca_elder_written_deadline_skips_the_weekend_and_monday_holiday(
 
 def test_working_day_arithmetic_matches_the_workflow_expectation():
     rule = reporting_rule("US-CA", "elder_abuse")
-    from domain.reporting import holidays_for
-
     cal = Calendar(timezone="America/Los_Angeles", holidays=holidays_for("CA", range(2027, 2029)))
     friday = datetime(2027, 1, 15, 15, 30, tzinfo=LA)
-    assert due_at(rule.written_deadline, friday, cal) == datetime(
-        2027, 1, 20, 23, 59, 59, tzinfo=LA
-    )
+    expected = datetime(2027, 1, 20, 23, 59, 59, tzinfo=LA)
+    assert due_at(rule.written_deadline, friday, cal) == expected
+    # The same with the zone's offsets frozen, as a case's snapshot has it.
+    assert due_at(rule.written_deadline, friday, calendar_for("CA", LA.key, 2027)) == expected
 
 
 async def test_state_without_data_gets_the_conservative_default_marked_unverified(

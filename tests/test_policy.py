@@ -1,4 +1,4 @@
-"""Policy data loading and duty-to-warn evaluation (domain.policy)."""
+"""Policy data loading (intake.policy_store) and duty-to-warn evaluation (domain.policy)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ from domain.policy import (
     DecisionMode,
     DutyToWarnRule,
     Timers,
-    UnknownJurisdiction,
     decide_self_harm,
     decide_threat,
+)
+from intake.policy_store import (
+    UnknownJurisdiction,
     duty_to_warn_rule,
     jurisdictions,
     resolve_policy,

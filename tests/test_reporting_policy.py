@@ -24,11 +24,10 @@ from domain.reporting import (
     ReportingRule,
     Unit,
     WrittenReport,
-    covered,
     default_rule,
     due_at,
-    reporting_rule,
 )
+from intake.policy_store import calendar_for, covered, holidays_for, reporting_rule
 from tests.support import ROOT, reference_file
 
 REFERENCE = reference_file()
@@ -302,9 +301,8 @@ def test_reference_text_is_kept_verbatim():
 
 @pytest.fixture(scope="module")
 def ca_calendar() -> Calendar:
-    from domain.reporting import holidays_for
-
-    return Calendar(timezone="America/Los_Angeles", holidays=holidays_for("CA", range(2026, 2029)))
+    # As a case's snapshot has it: holidays and the zone's UTC offsets frozen.
+    return calendar_for("CA", "America/Los_Angeles", 2026)
 
 
 _DEADLINES = sorted(
@@ -373,7 +371,7 @@ def test_hour_deadlines_count_elapsed_hours_across_the_spring_forward():
     from datetime import UTC, datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from domain.reporting import Deadline, holidays_for
+    from domain.reporting import Deadline
 
     la = ZoneInfo("America/Los_Angeles")
     cal = Calendar(timezone="America/Los_Angeles", holidays=holidays_for("CA", range(2027, 2028)))
