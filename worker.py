@@ -65,6 +65,7 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=[
             notices.send_notice,
+            notices.send_staff_notice,
             approvals.issue_approval_codes,
             ledger_acts.record_disclosure,
             records_acts.list_documents,

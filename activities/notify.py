@@ -42,6 +42,23 @@ class SendNoticeInput(BaseModel):
     reply_to: str | None = None
 
 
+class StaffAddress(BaseModel):
+    """One member of staff a notice goes to."""
+
+    recipient_key: str
+    to: str
+
+
+class StaffNoticeInput(BaseModel):
+    """One staff notice (no PHI beyond the case id) to several members of staff at once."""
+
+    case_id: str
+    step: str
+    subject: str
+    body: str
+    recipients: list[StaffAddress]
+
+
 class NoticeReceipt(BaseModel):
     """What the mail server accepted."""
 
@@ -62,6 +79,42 @@ class NoticeActivities:
         Failure messages carry the SMTP code only: the server's own text may echo the address.
         """
         return await deliver(self._smtp, compose(self._smtp, inp), inp)
+
+    @activity.defn(name="send_staff_notice")
+    async def send_staff_notice(self, inp: StaffNoticeInput) -> dict[str, NoticeReceipt]:
+        """Send one staff notice to each recipient; return the receipts by recipient key.
+
+        One activity for all of them, so a round of staff e-mails costs a workflow one
+        activity in its history, not one per person. A recipient whose address the server
+        refuses permanently is left out (and logged): staff notices are best effort and must
+        not stop a mandated step. Transient trouble fails the activity so it retries, and the
+        retry skips whoever the heartbeat says already has the message (no duplicates).
+        """
+        done: dict[str, NoticeReceipt] = {}
+        if activity.info().heartbeat_details:
+            done = {
+                k: NoticeReceipt.model_validate(v)
+                for k, v in activity.info().heartbeat_details[0].items()
+            }
+        for r in inp.recipients:
+            if r.recipient_key in done:
+                continue
+            one = SendNoticeInput(
+                case_id=inp.case_id,
+                step=inp.step,
+                recipient_key=r.recipient_key,
+                to=r.to,
+                subject=inp.subject,
+                body=inp.body,
+            )
+            try:
+                done[r.recipient_key] = await deliver(self._smtp, compose(self._smtp, one), one)
+            except ApplicationError as e:
+                if e.type != PERMANENT:
+                    raise
+                continue
+            activity.heartbeat({k: v.model_dump(mode="json") for k, v in done.items()})
+        return done
 
 
 def compose(smtp: SmtpSettings, inp: SendNoticeInput) -> EmailMessage:

@@ -32,7 +32,7 @@ from temporalio.worker import (
 )
 
 from activities.approvals import IssueCodesInput
-from activities.notify import NoticeReceipt, SendNoticeInput
+from activities.notify import NoticeReceipt, SendNoticeInput, StaffNoticeInput
 from activities.records import SendPacketInput
 from audit.replay import Recorded, ReplayOutcome, replay, replayer
 from audit.report_model import (
@@ -109,8 +109,12 @@ _INPUTS: dict[str, type[BaseModel]] = {
     "send_notice": SendNoticeInput,
     "issue_approval_codes": IssueCodesInput,
     "send_packet": SendPacketInput,
+    "send_staff_notice": StaffNoticeInput,
 }
 _RESULTS: dict[str, Any] = {
+    # recipient key -> receipt, for the staff whose mail was accepted (a refused address is
+    # left out).
+    "send_staff_notice": dict[str, NoticeReceipt],
     "send_notice": NoticeReceipt,
     "send_packet": NoticeReceipt,
     # staff id -> salted code hash, for the approvers whose mail was accepted (a refused
@@ -365,6 +369,27 @@ def _notifications(readings: list[_RunReading]) -> list[NotificationRow]:
                         status=status,
                     )
                 )
+            elif act.type == "send_staff_notice" and act.input is not None:
+                for r in act.input.recipients:
+                    receipt = (act.result or {}).get(r.recipient_key)
+                    got = status
+                    if status == "sent" and receipt is None:
+                        got = "failed"  # the address refused the mail
+                    rows.append(
+                        NotificationRow(
+                            workflow_id=wid,
+                            step=act.input.step,
+                            kind=_notice_kind(act.input.step),
+                            recipient=r.recipient_key,
+                            to=r.to,
+                            channel="email",
+                            subject=act.input.subject,
+                            scheduled_at=act.scheduled_at,
+                            sent_at=act.finished_at if receipt else None,
+                            message_id=receipt.message_id if receipt else None,
+                            status=got,
+                        )
+                    )
             elif act.type == "issue_approval_codes" and act.input is not None:
                 for person in act.input.approvers:
                     step, key = f"{act.input.task_id}.code", f"staff-{person.id}"

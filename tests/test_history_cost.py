@@ -116,3 +116,36 @@ async def test_a_threat_renewed_weekly_for_a_year_stays_bounded(
     longest = max(len(h.events) for h in runs)
     print(f"concern runs {len(runs)}, longest {longest} events; case {case_events} events")
     assert longest <= RUN_BOUND, f"a run of {longest} events"
+
+
+# A task left open for a year: 6 overdue rounds in its first 48 hours, daily to day 30, weekly
+# after (workflows/task_board.py). About 80 rounds of ~11 events each.
+ABANDONED_YEAR_BOUND = 1_100
+
+
+async def test_a_task_abandoned_for_a_year_keeps_reminding_weekly_within_a_bound(
+    ts_env, smtp, mail, ledger, task_queue
+):
+    client = ts_env.client
+    flag = Flag.model_validate(flag_body(flag_id=f"LEFT-{uuid.uuid4().hex[:8]}"))
+
+    def overdue() -> int:
+        return len([m for m in mail.to("kim@demo-clinic.test") if "OVERDUE" in m["Subject"]])
+
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_case(client, task_queue, flag, demo_clinic())
+        task = await task_of(started.handle, "risk_assessment")
+        await ts_env.sleep(timedelta(days=300))
+        by_day_300 = await eventually(overdue)
+        await ts_env.sleep(timedelta(days=65))
+        # Still reminded, once a week: 65 days hold 9 or 10 weekly rounds (daily would be 65).
+        await eventually(lambda: overdue() >= by_day_300 + 9)
+        in_last_65_days = overdue() - by_day_300
+        history = await client.get_workflow_handle(task.workflow_id).fetch_history()
+        events = len(history.events)
+        await _complete(client, task, NO_THREAT)
+        await started.handle.result()
+    print(f"a year abandoned: {events} events, {by_day_300 + in_last_65_days} overdue rounds")
+    assert in_last_65_days in (9, 10)
+    assert 60 < by_day_300 < 90  # daily for a month (about 35 rounds), weekly after (about 38)
+    assert events <= ABANDONED_YEAR_BOUND, f"{events} events"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime
 
@@ -12,7 +13,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.approvals import ApprovalActivities, IssueCodesInput
-from activities.notify import NoticeActivities, SendNoticeInput, SmtpSettings
+from activities.notify import (
+    NoticeActivities,
+    SendNoticeInput,
+    SmtpSettings,
+    StaffAddress,
+    StaffNoticeInput,
+)
 from domain.flags import Concern, Patient, Person
 from domain.notices import message_id, victim_warning
 from domain.tasks import hash_code
@@ -266,3 +273,43 @@ async def test_a_transient_refusal_of_an_approver_still_fails_the_activity_for_r
 
     assert caught.value.non_retryable is False
     assert "diaz@demo-clinic.test" not in as_sent_to_temporal(caught.value)
+
+
+def staff_notice_input() -> StaffNoticeInput:
+    return StaffNoticeInput(
+        case_id="demo-clinic.F-1",
+        step="c1-risk_assessment.overdue3",
+        subject="Confide: task OVERDUE (ref demo-clinic.F-1)",
+        body="Task: Risk assessment\n",
+        recipients=[
+            StaffAddress(recipient_key="staff-dr-lee", to="lee@demo-clinic.test"),
+            StaffAddress(recipient_key="staff-sup-kim", to="kim@demo-clinic.test"),
+            StaffAddress(recipient_key="staff-po-diaz", to="diaz@demo-clinic.test"),
+        ],
+    )
+
+
+async def test_a_staff_notice_retried_after_trouble_reaches_each_person_once(smtp, mail):
+    sink = mail
+    sink.script["kim@demo-clinic.test"] = ["421 try again later"]
+    sink.script["diaz@demo-clinic.test"] = ["550 no such mailbox"]
+    acts = notices_for(smtp)
+    first = ActivityEnvironment()
+    beats: list = []
+    first.on_heartbeat = lambda *details: beats.append(details)
+    with pytest.raises(ApplicationError) as e:
+        await first.run(acts.send_staff_notice, staff_notice_input())
+    assert not e.value.non_retryable  # a deferral: the activity retries
+    assert len(sink.to("lee@demo-clinic.test")) == 1
+    # The retry, as Temporal runs it, sees the last heartbeat: Lee is not sent to again.
+    retry = ActivityEnvironment()
+    retry.info = dataclasses.replace(retry.info, heartbeat_details=list(beats[-1]), attempt=2)
+    receipts = await retry.run(acts.send_staff_notice, staff_notice_input())
+    assert len(sink.to("lee@demo-clinic.test")) == 1
+    assert len(sink.to("kim@demo-clinic.test")) == 1
+    # A permanent refusal leaves that person out without failing the others.
+    assert not sink.to("diaz@demo-clinic.test")
+    assert sorted(receipts) == ["staff-dr-lee", "staff-sup-kim"]
+    assert receipts["staff-sup-kim"].message_id == message_id(
+        "demo-clinic.F-1", "c1-risk_assessment.overdue3", "staff-sup-kim"
+    )

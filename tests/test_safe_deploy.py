@@ -60,14 +60,15 @@ async def waiting_a_week(handle) -> bool:
     )
 
 
-def patch_markers(history: WorkflowHistory) -> list[bytes]:
-    """The recorded patch markers (they carry their patch id in plain text); local
-    activities record markers too, under another name."""
+def patch_markers(history: WorkflowHistory, patch_id: str = TASK_RESOLVED_NOTICE) -> list[bytes]:
+    """The recorded markers of one patch (they carry their patch id in plain text); other
+    patches and local activities record markers too."""
     return [
-        e.marker_recorded_event_attributes.SerializeToString()
+        marker
         for e in history.events
         if e.HasField("marker_recorded_event_attributes")
         and e.marker_recorded_event_attributes.marker_name == "core_patch"
+        and patch_id.encode() in (marker := e.marker_recorded_event_attributes.SerializeToString())
     ]
 
 

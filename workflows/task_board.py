@@ -34,6 +34,15 @@ with workflow.unsafe.imports_passed_through():
 
 
 MAX_ESCALATION_INTERVAL = timedelta(hours=24)
+# A task still open this long past its deadline has been abandoned, not forgotten for a day:
+# everyone who can act has been told daily for weeks, and the board and ConfideOverdue show it.
+# From here the reminders go weekly, so a task left for a year costs about 80 rounds in its
+# workflow's history (bounded, tested), not 365.
+ABANDONED_AFTER = timedelta(days=30)
+ABANDONED_INTERVAL = timedelta(days=7)
+# Runs that passed the 30 days before this change kept escalating daily; they replay as
+# recorded (workflow.patched takes the new path only in runs that reach it on the new code).
+WEEKLY_WHEN_ABANDONED = "weekly-when-abandoned"
 
 # The "task resolved" notice (sent when a task that went overdue and escalated is completed) was
 # added while cases were running. Histories recorded before it have no such send_notice where an
@@ -213,6 +222,10 @@ class TaskBoard:
                 # At the top of the ladder: keep reminding, but back off to daily so a task
                 # abandoned for months does not grow the history without bound.
                 every = min(every * 2, MAX_ESCALATION_INTERVAL)
+                if deadline - task.due_at >= ABANDONED_AFTER and workflow.patched(
+                    WEEKLY_WHEN_ABANDONED
+                ):
+                    every = ABANDONED_INTERVAL
             deadline = deadline + every
         if round_ and self._tell_resolved(task):
             await self._resolved(task, list(dict.fromkeys(told)))
