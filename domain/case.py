@@ -22,7 +22,10 @@ from domain.tasks import Completed, TaskView
 # 1: a concern signals its case and upserts search attributes on every change;
 # 2: only when something a reader of the case sees from the case itself changes (phase, open
 #    tasks and their deadlines, overdue); notices and disclosures are read from the concern.
-HISTORY_VERSION = 2
+# 3: the case hears of open tasks and deadlines changing and of the concern ending, not of
+#    every phase (a phase alone is read from the concern), and the signal carries no notices
+#    or disclosures; the case's ConfideStatus is open / overdue / closed / needs_attention.
+HISTORY_VERSION = 3
 
 
 class CaseInput(BaseModel):

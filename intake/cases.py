@@ -73,6 +73,7 @@ async def start_case(client: Client, task_queue: str, flag: Flag, clinic: Clinic
         clinic_id=flag.clinic_id,
         jurisdiction=flag.jurisdiction,
         summary=f"Confide case {inp.case_id} ({flag.jurisdiction})",
+        unverified=inp.policy.unverified,
         details=(
             f"Flag {flag.flag_id} of clinic {flag.clinic_id}; "
             f"concerns: {', '.join(c.kind.value for c in flag.concerns)}; "
@@ -179,6 +180,7 @@ async def _start_once(
     jurisdiction: str,
     summary: str,
     details: str,
+    unverified: bool | None = None,
 ) -> Started:
     """Start a workflow under the clinic's own key, or find the one already started.
 
@@ -201,6 +203,12 @@ async def _start_once(
                     SearchAttributePair(sa.CLINIC, clinic_id),
                     SearchAttributePair(sa.JURISDICTION, jurisdiction),
                     SearchAttributePair(sa.OVERDUE, False),
+                    # Set here, not by the workflow's first upsert (an event in its history).
+                    *(
+                        [SearchAttributePair(sa.POLICY_UNVERIFIED, unverified)]
+                        if unverified is not None
+                        else []
+                    ),
                 ]
             ),
             static_summary=summary,
@@ -218,8 +226,8 @@ async def fresh_concerns(client: Client, status: CaseStatus) -> CaseStatus:
     """The case view with each open concern read from the concern itself.
 
     A case of history version 2 hears from its concerns only when their phase, open tasks or
-    deadlines change (each signal is history); their notices and disclosures are read here, at
-    the source, by query. A concern that cannot answer (gone, or its worker busy) is shown as
+    deadlines change, version 3 only when their open tasks change or they end (each signal is
+    history); their phases, notices and disclosures are read here, at the source, by query. A concern that cannot answer (gone, or its worker busy) is shown as
     the case last heard of it.
     """
     if not status.concerns:
@@ -238,13 +246,18 @@ async def fresh_concerns(client: Client, status: CaseStatus) -> CaseStatus:
     # All at once: an abuse case has a concern per victim and reporter.
     concerns = list(await asyncio.gather(*(fresh(c) for c in status.concerns)))
     dues = [c.next_due for c in concerns if c.next_due]
+    overdue = any(c.overdue for c in concerns)
+    word = status.status
+    if word in ("open", "overdue"):  # as the concerns say now
+        word = "overdue" if overdue else "open"
     return status.model_copy(
         update={
+            "status": word,
             "concerns": concerns,
             "tasks": sorted((t for c in concerns for t in c.tasks), key=lambda t: t.due_at),
             "notifications": [n for c in concerns for n in c.notifications],
             "disclosures": [d for c in concerns for d in c.disclosures],
-            "overdue": any(c.overdue for c in concerns),
+            "overdue": overdue,
             "next_due": min(dues) if dues else None,
         }
     )

@@ -26,16 +26,17 @@ async def _complete(client, task, data) -> None:
     )
 
 
-# Issue 10's target is 60. Version 1 took 119 here; version 2 takes 54-72 (workflow tasks vary
-# with timing under load). The budget leaves room for that and catches a regression.
-BUDGET = 80
+# Issue 10's target is 60. Version 1 took 119 here, version 2 54-72, version 3 56-62 (the
+# concern's workflow tasks vary with how its activity completions batch). The budget leaves
+# room for that variance and still catches a regression of one more signal or activity.
+BUDGET = 66
 
 
 async def test_a_ca_case_to_warnings_and_ledger_rows_stays_within_its_event_budget(
     dev_env, smtp, mail, ledger, task_queue
 ):
     client = dev_env.client
-    assert HISTORY_VERSION == 2
+    assert HISTORY_VERSION == 3
     flag = Flag.model_validate(flag_body(flag_id=f"COST-{uuid.uuid4().hex[:8]}"))
     async with make_worker(client, task_queue, smtp[0].port, ledger):
         started = await start_case(client, task_queue, flag, demo_clinic())
@@ -70,6 +71,7 @@ async def test_a_ca_case_to_warnings_and_ledger_rows_stays_within_its_event_budg
     # to follow-up: not once per notice or ledger row.
     assert len(signals) <= 3
     total = len(case_history.events) + len(concern_history.events)
+    print(f"CA case to warnings and ledger rows: {total} events (case {len(case_history.events)})")
     assert total <= BUDGET, f"{total} events (case {len(case_history.events)})"
 
 

@@ -41,6 +41,12 @@ def test_histories_exist_for_every_path_and_outcome():
     # A renewed threat continues the concern as new: both runs on record.
     for run in (1, 2):
         assert f"demo-clinic.HIST-V2-CA-CALL-RENEWED.c1-threat_to_others.run{run}.json" in names
+    # History version 3 (the case told of tasks and the end only) beside versions 1 and 2.
+    for scenario in ("V3-CA-MANDATORY", "V3-CA-OVERDUE"):
+        assert f"demo-clinic.HIST-{scenario}.c1-threat_to_others.json" in names
+    assert "demo-clinic.HIST-V3-CA-CHILD-ABUSE.c1-child_abuse-v1-dr-lee.json" in names
+    for run in (1, 2):
+        assert f"demo-clinic.HIST-V3-CA-CALL-RENEWED.c1-threat_to_others.run{run}.json" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

@@ -26,6 +26,8 @@ from tests.support import demo_clinic, eventually, flag_body
 from tests.test_duty_to_warn_workflow import NO_THREAT, complete, open_task
 from tests.test_tasks import risk_task
 from worker import WORKFLOWS
+from workflows.abuse_report import DUTY_BEFORE_MAIL
+from workflows.mail import STAFF_AT_ONCE
 from workflows.task_board import TASK_RESOLVED_NOTICE, TaskBoard
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -195,3 +197,19 @@ def test_a_cancelled_task_gets_no_resolved_notice():
     # Decided before patched() is consulted, so this holds outside a workflow too.
     board = TaskBoard("C-1", demo_clinic(), on_change=None)  # type: ignore[arg-type]
     assert board._tell_resolved(risk_task(status=TaskStatus.cancelled, overdue=True)) is False
+
+
+def test_checked_in_histories_replay_both_sides_of_the_newer_patches():
+    # Version 3 recordings took the new paths (one staff-notice activity for several people;
+    # the abuse duty on the board before its e-mails); the version 1 and 2 recordings the old.
+    def markers(name: str, patch_id: str) -> list[bytes]:
+        path = HISTORIES / name
+        history = WorkflowHistory.from_json(path.stem, path.read_text())
+        return patch_markers(history, patch_id)
+
+    overdue = "demo-clinic.HIST-{}-CA-OVERDUE.c1-threat_to_others.json"
+    assert markers(overdue.format("V3"), STAFF_AT_ONCE)
+    assert not markers(overdue.replace("{}-", ""), STAFF_AT_ONCE)
+    abuse = "demo-clinic.HIST-{}-CA-CHILD-ABUSE.c1-child_abuse-v1-dr-lee.json"
+    assert markers(abuse.format("V3"), DUTY_BEFORE_MAIL)
+    assert not markers(abuse.format("V2"), DUTY_BEFORE_MAIL)

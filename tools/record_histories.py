@@ -540,6 +540,12 @@ async def main() -> None:
                 ("V2-CA-CHILD-ABUSE", "US-CA", ca_child_abuse, CHILD),
                 # A renewed threat: the concern continues as new at the new round.
                 ("V2-CA-CALL-RENEWED", "US-CA", ca_call_renewed, NO_EMAIL_VICTIM),
+                # History version 3: the case hears of tasks and the end, not every phase; staff
+                # notices to several people in one activity; the abuse duty on the board first.
+                ("V3-CA-MANDATORY", "US-CA", ca_mandatory, None),
+                ("V3-CA-OVERDUE", "US-CA", ca_overdue_then_closed, None),
+                ("V3-CA-CHILD-ABUSE", "US-CA", ca_child_abuse, CHILD),
+                ("V3-CA-CALL-RENEWED", "US-CA", ca_call_renewed, NO_EMAIL_VICTIM),
             ]:
                 if (OUT / f"demo-clinic.HIST-{name}.json").exists() and "--all" not in sys.argv:
                     print(f"kept tests/histories/demo-clinic.HIST-{name}*.json (on record)")

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.duty_to_warn import DutyToWarnWorkflow
 
 DUTY_TO_WARN_KINDS = {ConcernKind.threat_to_others, ConcernKind.self_harm}
+FINAL = (Phase.closed, Phase.failed)
 
 
 def concern_workflow_id(case_id: str, index: int, kind: str, suffix: str = "") -> str:
@@ -37,6 +38,10 @@ class CaseWorkflow:
         self.concerns: dict[str, ConcernStatus] = {}
         self.closed = False
         self._last_upsert: tuple | None = None
+        if inp.history_version >= 3:
+            # What intake set when it started the case (intake.cases.start_case): the first
+            # publish then has nothing to upsert.
+            self._last_upsert = ("open", False, inp.policy.unverified)
 
     @workflow.signal
     def concern_changed(self, status: ConcernStatus) -> None:
@@ -160,30 +165,49 @@ class CaseWorkflow:
         waiting = sorted({r.value for c in concerns for t in c.tasks for r in t.allowed_roles})
         dues = [c.next_due for c in concerns if c.next_due]
         status = self._case_status()
-        if status == "open":  # say which phases the open concerns are in
+        if status == "open" and self.inp.history_version < 3:
+            # Say which phases the open concerns are in (version 3 hears of phases only when
+            # they end: the concern workflows carry their own ConfideStatus).
             status = (
                 ",".join(sorted({c.phase.value for c in concerns if c.phase != Phase.closed}))
                 or "open"
             )
-        values = (
-            status,
-            tuple(waiting),
-            min(dues) if dues else None,
-            self._overdue(),
-            self._unverified(),
-        )
-        # History version 2 upserts only a change (an upsert is an event in the case's history).
-        if self.inp.history_version < 2 or values != self._last_upsert:
-            self._last_upsert = values
-            workflow.upsert_search_attributes(
-                [
-                    sa.STATUS.value_set(status),
-                    sa.WAITING_ON.value_set(waiting) if waiting else sa.WAITING_ON.value_unset(),
-                    sa.DUE_AT.value_set(min(dues)) if dues else sa.DUE_AT.value_unset(),
-                    sa.OVERDUE.value_set(self._overdue()),
-                    sa.POLICY_UNVERIFIED.value_set(self._unverified()),
-                ]
+        if self.inp.history_version >= 3:
+            # Version 3: who is waited on and by when live on the concern workflows only, where
+            # the work is done (a supervisor's list of waiting work showed every case twice);
+            # the case says whether it is open, overdue, closed or needs attention.
+            values: tuple = (status, self._overdue(), self._unverified())
+            if values != self._last_upsert:
+                self._last_upsert = values
+                workflow.upsert_search_attributes(
+                    [
+                        sa.STATUS.value_set(status),
+                        sa.OVERDUE.value_set(self._overdue()),
+                        sa.POLICY_UNVERIFIED.value_set(self._unverified()),
+                    ]
+                )
+        else:
+            values = (
+                status,
+                tuple(waiting),
+                min(dues) if dues else None,
+                self._overdue(),
+                self._unverified(),
             )
+            # History version 2 upserts only a change (an upsert is an event in the history).
+            if self.inp.history_version < 2 or values != self._last_upsert:
+                self._last_upsert = values
+                workflow.upsert_search_attributes(
+                    [
+                        sa.STATUS.value_set(status),
+                        sa.WAITING_ON.value_set(waiting)
+                        if waiting
+                        else sa.WAITING_ON.value_unset(),
+                        sa.DUE_AT.value_set(min(dues)) if dues else sa.DUE_AT.value_unset(),
+                        sa.OVERDUE.value_set(self._overdue()),
+                        sa.POLICY_UNVERIFIED.value_set(self._unverified()),
+                    ]
+                )
         lines = [
             f"## Case {self.inp.case_id} · {self.inp.policy.jurisdiction} · "
             f"policy {self.inp.policy.version}"
@@ -191,8 +215,11 @@ class CaseWorkflow:
             "",
         ]
         for c in concerns:
+            # Version 3 hears of a phase only when it is final: an open concern's phase is on
+            # its own workflow page.
+            phase = c.phase.value if self.inp.history_version < 3 or c.phase in FINAL else "open"
             lines.append(
-                f"- concern {c.index} `{c.kind}`: **{c.phase.value}**"
+                f"- concern {c.index} `{c.kind}`: **{phase}**"
                 + (" — **OVERDUE**" if c.overdue else "")
                 + f" → workflow `{c.workflow_id}`"
             )

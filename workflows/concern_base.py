@@ -118,9 +118,14 @@ class ConcernWorkflowBase(TaskWorkflowBase):
 
     def _case_sees(self) -> tuple:
         """What the case shows of this concern from its own state: phase, the open tasks with
-        who may act and by when, overdue. Notices and disclosures are read from the concern."""
+        who may act and by when, overdue. Notices and disclosures are read from the concern.
+        History version 3: the phase only once it is final (a case showed "notifying" for the
+        second the warnings took, then "follow_up": a signal each, and the case's events)."""
+        phase: Phase | None = self.phase
+        if self.inp.history_version >= 3 and phase not in (Phase.closed, Phase.failed):
+            phase = None
         return (
-            self.phase,
+            phase,
             tuple(
                 (t.task_id, t.due_at, t.overdue, tuple(t.allowed_roles))
                 for t in self.board.open_tasks()
@@ -171,8 +176,13 @@ class ConcernWorkflowBase(TaskWorkflowBase):
                 self._last_told = seen
             self._revision += 1
             try:
+                status = self._status()
+                if self.inp.history_version >= 3:
+                    # The case reads notices and disclosures from the concern (by query) and
+                    # from its result: the signal carries only what changed shape.
+                    status = status.model_copy(update={"notifications": [], "disclosures": []})
                 await workflow.get_external_workflow_handle(self.inp.parent_workflow_id).signal(
-                    "concern_changed", self._status()
+                    "concern_changed", status
                 )
             except Exception:  # noqa: BLE001 (any failure to reach the case)
                 # The case may be gone (terminated by an operator): the duty goes on.
