@@ -227,8 +227,9 @@ async def fresh_concerns(client: Client, status: CaseStatus) -> CaseStatus:
 
     A case of history version 2 hears from its concerns only when their phase, open tasks or
     deadlines change, version 3 only when their open tasks change or they end (each signal is
-    history); their phases, notices and disclosures are read here, at the source, by query. A concern that cannot answer (gone, or its worker busy) is shown as
-    the case last heard of it.
+    history); their phases, notices and disclosures are read here, at the source, by query.
+    A concern that cannot answer (gone, or its worker busy) is shown as the case last heard
+    of it.
     """
     if not status.concerns:
         return status
