@@ -350,7 +350,7 @@ def policy_show(jurisdiction: str) -> None:
 
 def _legal_rows(jurisdiction: str) -> list[tuple[str, str]]:
     """The court-order / subpoena rules of a jurisdiction, as `policy show` lists them."""
-    from domain.legal_request import legal_rule
+    from intake.policy_store import legal_rule
 
     legal = legal_rule(jurisdiction)
     window = legal.objection

@@ -13,8 +13,6 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import cache
-from importlib import resources
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -243,30 +241,3 @@ class LegalRequestPolicy(BaseModel):
     def unverified(self) -> bool:
         """True when a value the request relies on is not confirmed by a source."""
         return bool(self.rule.unverified or self.rule.default)
-
-
-@cache
-def _legal_table() -> dict:
-    return json.loads(
-        resources.files("domain").joinpath("policy_data/legal_requests.json").read_text()
-    )
-
-
-def legal_rule(jurisdiction: str) -> LegalRequestRule:
-    """The sourced rule of a jurisdiction, or the conservative default marked unverified."""
-    table = _legal_table()
-    raw = table["jurisdictions"].get(jurisdiction)
-    if raw is not None:
-        return LegalRequestRule.model_validate({"jurisdiction": jurisdiction, **raw})
-    return LegalRequestRule.model_validate(
-        {"jurisdiction": jurisdiction, **table["default"], "default": True}
-    )
-
-
-def resolve_legal_policy(jurisdiction: str, timezone: str) -> LegalRequestPolicy:
-    """The snapshot a legal request carries in its workflow input."""
-    rule = legal_rule(jurisdiction)
-    body = {"rule": rule.model_dump(mode="json"), "timezone": timezone}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    version = "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]
-    return LegalRequestPolicy(rule=rule, timezone=timezone, version=version)

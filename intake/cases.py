@@ -23,8 +23,8 @@ from domain.case import HISTORY_VERSION, CaseInput, CaseStatus, ConcernStatus, P
 from domain.clinic import Clinic
 from domain.flags import Flag, case_id_for
 from domain.legal_case import LegalRequestInput
-from domain.legal_request import INSTRUMENT_TITLE, LegalRequest, resolve_legal_policy
-from intake.policy_store import resolve_policy
+from domain.legal_request import INSTRUMENT_TITLE, LegalRequest
+from intake.policy_store import resolve_legal_policy, resolve_policy
 from workflows import search_attributes as sa
 from workflows.accounting import AccountingWorkflow
 from workflows.authorization import AuthorizationWorkflow

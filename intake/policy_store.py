@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from domain.legal_request import LegalRequestPolicy, LegalRequestRule
 from domain.policy import DutyToWarnRule, PolicySnapshot, Timers
 from domain.reporting import ZONE_MARGIN, Calendar, ReportingRule, default_rule
 
@@ -188,3 +189,33 @@ def resolve_policy(
         calendar=calendar,
         kinds=list(kinds or []),
     )
+
+
+# ------------------------------------------------------------------------ legal requests
+
+
+@cache
+def _legal_table() -> dict:
+    return json.loads(
+        resources.files("domain").joinpath("policy_data/legal_requests.json").read_text()
+    )
+
+
+def legal_rule(jurisdiction: str) -> LegalRequestRule:
+    """The sourced rule of a jurisdiction, or the conservative default marked unverified."""
+    table = _legal_table()
+    raw = table["jurisdictions"].get(jurisdiction)
+    if raw is not None:
+        return LegalRequestRule.model_validate({"jurisdiction": jurisdiction, **raw})
+    return LegalRequestRule.model_validate(
+        {"jurisdiction": jurisdiction, **table["default"], "default": True}
+    )
+
+
+def resolve_legal_policy(jurisdiction: str, timezone: str) -> LegalRequestPolicy:
+    """The snapshot a legal request carries in its workflow input."""
+    rule = legal_rule(jurisdiction)
+    body = {"rule": rule.model_dump(mode="json"), "timezone": timezone}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    version = "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]
+    return LegalRequestPolicy(rule=rule, timezone=timezone, version=version)

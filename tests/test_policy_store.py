@@ -39,12 +39,6 @@ EXCEPTIONS = {
         "reads the clinics file it is given; called by intake and the CLI at startup, never in "
         "workflow code (the clinic a case runs under travels in its input)"
     ),
-    ("domain/legal_request.py", "_legal_table", "resources.files"): (
-        "the legal-request rules loader (legal_rule, resolve_legal_policy), called only by "
-        "intake/cases.py and the CLI: the same shape as the loaders moved to "
-        "intake.policy_store, left for the change that moves domain/legal_request.py's"
-    ),
-    ("domain/legal_request.py", "_legal_table", "*.read_text"): ("as above"),
 }
 
 
