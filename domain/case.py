@@ -36,6 +36,8 @@ class CaseInput(BaseModel):
     clinic: Clinic
     policy: PolicySnapshot
     history_version: int = 1
+    # A case that continued as new (history version 3): its concerns as last heard of.
+    carry: CaseCarry | None = None
 
 
 class ConcernCarry(BaseModel):
@@ -147,3 +149,16 @@ class CaseStatus(BaseModel):
     legal: LegalRequestView | None = None
     authorization: AuthorizationView | None = None
     accounting: AccountingView | None = None
+
+
+class CaseCarry(BaseModel):
+    """What a case's next run takes over when its history has grown long (a concern renewed
+    weekly for a year tells its case of every round): the concerns as last heard of, and
+    which of them are still running. The concern workflows are not restarted: they signal the
+    case by workflow id, so the new run hears them, and tells their end by its final signal."""
+
+    concerns: list[ConcernStatus]
+    running: list[str]
+
+
+CaseInput.model_rebuild()

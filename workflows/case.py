@@ -11,7 +11,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from domain.case import CaseInput, CaseStatus, ConcernInput, ConcernStatus, Phase
+    from domain.case import (
+        CaseCarry,
+        CaseInput,
+        CaseStatus,
+        ConcernInput,
+        ConcernStatus,
+        Phase,
+    )
     from domain.flags import ABUSE_KINDS, ConcernKind
     from domain.tasks import TaskView
     from workflows import search_attributes as sa
@@ -20,6 +27,9 @@ with workflow.unsafe.imports_passed_through():
 
 DUTY_TO_WARN_KINDS = {ConcernKind.threat_to_others, ConcernKind.self_harm}
 FINAL = (Phase.closed, Phase.failed)
+# A case of history version 3 continues as new once its run has this many events (and when the
+# server suggests it): about eight months of a threat renewed every week.
+CASE_RUN_EVENTS = 500
 
 
 def concern_workflow_id(case_id: str, index: int, kind: str, suffix: str = "") -> str:
@@ -42,6 +52,12 @@ class CaseWorkflow:
             # What intake set when it started the case (intake.cases.start_case): the first
             # publish then has nothing to upsert.
             self._last_upsert = ("open", False, inp.policy.unverified)
+        # Version 3: the concern workflows not yet ended, by id.
+        self._running: set[str] = set()
+        if inp.carry is not None:  # a case continued as new
+            self.concerns = {c.workflow_id: c for c in inp.carry.concerns}
+            self._running = set(inp.carry.running)
+            self._last_upsert = None  # the new run states its search attributes once
 
     @workflow.signal
     def concern_changed(self, status: ConcernStatus) -> None:
@@ -49,6 +65,10 @@ class CaseWorkflow:
         current = self.concerns.get(status.workflow_id)
         if current is None or status.revision >= current.revision:
             self.concerns[status.workflow_id] = status
+            if self.inp.carry is not None and status.phase in FINAL:
+                # A run continued as new has no handle on the concern: its final signal is
+                # how it hears the concern ended (the first run waits on the handle instead).
+                self._running.discard(status.workflow_id)
             self._publish()
 
     @workflow.query
@@ -79,6 +99,8 @@ class CaseWorkflow:
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseStatus:
         """Start every concern's path and wait for all of them."""
+        if inp.carry is not None:  # continued as new: the concerns run already
+            return await self._continued()
         children = []
         for index, concern in enumerate(inp.flag.concerns, 1):
             base = ConcernInput(
@@ -127,16 +149,60 @@ class CaseWorkflow:
                 )
         handles = await asyncio.gather(*children)
         self._publish()
+        if inp.history_version >= 3:
+            self._running = {h.id for h in handles}
+            for h in handles:
+                asyncio.create_task(self._until_ended(h))
+            return await self._continued()
         # One concern failing must not fail the case or its other concerns.
         results = await asyncio.gather(*handles, return_exceptions=True)
         for handle, result in zip(handles, results, strict=True):
-            if isinstance(result, BaseException):
-                last = self.concerns.get(handle.id)
-                if last is not None:
-                    self.concerns[handle.id] = last.model_copy(update={"phase": Phase.failed})
-                workflow.logger.error("concern workflow failed", extra={"workflow_id": handle.id})
-            else:
-                self.concerns[result.workflow_id] = result
+            self._ended(handle.id, result)
+        return await self._close()
+
+    async def _until_ended(self, handle: Any) -> None:
+        try:
+            result = await handle
+        except Exception as e:  # noqa: BLE001 (one concern failing must not fail the case)
+            # Exception only: a run that continues as new closes this coroutine (GeneratorExit),
+            # and that is not the concern failing.
+            result = e
+        self._ended(handle.id, result)
+        self._running.discard(handle.id)
+
+    def _ended(self, workflow_id: str, result: Any) -> None:
+        if isinstance(result, BaseException):
+            last = self.concerns.get(workflow_id)
+            if last is not None:
+                self.concerns[workflow_id] = last.model_copy(update={"phase": Phase.failed})
+            workflow.logger.error("concern workflow failed", extra={"workflow_id": workflow_id})
+        else:
+            self.concerns[result.workflow_id] = result
+
+    async def _continued(self) -> CaseStatus:
+        """History version 3: wait for every concern to end, continuing as new whenever this
+        run's history has grown long (a concern renewed weekly for a year tells its case of
+        every round; each run stays under CASE_RUN_EVENTS plus one signal's worth)."""
+        await workflow.wait_condition(lambda: not self._running or self._long())
+        if self._running:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(
+                self.inp.model_copy(
+                    update={
+                        "carry": CaseCarry(concerns=self._ordered(), running=sorted(self._running))
+                    }
+                )
+            )
+        return await self._close()
+
+    def _long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.get_current_history_length() >= CASE_RUN_EVENTS
+            or info.is_continue_as_new_suggested()
+        )
+
+    async def _close(self) -> CaseStatus:
         self.closed = True
         self._publish()
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -177,9 +177,13 @@ class ConcernWorkflowBase(TaskWorkflowBase):
             self._revision += 1
             try:
                 status = self._status()
-                if self.inp.history_version >= 3:
-                    # The case reads notices and disclosures from the concern (by query) and
-                    # from its result: the signal carries only what changed shape.
+                if self.inp.history_version >= 3 and self.phase not in (
+                    Phase.closed,
+                    Phase.failed,
+                ):
+                    # The case reads notices and disclosures from the concern (by query): the
+                    # signal carries only what changed shape. The last one carries them all,
+                    # for a case that continued as new has no handle to read the result from.
                     status = status.model_copy(update={"notifications": [], "disclosures": []})
                 await workflow.get_external_workflow_handle(self.inp.parent_workflow_id).signal(
                     "concern_changed", status
