@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from importlib.machinery import SourceFileLoader
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -29,6 +30,13 @@ from workflows.case import CaseWorkflow
 from workflows.duty_to_warn import DutyToWarnWorkflow
 from workflows.legal_request import LegalRequestWorkflow
 
+# Workflows kept in memory between their workflow tasks (temporalio's default is 1,000). A cached
+# workflow with its sandbox costs about 0.3-0.4 MB; with 250 the worker stays near 210 MB with
+# 2,000 open cases where 1,000 took it to 370 MB, and cases/s, CPU per case and a new flag's
+# latency did not change (bench/PROFILE.md). A case evicted between tasks is replayed on its
+# next one, which costs CPU only when more than 125 cases are active at once.
+MAX_CACHED_WORKFLOWS = 250
+
 WORKFLOWS = [
     CaseWorkflow,
     DutyToWarnWorkflow,
@@ -38,6 +46,35 @@ WORKFLOWS = [
     AccountingWorkflow,
     ArchiveWorkflow,
 ]
+
+
+def reuse_compiled_modules() -> None:
+    """Compile each source file once per process, however often it is imported.
+
+    The workflow sandbox imports a workflow's own modules (workflows/*.py) anew for every
+    workflow run it starts and every history it replays. Where no bytecode is written
+    (PYTHONDONTWRITEBYTECODE, set on the development machines and common in containers, or a
+    tree the worker cannot write) each of those imports compiled the source again: the largest
+    single cost in the worker's profile (bench/PROFILE.md). The code object is kept in memory
+    under the file's path and its exact bytes, so a changed file still compiles anew; nothing is
+    written to disk.
+    """
+    if getattr(SourceFileLoader.source_to_code, "_confide_cached", False):
+        return
+    compile_source = SourceFileLoader.source_to_code
+    compiled: dict[tuple, object] = {}
+
+    def source_to_code(self, data, path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not isinstance(data, bytes | str):  # an AST: compile as asked
+            return compile_source(self, data, path, *args, **kwargs)
+        key = (str(path), data, args, tuple(sorted(kwargs.items())))
+        code = compiled.get(key)
+        if code is None:
+            code = compiled[key] = compile_source(self, data, path, *args, **kwargs)
+        return code
+
+    source_to_code._confide_cached = True  # type: ignore[attr-defined]
+    SourceFileLoader.source_to_code = source_to_code  # type: ignore[method-assign]
 
 
 def build_worker(
@@ -50,6 +87,8 @@ def build_worker(
     """A worker with its activities wired to their clients (SMTP, ledger, records store, code
     secret); the records store defaults to the one beside the ledger. `options` go to
     temporalio's Worker (tests use them to tune caching)."""
+    reuse_compiled_modules()
+    options.setdefault("max_cached_workflows", MAX_CACHED_WORKFLOWS)
     if records is None:
         records = RecordsStore(ledger.url)
         records.migrate()
