@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import signal
 from importlib.machinery import SourceFileLoader
+from types import CodeType
 
+import temporalio.worker.workflow_sandbox._runner as sandbox_runner
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -48,17 +50,28 @@ WORKFLOWS = [
 ]
 
 
-def reuse_compiled_modules() -> None:
-    """Compile each source file once per process, however often it is imported.
+def reuse_compiled_code() -> None:
+    """Compile once per process what the workflow sandbox compiles again and again.
 
-    The workflow sandbox imports a workflow's own modules (workflows/*.py) anew for every
-    workflow run it starts and every history it replays. Where no bytecode is written
-    (PYTHONDONTWRITEBYTECODE, set on the development machines and common in containers, or a
-    tree the worker cannot write) each of those imports compiled the source again: the largest
-    single cost in the worker's profile (bench/PROFILE.md). The code object is kept in memory
-    under the file's path and its exact bytes, so a changed file still compiles anew; nothing is
-    written to disk.
+    - Modules. The sandbox imports a workflow's own modules (workflows/*.py) anew for every
+      workflow run it starts and every history it replays. Where no bytecode is written
+      (PYTHONDONTWRITEBYTECODE, set on the development machines and common in containers, or a
+      tree the worker cannot write) each of those imports compiled the source again: the
+      largest single cost in the worker's profile. The code object is kept under the file's
+      path and its exact bytes, so a changed file still compiles anew; nothing is written.
+    - Snippets. The sandbox enters a workflow through `exec` of a two-line string, for every
+      activation and for every payload it encodes (to ask the workflow for its serialization
+      context), and `exec` compiles the string each time. The handful of distinct strings are
+      compiled once. temporalio is pinned to 1.35.x; if its sandbox stops calling `exec` this
+      way, the sandbox runs exactly as before.
+
+    bench/PROFILE.md has the profile and the measured effect.
     """
+    _compile_modules_once()
+    _compile_sandbox_snippets_once()
+
+
+def _compile_modules_once() -> None:
     if getattr(SourceFileLoader.source_to_code, "_confide_cached", False):
         return
     compile_source = SourceFileLoader.source_to_code
@@ -77,6 +90,22 @@ def reuse_compiled_modules() -> None:
     SourceFileLoader.source_to_code = source_to_code  # type: ignore[method-assign]
 
 
+def _compile_sandbox_snippets_once() -> None:
+    if "exec" in vars(sandbox_runner):
+        return
+    snippets: dict[str, CodeType] = {}
+
+    def exec_compiled(source, globals_=None, locals_=None, /):  # type: ignore[no-untyped-def]
+        if isinstance(source, str):
+            code = snippets.get(source)
+            if code is None:
+                code = snippets[source] = compile(source, "<string>", "exec", dont_inherit=True)
+            source = code
+        exec(source, globals_, locals_)
+
+    sandbox_runner.exec = exec_compiled  # type: ignore[attr-defined]
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -87,7 +116,7 @@ def build_worker(
     """A worker with its activities wired to their clients (SMTP, ledger, records store, code
     secret); the records store defaults to the one beside the ledger. `options` go to
     temporalio's Worker (tests use them to tune caching)."""
-    reuse_compiled_modules()
+    reuse_compiled_code()
     options.setdefault("max_cached_workflows", MAX_CACHED_WORKFLOWS)
     if records is None:
         records = RecordsStore(ledger.url)

@@ -24,7 +24,7 @@ from temporalio.worker import Replayer
 
 from infra.archive_db import ArchiveStore
 from infra.temporal import data_converter
-from worker import WORKFLOWS, reuse_compiled_modules
+from worker import WORKFLOWS, reuse_compiled_code
 
 Source = Literal["temporal", "archive", "file"]
 
@@ -48,7 +48,7 @@ def _quiet_runtime() -> Runtime:
 
 def replayer(**options) -> Replayer:
     """A replayer for every Confide workflow, with the converter the worker uses."""
-    reuse_compiled_modules()  # each replayed history imports the workflow modules anew
+    reuse_compiled_code()  # each replayed history imports the workflow modules anew
     return Replayer(
         workflows=WORKFLOWS, data_converter=data_converter(), runtime=_quiet_runtime(), **options
     )

@@ -1,12 +1,13 @@
-"""The worker compiles a source file once however often the workflow sandbox imports it, and a
-changed file anew (worker.reuse_compiled_modules; bench/PROFILE.md has why)."""
+"""The worker compiles a source file once however often the workflow sandbox imports it (a
+changed file anew), and the sandbox's entry snippets once (worker.reuse_compiled_code;
+bench/PROFILE.md has why)."""
 
 from __future__ import annotations
 
 import importlib.util
 from importlib.machinery import SourceFileLoader
 
-from worker import reuse_compiled_modules
+from worker import reuse_compiled_code
 
 
 def _load(path):
@@ -18,8 +19,8 @@ def _load(path):
 
 def test_a_module_imported_again_reuses_its_code_until_the_file_changes(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.dont_write_bytecode", True)  # as under PYTHONDONTWRITEBYTECODE
-    reuse_compiled_modules()
-    reuse_compiled_modules()  # once is enough; a second call changes nothing
+    reuse_compiled_code()
+    reuse_compiled_code()  # once is enough; a second call changes nothing
     path = tmp_path / "wf_module.py"
     path.write_text("def answer():\n    return 1\n")
     first, again = _load(path), _load(path)
@@ -28,3 +29,13 @@ def test_a_module_imported_again_reuses_its_code_until_the_file_changes(tmp_path
     path.write_text("def answer():\n    return 2\n")
     assert _load(path).answer() == 2
     assert not list(tmp_path.glob("**/*.pyc"))
+
+
+def test_the_sandbox_still_runs_its_snippets_compiled_once():
+    import temporalio.worker.workflow_sandbox._runner as sandbox_runner
+
+    reuse_compiled_code()
+    scope: dict = {"n": 1}
+    for _ in range(2):
+        sandbox_runner.exec("n = n + 1\n", scope, scope)
+    assert scope["n"] == 3
