@@ -73,6 +73,8 @@ async def main(args: argparse.Namespace) -> None:
     await batch(r, recorded)  # the first round imports the workflows into the sandbox
     print(f"first (cold) batch round: {time.perf_counter() - t0:.2f} s")
     for name, run in modes.items():
+        if args.only and args.only not in name:
+            continue
         times = []
         for _ in range(args.rounds):
             t0 = time.perf_counter()
@@ -93,6 +95,9 @@ if __name__ == "__main__":
     )
     p.add_argument("--dir", default=str(ROOT / "tests" / "histories"), help="*.json histories")
     p.add_argument("--rounds", type=int, default=5, help="timed rounds per mode (%(default)s)")
+    p.add_argument(
+        "--only", help="time only the modes whose name contains this (e.g. iterator, audit)"
+    )
     p.add_argument(
         "--keyring",
         default=str(ROOT / "tests" / "keyring.test.json"),
