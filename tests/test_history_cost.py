@@ -4,10 +4,13 @@ its case only what the case shows."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import UnsandboxedWorkflowRunner
 
 from audit.replay import replay_histories
 from domain.case import HISTORY_VERSION, Phase
@@ -163,3 +166,36 @@ async def test_a_task_abandoned_for_a_year_keeps_reminding_weekly_within_a_bound
     assert in_last_65_days in (9, 10)
     assert 60 < by_day_300 < 90  # daily for a month (about 35 rounds), weekly after (about 38)
     assert events <= ABANDONED_YEAR_BOUND, f"{events} events"
+
+
+async def test_a_concern_failing_after_its_case_continued_as_new_closes_the_case(
+    ts_env, smtp, mail, ledger, task_queue, monkeypatch
+):
+    # A case that continued as new holds no handle on its concern: the concern's failure must
+    # reach it as a signal, or the case would stay open for ever. Unsandboxed, so the patches
+    # below reach the workflow code: a tiny run limit, and a decision that fails the concern.
+    import workflows.case
+    from workflows.duty_to_warn import DutyToWarnWorkflow
+
+    def broken(self, assessment):
+        raise ApplicationError("a rule the code cannot apply", non_retryable=True)
+
+    monkeypatch.setattr(workflows.case, "CASE_RUN_EVENTS", 10)
+    monkeypatch.setattr(DutyToWarnWorkflow, "_decide", broken)
+    client = ts_env.client
+    flag = Flag.model_validate(flag_body(flag_id=f"FAIL-{uuid.uuid4().hex[:8]}"))
+    async with make_worker(
+        client, task_queue, smtp[0].port, ledger, workflow_runner=UnsandboxedWorkflowRunner()
+    ):
+        started = await start_case(client, task_queue, flag, demo_clinic())
+        task = await task_of(started.handle, "risk_assessment")
+        await eventually(lambda: _runs_of(client, started.case_id, at_least=2))
+        await _complete(client, task, THREAT)
+        # Without the concern's last word the case would wait for ever: fail instead.
+        result = await asyncio.wait_for(started.handle.result(), timeout=60)
+    assert result.status == "needs_attention"
+    assert [c.phase for c in result.concerns] == [Phase.failed]
+
+
+async def _runs_of(client, workflow_id: str, at_least: int) -> bool:
+    return len(await _runs(client, workflow_id)) >= at_least

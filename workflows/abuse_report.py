@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.tasks import Task
     from workflows import mail
-    from workflows.concern_base import ConcernWorkflowBase
+    from workflows.concern_base import ConcernWorkflowBase, tells_case_if_failed
     from workflows.task_board import TaskBoard
 
 PERSONAL = {
@@ -99,6 +99,7 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
         self.board = TaskBoard(inp.case_id, inp.clinic, self._publish)
 
     @workflow.run
+    @tells_case_if_failed
     async def run(self, inp: ConcernInput) -> ConcernStatus:
         """Tell, report orally, report in writing, inform the adult; never wait on approval."""
         rule, timers = self.rule, inp.policy.timers

@@ -5,8 +5,12 @@ current details and the parent case up to date."""
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from domain.case import ConcernInput, ConcernStatus, Phase
@@ -66,6 +70,30 @@ class TaskWorkflowBase:
                 sa.POLICY_UNVERIFIED.value_set(unverified),
             ]
         )
+
+
+def tells_case_if_failed(
+    run: Callable[[Any, ConcernInput], Awaitable[ConcernStatus]],
+) -> Callable[[Any, ConcernInput], Awaitable[ConcernStatus]]:
+    """A concern's run that fails (or is cancelled) tells its case first (history version 3).
+
+    A case that continued as new holds no handle on its concerns: it hears a concern's end
+    from the concern's final signal. A run that fails without one would leave its case open
+    for ever; this sends it, phase `failed`, and lets the failure go on. (A terminated concern
+    can send nothing: terminate its case too.)
+    """
+
+    @functools.wraps(run)
+    async def wrapped(self: ConcernWorkflowBase, inp: ConcernInput) -> ConcernStatus:
+        try:
+            return await run(self, inp)
+        except (FailureError, asyncio.CancelledError):
+            if inp.history_version >= 3 and inp.parent_workflow_id:
+                self.phase = Phase.failed
+                await self._publish_now()
+            raise
+
+    return wrapped
 
 
 class ConcernWorkflowBase(TaskWorkflowBase):

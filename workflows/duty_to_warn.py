@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.records import Disclosure, NoticeRecord, Recipient
     from domain.tasks import Task, due
     from workflows import mail
-    from workflows.concern_base import ConcernWorkflowBase
+    from workflows.concern_base import ConcernWorkflowBase, tells_case_if_failed
     from workflows.task_board import Completed, TaskBoard
 
 AGENCY_FOR = {
@@ -97,6 +97,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
     # -- the path ----------------------------------------------------------------------------
 
     @workflow.run
+    @tells_case_if_failed
     async def run(self, inp: ConcernInput) -> ConcernStatus:
         """Assess, decide by the state's rule, act, record, re-assess — and decide again
         when a re-assessment finds the threat renewed."""
