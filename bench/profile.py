@@ -53,6 +53,12 @@ from harness import BIN, ROOT  # noqa: E402
 
 # -- where a sample's time goes ----------------------------------------------------------------
 
+
+def ours(file: str, folder: str) -> bool:
+    """A frame in this repository's `folder` (wherever the checkout is), not an installed one."""
+    return f"/{folder}/" in file and "site-packages" not in file and "/lib/python3" not in file
+
+
 # A sample is charged to the first frame, from the leaf up, that belongs to one of these parts.
 # Generic stdlib helpers (json, re, copy, typing, ...) are transparent: json under structlog is
 # logging, json under the payload converter is the converter.
@@ -78,15 +84,15 @@ PARTS: list[tuple[str, Callable[[str, str], bool]]] = [
         "workflow sandbox (import, restrictions, instantiation)",
         lambda f, n: "/temporalio/worker/workflow_sandbox/" in f,
     ),
-    ("workflow code (workflows/)", lambda f, n: f"{ROOT}/workflows/" in f),
-    ("domain models and rules (domain/)", lambda f, n: f"{ROOT}/domain/" in f),
+    ("workflow code (workflows/)", lambda f, n: ours(f, "workflows")),
+    ("domain models and rules (domain/)", lambda f, n: ours(f, "domain")),
     ("SMTP (aiosmtplib, email)", lambda f, n: "/aiosmtplib/" in f or "/email/" in f),
     (
         "SQL (sqlalchemy, sqlite3, ledger)",
-        lambda f, n: "/sqlalchemy/" in f or "/sqlite3/" in f or f"{ROOT}/infra/" in f,
+        lambda f, n: "/sqlalchemy/" in f or "/sqlite3/" in f or ours(f, "infra"),
     ),
-    ("activities (activities/)", lambda f, n: f"{ROOT}/activities/" in f),
-    ("intake API (intake/)", lambda f, n: f"{ROOT}/intake/" in f),
+    ("activities (activities/)", lambda f, n: ours(f, "activities")),
+    ("intake API (intake/)", lambda f, n: ours(f, "intake")),
     (
         "HTTP server (uvicorn, starlette, fastapi, h11)",
         lambda f, n: any(x in f for x in ("/uvicorn/", "/starlette/", "/fastapi/", "/h11/")),
@@ -137,7 +143,7 @@ STAGES: list[tuple[str, Callable[[str, str], bool]]] = [
             "/temporalio/converter.py" in f or "/infra/payloads.py" in f or "/infra/codec.py" in f
         ),
     ),
-    ("an activity", lambda f, n: f"{ROOT}/activities/" in f),
+    ("an activity", lambda f, n: ours(f, "activities")),
     (
         "a log call (structlog, stdlib logging)",
         lambda f, n: "/structlog/" in f or "/logging/__init__.py" in f,
@@ -150,7 +156,7 @@ STAGES: list[tuple[str, Callable[[str, str], bool]]] = [
         "the sandbox's restriction proxies",
         lambda f, n: "/workflow_sandbox/_restrictions.py" in f,
     ),
-    ("an HTTP request (intake API)", lambda f, n: f"{ROOT}/intake/" in f),
+    ("an HTTP request (intake API)", lambda f, n: ours(f, "intake")),
 ]
 
 
@@ -193,12 +199,20 @@ def part_of(stack: tuple[tuple[str, str], ...]) -> str:
     return "other"
 
 
+REPO_FOLDERS = ("workflows", "domain", "activities", "intake", "infra", "cli", "audit", "bench")
+
+
 def _short(file: str) -> str:
-    for marker in ("site-packages/", f"{ROOT}/", "lib/python3."):
+    for marker in ("site-packages/", "lib/python3."):
         if marker in file:
             rest = file.split(marker, 1)[1]
             return rest.split("/", 1)[1] if marker == "lib/python3." else rest
-    return file
+    for folder in REPO_FOLDERS:  # this checkout or another one (a clean export)
+        if ours(file, folder):
+            return folder + "/" + file.rsplit(f"/{folder}/", 1)[1]
+    if file.endswith("/worker.py"):
+        return "worker.py"
+    return file.removeprefix(f"{ROOT}/")
 
 
 def _most(d: dict) -> list:
