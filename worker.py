@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import signal
 from importlib.machinery import SourceFileLoader
+from pathlib import Path
 from types import CodeType
 
-import temporalio.worker.workflow_sandbox._runner as sandbox_runner
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -71,6 +72,11 @@ def reuse_compiled_code() -> None:
     _compile_sandbox_snippets_once()
 
 
+# Only this project's modules (the ones the sandbox imports again and again) are kept compiled;
+# anything else the process imports compiles as it always did, and is not held in memory.
+COMPILE_ONCE_UNDER: tuple[str, ...] = (str(Path(__file__).resolve().parent) + "/",)
+
+
 def _compile_modules_once() -> None:
     if getattr(SourceFileLoader.source_to_code, "_confide_cached", False):
         return
@@ -78,7 +84,7 @@ def _compile_modules_once() -> None:
     compiled: dict[tuple, object] = {}
 
     def source_to_code(self, data, path, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if not isinstance(data, bytes | str):  # an AST: compile as asked
+        if not isinstance(data, bytes | str) or not str(path).startswith(COMPILE_ONCE_UNDER):
             return compile_source(self, data, path, *args, **kwargs)
         key = (str(path), data, args, tuple(sorted(kwargs.items())))
         code = compiled.get(key)
@@ -91,6 +97,10 @@ def _compile_modules_once() -> None:
 
 
 def _compile_sandbox_snippets_once() -> None:
+    try:  # a private module of temporalio (pinned to 1.35.x): if it moves, change nothing
+        sandbox_runner = importlib.import_module("temporalio.worker.workflow_sandbox._runner")
+    except ImportError:
+        return
     if "exec" in vars(sandbox_runner):
         return
     snippets: dict[str, CodeType] = {}

@@ -6,8 +6,17 @@ again after a continue-as-new; if either re-validated, a rule tightened since (a
 a new required field, a new cross-field check) would fail a completion already on record and
 wedge the case. `as_recorded` therefore converts values to their declared types (a datetime is
 a datetime, an enum an enum) and applies nothing else: no length, pattern or range limits, no
-validators, no required fields. A value that no longer converts (a field whose type changed) is
-kept as recorded rather than refused.
+validators. A value that no longer converts (a field whose type changed) is kept as recorded
+rather than refused.
+
+Live and on replay the Update handler builds the form this way, so both take the same path by
+construction. What that asks of a form:
+- a field added later has a default (a recorded answer lacks it; the default is what reading
+  code gets, where a required field would be missing and fail the workflow task);
+- no rule that changes a value (strip, lower-case, an AfterValidator returning something else):
+  the validator would accept what it normalised, the handler store what was sent;
+- no union of models (the first that fits, not a discriminator, picks the type).
+tests/test_replay_safe_forms.py checks the forms against the last two.
 """
 
 from __future__ import annotations

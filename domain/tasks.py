@@ -141,9 +141,8 @@ class Completed(BaseModel):
     completion: TaskCompletion
     form: dict
     outcome: str
-    # The typed form, kept so workflow code reads it without parsing again: the validator's
-    # own parse when the answer is first given, `as_recorded` on replay and after a
-    # continue-as-new (which carries only `form`).
+    # The typed form, kept so workflow code reads it without parsing again (`as_recorded`;
+    # rebuilt the same way after a continue-as-new, which carries only `form`).
     _typed: BaseModel | None = PrivateAttr(default=None)
 
     @classmethod

@@ -9,6 +9,7 @@ its timers. These tests tighten every form and replay cases started before.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from pydantic import BaseModel, ValidationError, model_validator
@@ -130,3 +131,38 @@ def test_a_payload_that_does_not_fit_names_fields_not_values():
     with pytest.raises(PayloadDoesNotFit) as e:
         converter.from_payloads([payload], [TaskCompletion])
     assert "unknown" in str(e.value) and SECRET not in str(e.value)
+
+
+def _models_in(model: type[BaseModel]) -> list[type[BaseModel]]:
+    found = [model]
+    for field in model.model_fields.values():
+        for inner in _types_in(field.annotation):
+            if isinstance(inner, type) and issubclass(inner, BaseModel) and inner not in found:
+                found += _models_in(inner)
+    return found
+
+
+def _types_in(annotation) -> list:
+    args = get_args(annotation)
+    return [annotation, *(t for a in args for t in _types_in(a))]
+
+
+@pytest.mark.parametrize("model", sorted(set(FORMS.values()), key=lambda m: m.__name__))
+def test_forms_keep_what_the_recorded_reading_needs(model):
+    # domain/recorded.py builds the stored form without the validator's rules, live and on
+    # replay alike; a rule that changed a value, or a union of models, would make the stored
+    # form differ from what the validator accepted.
+    for m in _models_in(model):
+        changing = {"str_strip_whitespace", "str_to_lower", "str_to_upper"}
+        assert not changing & {k for k, v in m.model_config.items() if v}, m.__name__
+        for name, field in m.model_fields.items():
+            for meta in field.metadata:
+                for attr in ("strip_whitespace", "to_lower", "to_upper"):
+                    assert not getattr(meta, attr, None), f"{m.__name__}.{name}"
+            models = [
+                t
+                for t in _types_in(field.annotation)
+                if isinstance(t, type) and issubclass(t, BaseModel)
+            ]
+            unions = [t for t in _types_in(field.annotation) if get_args(t)]
+            assert len(models) <= 1 or not unions, f"{m.__name__}.{name}: a union of models"

@@ -144,11 +144,13 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
             "Call the agency now and record: agency, number called, time, who took the "
             "report, reference number. " + "; ".join(a.description for a in rule.agencies),
         )
+        told: asyncio.Future | None = None
         if workflow.patched(DUTY_BEFORE_MAIL):
-            # The duty is on the board, and the case shows it, before any e-mail goes: a mail
-            # server that is down (its sends retry for minutes) must not hide a report due.
+            # The duty is on the board, and the case shows it, before any e-mail goes, and the
+            # e-mails go alongside: a mail server that is down (its sends retry for minutes)
+            # must neither hide a report due nor hold up the steps after it.
             await self.board.open(oral_task)
-            await asyncio.gather(*telling)
+            told = asyncio.gather(*telling)
             oral = await self.board.wait(oral_task.task_id)
         else:
             await asyncio.gather(*telling)
@@ -170,6 +172,8 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
         if informing is not None:
             self.phase = Phase.informing
             await informing
+        if told is not None:
+            await told  # the staff e-mails, before the run ends
         self.phase = Phase.closed
         await self._publish()
         await self._settle()

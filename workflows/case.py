@@ -56,7 +56,13 @@ class CaseWorkflow:
         self._running: set[str] = set()
         if inp.carry is not None:  # a case continued as new
             self.concerns = {c.workflow_id: c for c in inp.carry.concerns}
-            self._running = set(inp.carry.running)
+            # A concern whose final signal the last run heard, but whose end it had not yet
+            # seen on the handle, has ended: no further signal will come for it.
+            self._running = {
+                w
+                for w in inp.carry.running
+                if (c := self.concerns.get(w)) is None or c.phase not in FINAL
+            }
             self._last_upsert = None  # the new run states its search attributes once
 
     @workflow.signal
@@ -183,6 +189,8 @@ class CaseWorkflow:
         """History version 3: wait for every concern to end, continuing as new whenever this
         run's history has grown long (a concern renewed weekly for a year tells its case of
         every round; each run stays under CASE_RUN_EVENTS plus one signal's worth)."""
+        if self.inp.carry is not None:
+            self._publish()  # the new run's search attributes and Current Details, at once
         await workflow.wait_condition(lambda: not self._running or self._long())
         if self._running:
             await workflow.wait_condition(workflow.all_handlers_finished)

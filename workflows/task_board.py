@@ -14,8 +14,6 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
     from activities.approvals import IssueCodesInput
     from domain.clinic import Clinic, Role
     from domain.forms import OUTCOMES
@@ -71,9 +69,6 @@ class TaskBoard:
         self._watchers: dict[str, asyncio.Task] = {}
         # Tasks whose watcher is sending an overdue round right now (see settled()).
         self._escalating: set[str] = set()
-        # The validator's parse of each Update's form, by Update id, for its handler (which
-        # runs right after it, in the same task) to store as is.
-        self._accepted: dict[str, BaseModel] = {}
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -128,21 +123,16 @@ class TaskBoard:
 
     def validate(self, done: TaskCompletion) -> None:
         """The Update validator: raises TaskRejected before anything reaches history."""
-        form = check_completion(self.tasks.get(done.task_id), done, self.clinic, workflow.now())
-        update = workflow.current_update_info()
-        if update is not None:
-            self._accepted[update.id] = form
+        check_completion(self.tasks.get(done.task_id), done, self.clinic, workflow.now())
 
     async def complete(self, done: TaskCompletion) -> TaskView:
         """Record a validated completion (called from the Update handler)."""
         task = self.tasks[done.task_id]
-        # The form the validator accepted, stored as it parsed it. On replay the validator does
-        # not run (the answer was accepted under the rules of its day): the handler then takes
-        # the form as recorded, typed but not re-checked, so a rule tightened since cannot
-        # fail a completion already on record (domain.recorded).
-        update = workflow.current_update_info()
-        accepted = self._accepted.pop(update.id, None) if update is not None else None
-        form = accepted if accepted is not None else recorded_form(task, done)
+        # The form the validator accepted, as recorded: typed, not checked again. On replay the
+        # validator does not run (the answer was accepted under the rules of its day), so a
+        # rule tightened since cannot fail a completion already on record; and live and replay
+        # build the form the same way, so they cannot take different paths (domain.recorded).
+        form = recorded_form(task, done)
         task.status = TaskStatus.done
         task.completed_by = done.actor
         task.completed_at = workflow.now()
