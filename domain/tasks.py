@@ -167,6 +167,10 @@ class Completed(BaseModel):
 class TaskRejected(ValueError):
     """A completion the validator refuses; the message is shown to the supervisor as is."""
 
+    # An expected refusal, not a fault: it reaches Temporal without a stack trace
+    # (infra/failures.py), so the Web UI's Update dialog shows the one sentence only.
+    refusal = True
+
 
 def normalize_code(code: str) -> str:
     """Codes are compared without dashes, spaces or case, as people retype them."""

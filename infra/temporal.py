@@ -6,6 +6,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 
 from infra.codec import EncryptionCodec
+from infra.failures import FailureConverter
 from infra.keyring import Keyring
 from infra.payloads import PayloadConverter
 from infra.settings import Settings
@@ -19,7 +20,9 @@ def data_converter(keyring: Keyring | None = None) -> DataConverter:
     """
     keyring = keyring or Keyring.from_env(Settings.from_env().var_dir / "keyring.json")
     return DataConverter(
-        payload_converter_class=PayloadConverter, payload_codec=EncryptionCodec(keyring)
+        payload_converter_class=PayloadConverter,
+        failure_converter_class=FailureConverter,
+        payload_codec=EncryptionCodec(keyring),
     )
 
 

@@ -131,3 +131,28 @@ def _payloads(event):
         yield from accepted.accepted_request.input.args.payloads
     if event.HasField("activity_task_scheduled_event_attributes"):
         yield from event.activity_task_scheduled_event_attributes.input.payloads
+
+
+def test_a_refusal_reaches_temporal_as_one_sentence_without_a_stack_trace():
+    # The Web UI's Update dialog shows a failure's stack trace under its message: an expected
+    # refusal (domain.tasks.TaskRejected) goes without one; a fault keeps it.
+    from temporalio.api.failure.v1 import Failure
+
+    from domain.tasks import TaskRejected
+
+    converter = data_converter(Keyring.generate())
+
+    def as_failure(error: Exception) -> Failure:
+        try:
+            raise error
+        except Exception as raised:  # noqa: BLE001 (a traceback to convert)
+            failure = Failure()
+            converter.failure_converter.to_failure(raised, converter.payload_converter, failure)
+            return failure
+
+    refused = as_failure(TaskRejected("task c1-1-risk_assessment needs the role clinician"))
+    assert refused.message == "task c1-1-risk_assessment needs the role clinician"
+    assert refused.stack_trace == "" and not refused.HasField("cause")
+    assert refused.application_failure_info.type == "TaskRejected"
+    fault = as_failure(ValueError("a bug"))
+    assert 'File "' in fault.stack_trace

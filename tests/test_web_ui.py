@@ -97,6 +97,10 @@ def test_supervisor_completes_the_assessment_in_the_web_ui(tmp_path):
             }
             submit(update)
             dialog.get_by_text("needs the role clinician; sup-kim lacks it").wait_for()
+            # One sentence, no stack trace under it (infra/failures.py).
+            shown = dialog.inner_text()
+            assert 'File "' not in shown and "Traceback" not in shown, shown
+            page.screenshot(path=str(tmp_path / "update-refused.png"))
             submit(dict(update, actor="dr-lee"))
             page.get_by_text("Update successful").first.wait_for(timeout=15_000)
             browser.close()
