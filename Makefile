@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint system-deps bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/confide dev
 
-test: $(STAMP) lint
+test: $(STAMP) lint system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Part of `make test`: Chromium and pdftoppm, installed with apt-get as root, else named.
+system-deps:
+	tools/system_deps.sh
 
 # Part of `make test`: lint errors and type errors fail CI like a failing test.
 lint: $(STAMP)
