@@ -9,6 +9,7 @@ from datetime import datetime
 from domain.clinic import Clinic, StaffMember
 from domain.flags import Concern, Patient, Person
 from domain.forms import OralReportForm
+from domain.local_time import local
 from domain.reporting import Deadline, ReportingRule, Unit, WrittenReport
 
 KIND_TITLE = {
@@ -35,16 +36,25 @@ def describe_deadline(d: Deadline | None, what: str) -> str:
 
 
 def duty_lines(
-    rule: ReportingRule, kind: str, oral_due: datetime, written_due: datetime | None
+    rule: ReportingRule,
+    kind: str,
+    oral_due: datetime,
+    written_due: datetime | None,
+    timezone: str | None = None,
 ) -> list[str]:
-    """What the reporter must do, by when, to whom (no PHI: this goes to staff by e-mail)."""
+    """What the reporter must do, by when (in the clinic's zone when given), to whom (no PHI:
+    this goes to staff by e-mail)."""
+
+    def when_(t: datetime) -> str:
+        return local(t, timezone) if timezone else t.isoformat(timespec="minutes")
+
     lines = [
         f"You are a mandated reporter of {KIND_TITLE[kind]} ({rule.statute}).",
         describe_deadline(rule.oral_deadline, "Initial (oral) report")
-        + f" — Confide's deadline: {oral_due.isoformat(timespec='minutes')}",
+        + f" — Confide's deadline: {when_(oral_due)}",
     ]
     if rule.written in (WrittenReport.required, WrittenReport.unverified) or rule.default:
-        when = f" — deadline {written_due.isoformat(timespec='minutes')}" if written_due else ""
+        when = f" — deadline {when_(written_due)}" if written_due else ""
         form = f" on {rule.written_form}" if rule.written_form else ""
         lines.append(describe_deadline(rule.written_deadline, f"Written report{form}") + when)
     elif rule.written == WrittenReport.if_requested:

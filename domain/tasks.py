@@ -33,6 +33,7 @@ from domain.forms import (
     TaskKind,
     WrittenReportForm,
 )
+from domain.local_time import local
 from domain.recorded import as_recorded
 
 F = TypeVar("F", bound=BaseModel)
@@ -233,7 +234,7 @@ def check_completion(
     not_before = task.outcome_not_before.get(outcome)
     if now is not None and not_before is not None and now < not_before:
         raise TaskRejected(
-            f"outcome {outcome} is not possible before {not_before.isoformat(timespec='minutes')}"
+            f"outcome {outcome} is not possible before {local(not_before, clinic.timezone)}"
         )
     try:
         form = FORMS[task.kind].model_validate(done.data)
@@ -411,19 +412,23 @@ def completion_example(task: Task) -> dict[str, Any]:
     return example
 
 
-def render_details(header: str, tasks: list[Task], footer: str = "") -> str:
-    """Markdown for `set_current_details`: what is pending, who may do it, by when, how."""
+def render_details(
+    header: str, tasks: list[Task], footer: str = "", timezone: str | None = None
+) -> str:
+    """Markdown for `set_current_details`: what is pending, who may do it, by when (in the
+    clinic's zone when given), how."""
     open_tasks = [t for t in tasks if t.status == TaskStatus.open]
     lines = [header, ""]
     if not open_tasks:
         lines.append("No open tasks.")
     for t in sorted(open_tasks, key=lambda t: t.due_at):
+        by = local(t.due_at, timezone) if timezone else t.due_at.isoformat(timespec="minutes")
         who = " or ".join(r.value for r in t.allowed_roles)
         late = " — **OVERDUE**" if t.overdue else ""
         lines += [
             f"### {t.title}{late}",
             f"- task `{t.task_id}` · {who}{f' (assigned: {t.assignee})' if t.assignee else ''}",
-            f"- due **{t.due_at.isoformat(timespec='minutes')}**",
+            f"- due **{by}**",
             f"- {t.instructions}",
             "- Send an Update `complete_task` with:",
             "",

@@ -119,8 +119,15 @@ async def test_overdue_assessment_escalates_at_the_policys_time(
         await ts_env.sleep(timedelta(minutes=2))
         after = await eventually(lambda: _overdue_task(started.handle))
         assert after.allowed_roles == ["clinician", "supervisor"]
-        await eventually(
-            lambda: any("OVERDUE" in m["Subject"] for m in mail.to("kim@demo-clinic.test"))
+        paged = await eventually(
+            lambda: [m for m in mail.to("kim@demo-clinic.test") if "OVERDUE" in m["Subject"]]
+        )
+        # The deadline as the supervisor reads it: the clinic's time with its zone, not UTC ISO.
+        due_line = next(
+            line for line in paged[0].get_content().splitlines() if line.startswith("Due: ")
+        )
+        assert re.fullmatch(
+            r"Due: \w{3}, \w{3} \d{1,2}, \d{4}, \d{1,2}:\d\d [AP]M P[SD]T", due_line
         )
         child = client.get_workflow_handle(task.workflow_id)
         desc = await eventually(lambda: _described_overdue(child))

@@ -422,6 +422,9 @@ def test_render_details_lists_open_tasks_by_due_time_with_overdue_marker():
     assert "(assigned: dr-lee)" in text
     assert '"code": "<code from the e-mail>"' in text
     assert lines[-1] == "Policy sha256:x"
+    # In the clinic's zone, as the supervisor reads it, when the zone is given.
+    pacific = render_details("h", [late], timezone="America/Los_Angeles").splitlines()
+    assert "- due **Fri, Nov 27, 2026, 11:15 AM PST**" in pacific
 
 
 def test_render_details_marks_only_overdue_tasks():

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         TaskKind,
         WrittenReportForm,
     )
+    from domain.local_time import local
     from domain.notices import Notice
     from domain.records import Disclosure, NoticeRecord
     from domain.reporting import (
@@ -118,7 +119,7 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
                 f"{self.prefix}.duty",
                 [Role.clinician],
                 "mandated report required",
-                duty_lines(rule, self.kind, oral_due, written_due),
+                duty_lines(rule, self.kind, oral_due, written_due, inp.clinic.timezone),
                 only=[self.reporter],
             ),
             mail.tell_staff(
@@ -130,7 +131,7 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
                 [
                     f"Reporter: {self.reporter}",
                     f"Kind: {KIND_TITLE[self.kind]}",
-                    f"Oral report due: {oral_due.isoformat(timespec='minutes')}",
+                    f"Oral report due: {local(oral_due, inp.clinic.timezone)}",
                     "No approval is needed or possible; the reporter's duty is personal."
                     if rule.delegation in PERSONAL
                     else "The statute allows reporting through the person in charge.",

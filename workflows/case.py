@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         Phase,
     )
     from domain.flags import ABUSE_KINDS, ConcernKind
+    from domain.local_time import local
     from domain.tasks import TaskView
     from workflows import search_attributes as sa
     from workflows.abuse_report import AbuseReportWorkflow
@@ -301,7 +302,7 @@ class CaseWorkflow:
                 roles = " or ".join(r.value for r in t.allowed_roles)
                 lines.append(
                     f"  - task `{t.task_id}` ({roles}) due "
-                    f"{t.due_at.isoformat(timespec='minutes')}: {t.title} — "
+                    f"{local(t.due_at, self.inp.clinic.timezone)}: {t.title} — "
                     "complete it on the concern's workflow with `complete_task`"
                 )
         workflow.set_current_details("\n".join(lines))

@@ -56,7 +56,11 @@ class TaskWorkflowBase:
         """Search attributes and current details from the board's open tasks."""
         waiting = self.board.waiting_on()
         next_due = self.board.next_due()
-        workflow.set_current_details(render_details(header, list(self.board.tasks.values())))
+        workflow.set_current_details(
+            render_details(
+                header, list(self.board.tasks.values()), timezone=self.board.clinic.timezone
+            )
+        )
         values = (status, tuple(waiting), next_due, self.board.overdue(), unverified)
         if self._upsert_only_changes and values == self._last_upsert:
             return

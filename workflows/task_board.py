@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.approvals import IssueCodesInput
     from domain.clinic import Clinic, Role
     from domain.forms import OUTCOMES
-    from domain.legal_letters import local
+    from domain.local_time import local
     from domain.tasks import (
         Completed,
         Task,
@@ -313,7 +313,7 @@ class TaskBoard:
         return [
             f"Task: {task.title} ({task.task_id})",
             f"Who: {' or '.join(r.value for r in task.allowed_roles)}",
-            f"Due: {task.due_at.isoformat(timespec='minutes')}",
+            f"Due: {local(task.due_at, self.clinic.timezone)}",
             f"Workflow: {task.workflow_id}",
             "Complete it in the Temporal Web UI (More Actions > Send an Update > complete_task),",
             "with `confide`, or through the API.",
