@@ -152,9 +152,16 @@ def accounting_request(
 @app.command()
 def tasks(
     clinic: Annotated[str | None, typer.Option(help="Only this clinic's cases")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON array, each task with its case_id")
+    ] = False,
 ) -> None:
     """Open tasks across all running cases: case, task, role, due, overdue."""
     rows = _run(_open_tasks(clinic))
+    if as_json:
+        # For scripts: whole ids and times with their offsets, nothing folded to fit a screen.
+        print(json.dumps([{"case_id": c, **t.model_dump(mode="json")} for c, t in rows], indent=1))
+        return
     table = Table("case", "task", "kind", "role", "due", "overdue", "workflow")
     for column in table.columns:
         column.overflow = "fold"  # ids must stay whole to be pasted
@@ -254,11 +261,19 @@ def replay(
 
 
 @app.command()
-def ledger(case_id: str) -> None:
+def ledger(
+    case_id: str,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON array of the rows, every field")
+    ] = False,
+) -> None:
     """The disclosures recorded for a case (the ledger's rows)."""
     from infra.ledger_db import Ledger
 
     rows = Ledger(Settings.from_env().ledger_url).for_case(case_id)
+    if as_json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=1))
+        return
     table = Table("date", "recipient", "address", "what", "purpose", "legal basis", "task")
     for column in table.columns:
         column.overflow = "fold"

@@ -3,6 +3,7 @@ database-enforced append-only history."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -315,3 +316,28 @@ def test_a_ledger_from_before_released_documents_gains_the_columns_and_keeps_its
     assert kept.documents == [] and kept.manifest_sha256 is None
     upgraded.record(disclosure("demo-clinic.F-NEW", manifest_sha256="d" * 64))
     assert upgraded.for_case("demo-clinic.F-NEW")[0].manifest_sha256 == "d" * 64
+
+
+def test_confide_ledger_json_gives_every_row_whole(tmp_path, case_id):
+    # For scripts: `confide ledger --json` prints the rows as one JSON array, every field
+    # whole (the table folds long values to fit the screen).
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    led = Ledger(url)
+    led.migrate()
+    led.record(disclosure(case_id))
+    led.record(disclosure(case_id, step="c1.notify_law_enforcement", recipient_key="agency-pd"))
+    out = CliRunner().invoke(
+        app, ["ledger", case_id, "--json"], env={"CONFIDE_LEDGER_URL": url, "COLUMNS": "80"}
+    )
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert [(r["step"], r["recipient_key"]) for r in rows] == [
+        ("warn.victim", "victim-0"),
+        ("c1.notify_law_enforcement", "agency-pd"),
+    ]
+    assert rows[0]["disclosed_at"] == "2026-11-27T18:15:00Z"
+    assert rows[0]["legal_basis"]
