@@ -80,6 +80,10 @@ class TaskFields(BaseModel):
     must_confirm: list[str] = Field(default_factory=list)
     # Outcomes that may not be chosen before a time (e.g. "no objection" before the window ends).
     outcome_not_before: dict[str, datetime] = Field(default_factory=dict)
+    # The earliest time an event the answer records can have happened (an abuse report cannot
+    # be made before the clinic knew of the abuse): an earlier time is a typo that would start
+    # a statutory clock in the past.
+    events_not_before: datetime | None = None
     workflow_id: str = ""
     status: TaskStatus = TaskStatus.open
     completed_by: str | None = None
@@ -256,6 +260,12 @@ def check_completion(
             for path, when in [(name, value), *inner]:
                 if isinstance(when, datetime) and when > now + FUTURE_SKEW:
                     raise TaskRejected(f"data.{path} is in the future")
+                earliest = task.events_not_before
+                if isinstance(when, datetime) and earliest is not None and when < earliest:
+                    raise TaskRejected(
+                        f"data.{path} is before {local(earliest, clinic.timezone)}, when the "
+                        "clinic learned of it; enter the time it happened"
+                    )
     if task.requires_code:
         expected = task.code_hashes.get(done.actor)
         if not done.code:

@@ -102,6 +102,11 @@ async def test_ca_child_abuse_written_report_due_36h_from_knowledge_never_gated(
             "only dr-lee may complete",
             complete(client, oral, actor="sup-kim", data=oral_data(known)),
         )
+        # A call "made" before the clinic knew is a typo that would start the clock early.
+        await rejected(
+            "data.called_at is before",
+            complete(client, oral, actor="dr-lee", data=oral_data(known - timedelta(days=4))),
+        )
         await complete(
             client,
             oral,

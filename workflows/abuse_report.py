@@ -352,6 +352,7 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
             delegable=not own,
             created_at=now,
             due_at=due,
+            events_not_before=self.known_at,
             reminder_before=min(timers.reminder_before, window / 2),
             more_reminders=list(timers.statutory_reminders) if personal else [],
             escalate_every=timers.escalate_every,
