@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
+from audit.replay import replay_histories
 from domain.flags import Flag
 from domain.reporting import Calendar, due_at
 from intake.cases import start_case
@@ -313,3 +314,32 @@ async def test_agency_without_email_gets_a_portal_task_with_confirmation_number(
     assert written.channel == "portal" and "CWS-778" in written.description
     assert written.disclosed_at == filed
     assert not mail.to("cps@agency.test")
+
+
+async def test_a_flag_about_abuse_known_three_days_ago_pages_each_person_once(
+    ts_env, mail, smtp, ledger, task_queue
+):
+    # Every reminder and overdue round of the oral report passed before the task opened: one
+    # "overdue since" notice per person, up the whole ladder at once, not one per missed round.
+    client = ts_env.client
+    known = await now(ts_env) - timedelta(days=3)
+    flag = abuse_flag("CA-LATE", "US-CA", "child_abuse", known)
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_case(client, task_queue, flag, demo_clinic())
+        oral = await open_task(started.handle, "oral_report")
+
+        def overdue(address: str) -> list:
+            return [m for m in mail.to(address) if "OVERDUE" in m["Subject"]]
+
+        people = ("lee@demo-clinic.test", "kim@demo-clinic.test", "diaz@demo-clinic.test")
+        await eventually(lambda: all(overdue(p) for p in people))
+        await ts_env.sleep(timedelta(minutes=30))  # less than one escalation interval
+        assert [len(overdue(p)) for p in people] == [1, 1, 1]
+        assert not [m for m in mail.to("lee@demo-clinic.test") if "due soon" in m["Subject"]]
+        body = overdue("kim@demo-clinic.test")[0].get_content()
+        assert "Overdue since: " in body and oral.task_id in body
+        await complete(client, oral, actor="dr-lee", data=oral_data(known + timedelta(hours=1)))
+        history = await client.get_workflow_handle(oral.workflow_id).fetch_history()
+    # The collapsed round replays (behind workflow.patched("collapse-missed-rounds")).
+    [(_, error)] = await replay_histories([history])
+    assert error is None, error

@@ -41,6 +41,13 @@ ABANDONED_INTERVAL = timedelta(days=7)
 # Runs that passed the 30 days before this change kept escalating daily; they replay as
 # recorded (workflow.patched takes the new path only in runs that reach it on the new code).
 WEEKLY_WHEN_ABANDONED = "weekly-when-abandoned"
+# A task that opens late (a flag about knowledge days old) has reminders and overdue rounds
+# whose times have all passed; they used to go out at once, one e-mail per missed round per
+# person (27-51 for the child-abuse sample). Now the missed reminders are skipped (the last
+# one still goes if the task is not yet due) and the missed overdue rounds are one round,
+# "overdue since", up the whole ladder at once. Runs that reached a missed round before this
+# change replay as recorded.
+COLLAPSE_MISSED_ROUNDS = "collapse-missed-rounds"
 
 # The "task resolved" notice (sent when a task that went overdue and escalated is completed) was
 # added while cases were running. Histories recorded before it have no such send_notice where an
@@ -185,8 +192,16 @@ class TaskBoard:
     async def _watch(self, task: Task) -> None:
         offsets = sorted({task.reminder_before, *task.more_reminders}, reverse=True)
         window = task.due_at - task.created_at
-        for n, before in enumerate(o for o in offsets if o < window):
-            if await self._closed_by(task, task.due_at - before):
+        times = [task.due_at - before for before in offsets if before < window]
+        for n, at in enumerate(times):
+            later_missed = n + 1 < len(times) and times[n + 1] <= workflow.now()
+            if (
+                (later_missed or task.due_at <= workflow.now())
+                and at <= workflow.now()
+                and workflow.patched(COLLAPSE_MISSED_ROUNDS)
+            ):
+                continue  # missed: a later reminder, or the overdue notice, says it
+            if await self._closed_by(task, at):
                 return
             await mail.tell_staff(
                 self.case_id,
@@ -203,9 +218,12 @@ class TaskBoard:
         told: list[str] = []
         while not await self._closed_by(task, deadline):
             round_ += 1
+            # Rounds already past when this one comes due (the task opened late, or the worker
+            # was down): one round for all of them, up the whole ladder.
+            missed = deadline + every <= workflow.now() and workflow.patched(COLLAPSE_MISSED_ROUNDS)
             self._escalating.add(task.task_id)
             try:
-                told += await self._escalate(task, round_)
+                told += await self._escalate(task, round_, all_levels=missed)
             finally:
                 self._escalating.discard(task.task_id)
             if next_escalation(task) is None:
@@ -217,6 +235,9 @@ class TaskBoard:
                 ):
                     every = ABANDONED_INTERVAL
             deadline = deadline + every
+            if missed:
+                while deadline <= workflow.now():
+                    deadline += every
         if round_ and self._tell_resolved(task):
             await self._resolved(task, list(dict.fromkeys(told)))
 
@@ -247,24 +268,33 @@ class TaskBoard:
             only=told,
         )
 
-    async def _escalate(self, task: Task, round_: int) -> list[str]:
+    async def _escalate(self, task: Task, round_: int, all_levels: bool = False) -> list[str]:
         """Past due: mark overdue, widen who may act where lawful, tell everyone concerned;
-        returns the staff ids told."""
+        returns the staff ids told. `all_levels`: several rounds were missed, so climb the
+        whole ladder in this one."""
         task.overdue = True
         new_role = next_escalation(task)
-        if new_role is not None:
+        climbed: list[Role] = []
+        added: list[Role] = []  # roles that may now act and did not before
+        while new_role is not None:
+            climbed.append(new_role)
             task.escalation_level += 1
             if task.delegable and new_role not in task.allowed_roles:
                 task.allowed_roles.append(new_role)
-                if task.requires_code:
-                    await self._issue_codes(task, [new_role])
+                added.append(new_role)
+            if not all_levels:
+                break
+            new_role = next_escalation(task)
+        new_role = climbed[-1] if climbed else None
+        if task.requires_code and added:
+            await self._issue_codes(task, added)
         workflow.logger.warning(
             "task overdue",
             extra={**_ids(task), "escalated_to": new_role.value if new_role else None},
         )
         await self._on_change()
         # The assignee (not every holder of the role) plus everyone in the roles above it.
-        above = {*task.allowed_roles, *task.escalate_to, *([new_role] if new_role else [])}
+        above = {*task.allowed_roles, *task.escalate_to, *climbed}
         if task.assignee:
             above.discard(task.role)
         people = ([task.assignee] if task.assignee else []) + [
@@ -277,7 +307,9 @@ class TaskBoard:
             f"{task.task_id}.overdue{round_}",
             list(above),
             "task OVERDUE" + (f", escalated to {new_role.value}" if new_role else ""),
-            self._lines(task),
+            [f"Overdue since: {local(task.due_at, self.clinic.timezone)}", *self._lines(task)]
+            if all_levels
+            else self._lines(task),
             only=told,
         )
         return told
