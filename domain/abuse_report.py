@@ -41,6 +41,7 @@ def duty_lines(
     oral_due: datetime,
     written_due: datetime | None,
     timezone: str | None = None,
+    clinic: Clinic | None = None,
 ) -> list[str]:
     """What the reporter must do, by when (in the clinic's zone when given), to whom (no PHI:
     this goes to staff by e-mail)."""
@@ -62,6 +63,12 @@ def duty_lines(
             describe_deadline(rule.written_deadline, "Written report only if the agency asks")
         )
     lines.append("To: " + "; ".join(a.description for a in rule.agencies))
+    # The clinic's own contact for each receiving agency, so the reporter can call at once.
+    for route in rule.agencies:
+        contact = clinic.agency(route.kind) if clinic is not None else None
+        if contact is not None and (contact.phone or contact.portal_url):
+            how = ", ".join(x for x in (contact.phone, contact.portal_url) if x)
+            lines.append(f"Call: {contact.name}, {how}")
     if rule.delegation in ("non_delegable", "unverified"):
         lines.append(
             "The duty is yours personally: telling a supervisor does not discharge "

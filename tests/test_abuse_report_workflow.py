@@ -97,6 +97,8 @@ async def test_ca_child_abuse_written_report_due_36h_from_knowledge_never_gated(
             ]
         )
         assert "36 hours" in duty[0].get_content() and "SS 8572" in duty[0].get_content()
+        # The clinic's own number for the agency, so the reporter can call at once.
+        assert "Call: Demo County Child Protective Services, +1-555-0300" in duty[0].get_content()
         for boss in ("kim@demo-clinic.test", "diaz@demo-clinic.test"):
             await eventually(lambda b=boss: any("informed" in m["Subject"] for m in mail.to(b)))
         await rejected(

@@ -119,7 +119,7 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
                 f"{self.prefix}.duty",
                 [Role.clinician],
                 "mandated report required",
-                duty_lines(rule, self.kind, oral_due, written_due, inp.clinic.timezone),
+                duty_lines(rule, self.kind, oral_due, written_due, inp.clinic.timezone, inp.clinic),
                 only=[self.reporter],
             ),
             mail.tell_staff(
