@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from domain.clinic import Agency, Clinic
 from domain.flags import Concern, Patient, Person
+from domain.local_time import local
 
 
 class Notice(BaseModel):
@@ -30,10 +31,6 @@ def message_id(case_id: str, step: str, recipient_key: str) -> str:
 def person_key(kind: str, index: int) -> str:
     """An opaque recipient key for a person named in a concern (no name in it)."""
     return f"{kind}-{index}"
-
-
-def _fmt(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
 def victim_warning(
@@ -111,8 +108,12 @@ def approval_code_notice(
         case_id,
         "approval code for a release decision",
         [
-            f"Your one-time approval code for task {task_id}: {code}",
-            f"The decision is due by {_fmt(due_at)}.",
+            f"Your one-time approval code for task {task_id}:",
+            "",
+            # On a line of its own, short: no mail encoding wraps or splits it.
+            f"    {code}",
+            "",
+            f"The decision is due by {local(due_at, clinic.timezone)}.",
             "Enter it as `code` when you complete the task. Do not forward this message.",
         ],
     )

@@ -52,7 +52,7 @@ async def finished_tx_case(ts_env, smtp, mail, ledger, task_queue):
         coded = await eventually(
             lambda: [m for m in mail.to("kim@demo-clinic.test") if "approval code" in m["Subject"]]
         )
-        code = re.search(r": " + CODE_PATTERN, coded[0].get_content()).group(1)
+        code = re.search(CODE_PATTERN, coded[0].get_content()).group(1)
         await _complete(
             client,
             decision,

@@ -19,7 +19,7 @@ from workflows.case import CaseWorkflow
 
 
 def code_in(message) -> str:
-    return re.search(r"approval code for task \S+: " + CODE_PATTERN, message.get_content()).group(1)
+    return re.search(CODE_PATTERN, message.get_content()).group(1)
 
 
 async def open_task(handle, kind: str):

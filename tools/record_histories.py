@@ -112,7 +112,7 @@ async def tx_permissive(env, client, handle, sink):
     mail = await eventually(
         lambda: [m for m in sink.to("kim@demo-clinic.test") if "approval code" in m["Subject"]]
     )
-    code = re.search(r": " + CODE_PATTERN, mail[0].get_content()).group(1)
+    code = re.search(CODE_PATTERN, mail[0].get_content()).group(1)
     await _done(
         client,
         decision,
@@ -254,7 +254,7 @@ async def ca_self_harm(env, client, handle, sink):
     mail = await eventually(
         lambda: [m for m in sink.to("kim@demo-clinic.test") if "approval code" in m["Subject"]]
     )
-    code = re.search(r": " + CODE_PATTERN, mail[0].get_content()).group(1)
+    code = re.search(CODE_PATTERN, mail[0].get_content()).group(1)
     await _done(
         client,
         decision,
