@@ -80,8 +80,8 @@ async def test_re_validating_in_the_handler_would_break_that_replay(stricter_for
 
 @pytest.mark.parametrize("kind", list(EXAMPLES), ids=lambda k: k.value)
 def test_the_recorded_form_is_the_validators_parse(kind):
-    # Live, the handler stores the validator's parse; on replay it rebuilds it with
-    # as_recorded. Both must give the same values, or replay would take another path.
+    # The handler stores the form built by as_recorded (live and on replay alike); it must
+    # be what the validator accepted, value for value and type for type.
     strict = FORMS[kind].model_validate(EXAMPLES[kind])
     recorded = as_recorded(FORMS[kind], EXAMPLES[kind])
     assert recorded == strict
