@@ -29,6 +29,9 @@ class Settings(BaseModel):
     api_port: int
     smtp_port: int
     ui_url: str
+    # Where people reach the intake API's pages (the role links): in production, the public
+    # address behind the clinic's sign-in.
+    api_url: str
     ledger_url: str
     clinics_file: Path
     smtp: SmtpSettings
@@ -41,6 +44,7 @@ class Settings(BaseModel):
         temporal_port = int(_env("TEMPORAL_PORT", "7233"))
         ui_port = int(_env("TEMPORAL_UI_PORT", "8233"))
         smtp_port = int(_env("CONFIDE_SMTP_PORT", "1025"))
+        api_port = int(_env("CONFIDE_API_PORT", "8080"))
         return cls(
             var_dir=var,
             temporal_address=_env("TEMPORAL_ADDRESS", f"127.0.0.1:{temporal_port}"),
@@ -48,9 +52,10 @@ class Settings(BaseModel):
             task_queue=_env("CONFIDE_TASK_QUEUE", "confide"),
             temporal_port=temporal_port,
             ui_port=ui_port,
-            api_port=int(_env("CONFIDE_API_PORT", "8080")),
+            api_port=api_port,
             smtp_port=smtp_port,
             ui_url=_env("CONFIDE_UI_URL", f"http://localhost:{ui_port}"),
+            api_url=_env("CONFIDE_API_URL", f"http://localhost:{api_port}"),
             ledger_url=_env("CONFIDE_LEDGER_URL", f"sqlite:///{var / 'ledger.db'}"),
             clinics_file=Path(_env("CONFIDE_CLINICS", str(ROOT / "deploy/dev/clinics.json"))),
             ui_origins=_env(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -17,7 +18,7 @@ from domain.accounting_case import AccountingRequest
 from domain.authorization import Authorization, problems
 from domain.authorization_case import Correction, ExpiryEvent, ReleaseRequest, Revocation
 from domain.case import CaseStatus
-from domain.clinic import Clinic, ClinicDirectory
+from domain.clinic import Clinic, ClinicDirectory, Role
 from domain.flags import Flag, case_id_for
 from domain.legal_request import LegalRequest
 from domain.tasks import TaskCompletion, TaskView
@@ -37,6 +38,7 @@ from intake.cases import (
 )
 from intake.codec_server import codec_router
 from intake.policy_store import jurisdictions
+from intake.work_list import render_page, ui_list_url, visibility_query, waiting_work
 from workflows.case import CaseWorkflow
 
 MAX_BODY = 64 * 1024
@@ -496,6 +498,31 @@ def create_app(
             cause = e.cause
             message = getattr(cause, "message", None) or str(cause)
             raise HTTPException(422, {"error": "task not completed", "reason": message}) from None
+
+    @app.get("/work/{clinic_id}/{role}", response_class=HTMLResponse, include_in_schema=False)
+    async def work_page(clinic_id: str, role: str) -> HTMLResponse:
+        """The role link: open work waiting on a role, overdue first (intake/work_list.py)."""
+        clinic = directory.get(clinic_id)
+        if clinic is None:
+            raise HTTPException(404, f"no clinic {clinic_id}")
+        if role not in Role.__members__:
+            raise HTTPException(
+                404, f"no role {role}; use one of {', '.join(r.value for r in Role)}"
+            )
+        try:
+            items = await waiting_work(
+                state["client"],
+                clinic_id,
+                Role(role),
+                settings.ui_url,
+                settings.temporal_namespace,
+            )
+        except RPCError:
+            raise HTTPException(503, "the workflow service is unavailable") from None
+        ui_list = ui_list_url(
+            settings.ui_url, settings.temporal_namespace, visibility_query(clinic_id, Role(role))
+        )
+        return HTMLResponse(render_page(clinic, Role(role), items, ui_list, datetime.now(UTC)))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> dict[str, str]:
