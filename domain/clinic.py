@@ -27,6 +27,14 @@ class Role(StrEnum):
 
 ESCALATION_ORDER = [Role.clinician, Role.supervisor, Role.privacy_officer]
 
+# Each role as a person reads it (notices, work lists, decisions): the one place its words live.
+ROLE_WORDS: dict[Role, str] = {
+    Role.clinician: "clinician",
+    Role.supervisor: "supervisor",
+    Role.privacy_officer: "privacy officer",
+    Role.counsel: "counsel",
+}
+
 
 class StaffMember(BaseModel):
     """A roster entry: who they are, what they may do, where their codes and reminders go."""

@@ -48,8 +48,39 @@ class Action(StrEnum):
     other_course_consistent_with_professional_standards = (
         "other_course_consistent_with_professional_standards"
     )
+
     # Self-harm: tell someone able to prevent or lessen the threat (164.512(j), HHS FAQ 520).
     notify_emergency_contact = "notify_emergency_contact"
+
+
+# Each action as a person reads it (notices, decisions, `policy show`): the one place its words
+# live, so no reader meets a code word like `warn_victim`.
+ACTION_WORDS: dict[Action, str] = {
+    Action.warn_victim: "warn the person at risk",
+    Action.notify_law_enforcement: "notify law enforcement",
+    Action.initiate_hospitalization: "start hospitalization",
+    Action.voluntary_admission: "admit the patient voluntarily",
+    Action.arrange_voluntary_admission: "arrange a voluntary admission",
+    Action.notify_parent_or_guardian: "notify a parent or guardian",
+    Action.notify_child_protective_agency: "notify child protective services",
+    Action.notify_medical_personnel: "notify medical personnel",
+    Action.prevent_violence_until_law_enforcement_custody: (
+        "prevent violence until law enforcement takes custody"
+    ),
+    Action.continue_therapy_in_session: "continue therapy and address the threat in session",
+    Action.report_to_employer_designated_physician_or_psychologist: (
+        "report to the employer's designated physician or psychologist"
+    ),
+    Action.report_to_county_director_of_community_services: (
+        "report to the county director of community services"
+    ),
+    Action.other_reasonable_precautions: "take other reasonable precautions",
+    Action.other_appropriate_action: "take other appropriate action",
+    Action.other_course_consistent_with_professional_standards: (
+        "take another course consistent with professional standards"
+    ),
+    Action.notify_emergency_contact: "notify the patient's emergency contacts",
+}
 
 
 class Category(StrEnum):

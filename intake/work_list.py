@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from domain.clinic import Clinic, Role
+from domain.clinic import ROLE_WORDS, Clinic, Role
 from domain.local_time import local
 from domain.tasks import TaskView
 from workflows import search_attributes as sa
@@ -43,7 +43,8 @@ PATH_WORDS = {
     "accounting": "accounting of disclosures",
 }
 
-ROLE_WORDS = {
+# Who a list is for, in the plural a page heading needs.
+ROLE_PLURAL = {
     Role.clinician: "clinicians",
     Role.supervisor: "supervisors",
     Role.privacy_officer: "the privacy officer",
@@ -131,9 +132,9 @@ def render_page(
     late = sum(1 for i in items if i.task.overdue)
     summary = (
         f"{len(items)} open task{'s' if len(items) != 1 else ''} waiting on "
-        f"{ROLE_WORDS[role]}" + (f", {late} overdue" if late else "") + "."
+        f"{ROLE_PLURAL[role]}" + (f", {late} overdue" if late else "") + "."
         if items
-        else f"Nothing is waiting on {ROLE_WORDS[role]}."
+        else f"Nothing is waiting on {ROLE_PLURAL[role]}."
     )
     rows = "\n".join(
         '<tr{cls}><td>{due}{flag}</td><td><a href="{link}">{title}</a></td><td>{what}</td>'
@@ -159,7 +160,7 @@ def render_page(
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="60">
-<title>Confide: work for {esc(ROLE_WORDS[role])} at {esc(clinic.name)}</title>
+<title>Confide: work for {esc(ROLE_PLURAL[role])} at {esc(clinic.name)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1b1b1b; }}
 table {{ border-collapse: collapse; width: 100%; }}
@@ -168,7 +169,7 @@ tr.late td {{ background: #fdecea; }}
 td strong {{ color: #b00020; }}
 p.how {{ max-width: 48rem; }}
 </style></head><body>
-<h1>Work for {esc(ROLE_WORDS[role])} at {esc(clinic.name)}</h1>
+<h1>Work for {esc(ROLE_PLURAL[role])} at {esc(clinic.name)}</h1>
 <p><strong>{esc(summary)}</strong> Overdue work comes first, then the soonest due.
 Times are {esc(clinic.timezone)}. Updated {esc(local(now, clinic.timezone))}; the page refreshes
 every minute.</p>
