@@ -397,11 +397,25 @@ def next_escalation(task: Task) -> Role | None:
     return ESCALATION_ORDER[level] if level < len(ESCALATION_ORDER) else None
 
 
-def completion_example(task: Task) -> dict[str, Any]:
-    """A ready-to-paste `complete_task` argument for this task."""
+def eligible_actors(task: TaskFields, clinic: Clinic) -> list[str]:
+    """The roster ids that may complete a task now: the assignee of a personal duty, else
+    everyone holding an allowed role, less the requester where four eyes are needed."""
+    if task.only_assignee:
+        return [task.assignee] if task.assignee else []
+    return [
+        s.id
+        for s in clinic.staff
+        if set(s.roles) & set(task.allowed_roles)
+        and not (task.four_eyes and s.id == task.requester)
+    ]
+
+
+def completion_example(task: Task, actor: str | None = None) -> dict[str, Any]:
+    """A ready-to-paste `complete_task` argument for this task (as `actor` when given: a
+    reader's own roster id, so the example is sent as it stands)."""
     example: dict[str, Any] = {
         "task_id": task.task_id,
-        "actor": task.assignee or f"<{task.role.value} id>",
+        "actor": actor or task.assignee or f"<{task.role.value} id>",
         "outcome": OUTCOMES[task.kind][0],
         "data": EXAMPLES[task.kind],
     }
@@ -422,11 +436,32 @@ def completion_example(task: Task) -> dict[str, Any]:
     return example
 
 
+def decline_example(task: Task, actor: str | None = None) -> dict[str, Any] | None:
+    """The `complete_task` argument that declines a decision, where a task can be declined."""
+    if "decline" not in OUTCOMES[task.kind]:
+        return None
+    example: dict[str, Any] = {
+        "task_id": task.task_id,
+        "actor": actor or task.assignee or f"<{task.role.value} id>",
+        "outcome": "decline",
+        "data": {"reason": "<why nothing is released>"},
+    }
+    if task.requires_code:
+        example["code"] = "<code from the e-mail>"
+    return example
+
+
 def render_details(
-    header: str, tasks: list[Task], footer: str = "", timezone: str | None = None
+    header: str,
+    tasks: list[Task],
+    footer: str = "",
+    timezone: str | None = None,
+    clinic: Clinic | None = None,
 ) -> str:
     """Markdown for `set_current_details`: what is pending, who may do it, by when (in the
-    clinic's zone when given), how."""
+    clinic's zone when given), what the decision rests on, and the answers ready to paste,
+    each with a roster id that may send it (the clinic's, when given)."""
+    timezone = timezone or (clinic.timezone if clinic else None)
     open_tasks = [t for t in tasks if t.status == TaskStatus.open]
     lines = [header, ""]
     if not open_tasks:
@@ -435,21 +470,46 @@ def render_details(
         by = local(t.due_at, timezone) if timezone else t.due_at.isoformat(timespec="minutes")
         who = " or ".join(r.value for r in t.allowed_roles)
         late = " — **OVERDUE**" if t.overdue else ""
+        actors = eligible_actors(t, clinic) if clinic else []
         lines += [
             f"### {t.title}{late}",
             f"- task `{t.task_id}` · {who}{f' (assigned: {t.assignee})' if t.assignee else ''}",
             f"- due **{by}**",
             f"- {t.instructions}",
-            "- Send an Update `complete_task` with:",
-            "",
-            "```json",
-            json.dumps(completion_example(t), indent=1),
-            "```",
-            "",
         ]
+        if actors:
+            lines.append(f"- may be completed by: {', '.join(f'`{a}`' for a in actors)}")
+        if t.document and t.kind in BRIEFED:
+            lines += ["", t.document]
+        lines += _answers(t, actors[0] if actors else None, more=len(actors) > 1)
     if footer:
         lines += ["", footer]
     return "\n".join(lines)
+
+
+# Tasks whose `document` is the brief a decision rests on, shown in Current Details (a prepared
+# report is a document too, but long: it stays in the `tasks` query and the API).
+BRIEFED = frozenset({TaskKind.release_decision})
+
+
+def _answers(task: Task, actor: str | None, more: bool) -> list[str]:
+    """The Update arguments to paste: the first outcome, and a decline where there is one."""
+    mine = " (with your own roster id as `actor`)" if more else ""
+    answers = [("To answer", completion_example(task, actor))]
+    declined = decline_example(task, actor)
+    if declined is not None:
+        answers = [("To approve", answers[0][1]), ("To decline", declined)]
+    lines = []
+    for label, example in answers:
+        lines += [
+            "",
+            f"{label}, send an Update `complete_task`{mine} with:",
+            "",
+            "```json",
+            json.dumps(example, indent=1),
+            "```",
+        ]
+    return lines + [""]
 
 
 def due(now: datetime, after: timedelta) -> datetime:

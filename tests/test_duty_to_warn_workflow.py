@@ -162,6 +162,34 @@ async def _accepted_updates(handle) -> int:
     )
 
 
+async def _assert_the_decision_reads_without_a_manual(client, case, decision):
+    """The supervisor's page shows what they decide on and answers ready to send as
+    themselves; the case page links the concern and carries the same answer."""
+    child = client.get_workflow_handle(decision.workflow_id)
+    details = (await child.query("__temporal_workflow_metadata")).current_details
+    assert "**What was reported:** Stated intent to hurt a coworker tomorrow" in details
+    assert "**Assessment by Dr. Both (dr-both) on " in details and " PST:**" in details
+    assert "- Imminent: yes" in details and "- Notes: none" in details
+    assert (
+        "- `notify_law_enforcement`: notify law enforcement — "
+        "Demo City Police Department (police@agency.test)"
+    ) in details
+    assert "- decline: nothing is disclosed" in details
+    # Approve and decline, each as the one supervisor who may decide (not the assessor).
+    assert "may be completed by: `sup-kim`\n" in details
+    assert details.count('"actor": "sup-kim"') == 2 and '"outcome": "decline"' in details
+    assert "<supervisor id>" not in details and '"actor": "dr-both"' not in details
+
+    async def case_page():
+        text = (await case.query("__temporal_workflow_metadata")).current_details
+        return text if "release_decision" in text else None
+
+    text = await eventually(case_page)
+    page = f"/namespaces/default/workflows/{decision.workflow_id}"
+    assert f"[{decision.workflow_id}]({page})" in text
+    assert f"open [the concern's page]({page})" in text and '"actor": "sup-kim"' in text
+
+
 def clinic_with_dual_role():
     clinic = demo_clinic()
     both = StaffMember(
@@ -197,6 +225,7 @@ async def test_tx_waits_for_supervisor_rejects_bad_completions_and_never_warns_v
         code_mail = await eventually(lambda: mail.to("kim@demo-clinic.test"))
         code = code_in(code_mail[0])
         assert not mail.to("both@demo-clinic.test"), "the requester gets no code"
+        await _assert_the_decision_reads_without_a_manual(client, started.handle, decision)
 
         # Time passes: the case waits on the supervisor and notifies no one.
         await ts_env.sleep(timedelta(minutes=90))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from temporalio import workflow
@@ -19,9 +20,10 @@ with workflow.unsafe.imports_passed_through():
         ConcernStatus,
         Phase,
     )
+    from domain.clinic import Clinic
     from domain.flags import ABUSE_KINDS, ConcernKind
     from domain.local_time import local
-    from domain.tasks import TaskView
+    from domain.tasks import TaskView, eligible_actors
     from workflows import search_attributes as sa
     from workflows.abuse_report import AbuseReportWorkflow
     from workflows.duty_to_warn import DutyToWarnWorkflow
@@ -289,20 +291,41 @@ class CaseWorkflow:
             + (" · **policy unverified**" if self._unverified() else ""),
             "",
         ]
+        namespace = workflow.info().namespace
         for c in concerns:
             # Version 3 hears of a phase only when it is final: an open concern's phase is on
             # its own workflow page.
             phase = c.phase.value if self.inp.history_version < 3 or c.phase in FINAL else "open"
+            # A link the Web UI's markdown follows: the concern's page, where its tasks are done
+            # (a path, so it holds whatever host and port the UI is served on).
+            page = f"/namespaces/{namespace}/workflows/{c.workflow_id}"
             lines.append(
                 f"- concern {c.index} `{c.kind}`: **{phase}**"
                 + (" — **OVERDUE**" if c.overdue else "")
-                + f" → workflow `{c.workflow_id}`"
+                + f" → [{c.workflow_id}]({page})"
             )
             for t in c.tasks:
-                roles = " or ".join(r.value for r in t.allowed_roles)
-                lines.append(
-                    f"  - task `{t.task_id}` ({roles}) due "
-                    f"{local(t.due_at, self.inp.clinic.timezone)}: {t.title} — "
-                    "complete it on the concern's workflow with `complete_task`"
-                )
+                lines += _task_lines(t, page, self.inp.clinic)
         workflow.set_current_details("\n".join(lines))
+
+
+def _task_lines(task: TaskView, page: str, clinic: Clinic) -> list[str]:
+    """An open task as the case page lists it: who, by when, and the answer to paste on the
+    concern's page (with a roster id that may send it)."""
+    actors = eligible_actors(task, clinic)
+    example = dict(task.example)
+    if actors and example.get("actor", "").startswith("<"):
+        example["actor"] = actors[0]
+    roles = " or ".join(r.value for r in task.allowed_roles)
+    return [
+        f"  - **{task.title}** (`{task.task_id}`, {roles}"
+        + (f": {', '.join(actors)}" if actors else "")
+        + f") due {local(task.due_at, clinic.timezone)}"
+        + (" — **OVERDUE**" if task.overdue else ""),
+        f"    open [the concern's page]({page}), then More Actions → Send an Update, name "
+        "`complete_task`, with:",
+        "",
+        "    ```json",
+        *("    " + line for line in json.dumps(example, indent=1).splitlines()),
+        "    ```",
+    ]

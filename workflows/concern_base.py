@@ -57,9 +57,7 @@ class TaskWorkflowBase:
         waiting = self.board.waiting_on()
         next_due = self.board.next_due()
         workflow.set_current_details(
-            render_details(
-                header, list(self.board.tasks.values()), timezone=self.board.clinic.timezone
-            )
+            render_details(header, list(self.board.tasks.values()), clinic=self.board.clinic)
         )
         values = (status, tuple(waiting), next_due, self.board.overdue(), unverified)
         if self._upsert_only_changes and values == self._last_upsert:

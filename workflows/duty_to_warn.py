@@ -16,6 +16,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.case import ConcernCarry, ConcernInput, ConcernStatus, Phase
     from domain.clinic import AgencyKind, Role
+    from domain.decision_brief import Option, ReleaseBrief
     from domain.flags import ConcernKind, Person
     from domain.forms import (
         CallForm,
@@ -204,7 +205,49 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             )
         if decision.permitted:
             # Permissive disclosure (or optional extras after a mandatory plan): four eyes.
-            await self._ask_supervisor(decision, assessor)
+            await self._ask_supervisor(decision, assessment)
+
+    def _brief(self, decision: DutyDecision, assessment: Completed) -> str:
+        """What the supervisor decides on (domain.decision_brief): the report, the assessment
+        and who made it, the basis, and whom each permitted action would reach."""
+        inp = self.inp
+        form = assessment.read(
+            RiskAssessmentForm
+            if self.kind == ConcernKind.threat_to_others
+            else SelfHarmAssessmentForm
+        )
+        member = inp.clinic.member(assessment.completion.actor)
+        done = self.board.tasks.get(assessment.completion.task_id)
+        return ReleaseBrief(
+            summary=inp.concern.summary,
+            assessment=form,
+            assessor=f"{member.name} ({member.id})" if member else assessment.completion.actor,
+            assessed_at=done.completed_at if done else None,
+            timezone=inp.clinic.timezone,
+            reason=decision.reason,
+            legal_basis=decision.legal_basis,
+            options=[Option(action=a, reaches=self._reaches(a)) for a in decision.permitted],
+        ).render()
+
+    def _reaches(self, action: Action) -> str:
+        """Whom an action would reach, as the brief lists it."""
+        people = {
+            Action.warn_victim: self.inp.concern.victims,
+            Action.notify_emergency_contact: self.inp.concern.contacts,
+        }
+        if action in people:
+            named = [
+                f"{p.name} ({p.email or p.phone or 'no e-mail or phone'})" for p in people[action]
+            ]
+            return (
+                "; ".join(named) or "no one is named: a clinician is asked to find and reach them"
+            )
+        if action in AGENCY_FOR:
+            agency = self.inp.clinic.agency(AGENCY_FOR[action])
+            if agency is None:
+                return "no contact is configured: a clinician is asked to make the call"
+            return f"{agency.name} ({agency.email or agency.phone or agency.portal_url})"
+        return "a clinician is asked to carry it out and record it"
 
     def _covering(self, action: Action) -> PatientConsent | None:
         consent = self.consent
@@ -234,8 +277,9 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         # disclosures, not retries of the first round's.
         return self.prefix if self._round == 1 else f"{self.prefix}r{self._round}"
 
-    async def _ask_supervisor(self, decision: DutyDecision, assessor: str) -> None:
+    async def _ask_supervisor(self, decision: DutyDecision, assessment: Completed) -> None:
         self.phase = Phase.awaiting_decision
+        assessor = assessment.completion.actor
         rule = self.inp.policy.duty_to_warn
         plans = describe_plans(rule)
         discharge = (
@@ -255,6 +299,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                 requester=assessor,
                 four_eyes=True,
                 requires_code=True,
+                document=self._brief(decision, assessment),
             )
         )
         if answer.outcome == "approve":
