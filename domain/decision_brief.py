@@ -1,13 +1,17 @@
 """What a supervisor reads before a release decision: the threat as reported, the clinician's
-assessment and who made it, the rule that permits a release, and what each option would do.
+assessment and who made it, and whom each option would reach (the task's instructions give the
+rule that permits a release).
 
 Shown in the concern's Current Details (decoded through the codec: it names people) and kept as
-the task's `document`, so the API and the `tasks` query carry the same brief.
+the task's `document`, so the API and the `tasks` query carry the same brief. The Web UI renders
+Current Details as markdown that passes raw HTML, so every text that came from a person (the
+summary, the notes, names) is escaped: a summary holding markup must not run in the UI.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
 
 from pydantic import BaseModel
 
@@ -31,24 +35,22 @@ class ReleaseBrief(BaseModel):
     assessor: str
     assessed_at: datetime | None
     timezone: str
-    reason: str
-    legal_basis: str
     options: list[Option]
 
     def render(self) -> str:
         """Markdown: short sections, yes/no answers, times in the clinic's zone."""
         when = f" on {local(self.assessed_at, self.timezone)}" if self.assessed_at else ""
         lines = [
-            "**What was reported:** " + self.summary,
+            "**What was reported:** " + escape(self.summary),
             "",
-            f"**Assessment by {self.assessor}{when}:**",
-            *(f"- {label}: {answer}" for label, answer in _answers(self.assessment)),
+            f"**Assessment by {escape(self.assessor)}{when}:**",
             "",
-            f"**Why a release is possible:** {self.reason}. Legal basis: {self.legal_basis}.",
+            *(f"- {label}: {escape(answer)}" for label, answer in _answers(self.assessment)),
             "",
             "**Your options** (approve any of these actions, or decline):",
+            "",
             *(
-                f"- `{o.action.value}`: {ACTION_WORDS[o.action]} — {o.reaches}"
+                f"- `{o.action.value}`: {ACTION_WORDS[o.action]} — {escape(o.reaches)}"
                 for o in self.options
             ),
             "- decline: nothing is disclosed; give the reason, which stays on record.",

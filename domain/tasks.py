@@ -316,7 +316,8 @@ def _check_choices(task: Task, outcome: str, form: BaseModel) -> None:
         refused = [a.value for a in form.actions if a.value not in task.choices]
         if refused:
             raise TaskRejected(
-                f"not permitted in this case: {', '.join(refused)} (permitted: {offered})"
+                f"not permitted in this case: {', '.join(refused)}; approve only {offered}, "
+                "or decline"
             )
     if isinstance(form, InformIndividualForm):
         if outcome == "informed" and form.informed_at is None:

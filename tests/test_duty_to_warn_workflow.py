@@ -185,9 +185,11 @@ async def _assert_the_decision_reads_without_a_manual(client, case, decision):
         return text if "release_decision" in text else None
 
     text = await eventually(case_page)
-    page = f"/namespaces/default/workflows/{decision.workflow_id}"
-    assert f"[{decision.workflow_id}]({page})" in text
-    assert f"open [the concern's page]({page})" in text and '"actor": "sup-kim"' in text
+    # Links open in the whole window: the UI shows Current Details in an iframe.
+    link = f'<a href="/namespaces/default/workflows/{decision.workflow_id}" target="_top">'
+    assert f"{link}{decision.workflow_id}</a>" in text
+    assert f"open {link}the concern's page</a>" in text and '"actor": "sup-kim"' in text
+    assert "concern 1, threat to others: **open**" in text
 
 
 def clinic_with_dual_role():

@@ -301,8 +301,8 @@ def test_decline_with_a_reason_and_no_actions_is_accepted(clinic):
 def test_approving_an_action_outside_the_tasks_choices_is_rejected(clinic):
     with pytest.raises(
         TaskRejected,
-        match=r"not permitted in this case: initiate_hospitalization "
-        r"\(permitted: warn_victim, notify_law_enforcement\)",
+        match=r"not permitted in this case: initiate_hospitalization; approve only "
+        r"warn_victim, notify_law_enforcement, or decline",
     ):
         check_completion(
             release_task(), approve(actions=["warn_victim", "initiate_hospitalization"]), clinic
@@ -573,3 +573,26 @@ def test_a_recorded_consent_names_who_and_its_authorization_and_is_not_in_the_fu
         check_completion(task, done, clinic, NOW)
     consent["given_at"] = NOW.isoformat()
     check_completion(task, done, clinic, NOW)
+
+
+def test_a_decision_brief_escapes_what_people_wrote():
+    """The Web UI renders Current Details as markdown passing raw HTML: a summary or a note
+    holding markup must reach the supervisor as text, not run in the UI."""
+    from domain.decision_brief import Option, ReleaseBrief
+    from domain.forms import RiskAssessmentForm
+    from domain.policy import Action
+
+    brief = ReleaseBrief(
+        summary='<img src=x onerror="alert(1)">',
+        assessment=RiskAssessmentForm(
+            serious_threat=True, identifiable_victims=True, imminent=False, notes="<b>x</b>"
+        ),
+        assessor="Dr. Lee (dr-lee)",
+        assessed_at=NOW,
+        timezone="America/Los_Angeles",
+        options=[Option(action=Action.warn_victim, reaches="<script>x</script>")],
+    ).render()
+    assert "<img" not in brief and "<b>" not in brief and "<script>" not in brief
+    assert "&lt;img src=x" in brief and "&lt;b&gt;x&lt;/b&gt;" in brief
+    assert "- Imminent: no" in brief and "on Fri, Nov 27, 2026, 10:15 AM PST" in brief
+    assert "- `warn_victim`: warn the person at risk — " in brief

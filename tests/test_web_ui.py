@@ -4,14 +4,17 @@ message, and accepts the right one, after which the warnings go out."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
+import re
 import shutil
 
 import httpx
 import pytest
 
-from tests.support import ROOT, flag_body
+from tests.support import CODE_PATTERN, ROOT, flag_body
 from tests.test_dev_stack import stack_env, start, stop, wait_for_banner, wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -162,5 +165,114 @@ def test_privacy_officer_classifies_a_court_order_in_the_web_ui(tmp_path):
             ]
         )
         assert tasks[0]["choices"] and all("progress_note" in c for c in tasks[0]["choices"])
+    finally:
+        stop(proc)
+
+
+# `CONFIDE_UPDATE_SCREENSHOTS=1` writes the walk's screenshots into docs/screenshots/ (the README
+# shows them); otherwise they go to the test's own directory.
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+
+def test_a_supervisors_day_from_the_role_link(tmp_path):
+    """From the supervisor's role link: the list shows the waiting decision with its columns,
+    the decision page shows what it rests on, a wrong answer is refused in one sentence, and
+    the right one is accepted and carried out."""
+    shots = SCREENSHOTS if os.environ.get("CONFIDE_UPDATE_SCREENSHOTS") else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    env = stack_env(tmp_path)
+    proc = start(env)
+    wait_for_banner(proc)
+    api = f"http://127.0.0.1:{env['CONFIDE_API_PORT']}"
+    auth = {"Authorization": "Bearer dev-stack-test-key"}
+    mail = tmp_path / "var" / "mail"
+    try:
+        # The clinician's part, through the API: a Texas case, assessed; Texas leaves the
+        # release to a supervisor.
+        r = httpx.post(
+            f"{api}/v1/flags", json=flag_body(flag_id="DAY-1", jurisdiction="US-TX"), headers=auth
+        )
+        assert r.status_code == 202, r.text
+        wait_until(
+            lambda: httpx.get(f"{api}/v1/cases/demo-clinic.DAY-1", headers=auth).json()["tasks"]
+        )
+        assessment = {
+            "actor": "dr-lee",
+            "data": {
+                "serious_threat": True,
+                "identifiable_victims": True,
+                "imminent": True,
+                "notes": "plans to confront the coworker after the shift tomorrow",
+            },
+        }
+        r = httpx.post(
+            f"{api}/v1/cases/demo-clinic.DAY-1/tasks/c1-1-risk_assessment",
+            json=assessment,
+            headers=auth,
+        )
+        assert r.status_code == 200, r.text
+        code_mail = wait_until(
+            lambda: [p for p in mail.glob("*.eml") if "kim@demo-clinic.test" in p.name]
+        )
+        message = email.message_from_bytes(code_mail[0].read_bytes(), policy=email.policy.default)
+        code = re.search(CODE_PATTERN, message.get_content()).group(1)
+
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            # 1. The role link (printed by `make run`, in the README and in task e-mails).
+            page.goto(f"{api}/work/demo-clinic/supervisor", wait_until="load")
+            header = page.locator("thead").inner_text()
+            for column in ("Due", "Task", "About", "Case", "Who may do it"):
+                assert column in header, header
+            row = page.locator("tbody tr", has_text="demo-clinic.DAY-1")
+            assert "Release decision" in row.inner_text()
+            assert "threat to others" in row.inner_text()
+            page.screenshot(path=str(shots / "1-work-list.png"))
+
+            # 2. Open it: the decision's page in the Web UI, User Metadata, decrypted.
+            row.get_by_role("link", name="Release decision").click()
+            # The UI renders Current Details in an iframe of its own.
+            brief = page.frame_locator("#user-metadata-current-details")
+            brief.get_by_text("What was reported:").wait_for(timeout=30_000)
+            for text in (
+                "Stated intent to hurt a coworker tomorrow",
+                "Assessment by Dr. Lee (dr-lee)",
+                "plans to confront the coworker",
+                "notify law enforcement — Demo City Police Department",
+                '"outcome": "decline"',
+            ):
+                brief.get_by_text(text).first.wait_for()
+            page.screenshot(path=str(shots / "2-decision-page.png"))
+            page.set_viewport_size({"width": 1400, "height": 2200})
+            page.locator("#user-metadata-current-details").screenshot(
+                path=str(shots / "2-decision-brief.png")
+            )
+
+            page.set_viewport_size({"width": 1400, "height": 1000})
+
+            # 3. A wrong decision: Texas does not permit warning the victim.
+            dialog, submit = complete_task_dialog(page)
+            decision = {
+                "task_id": "c1-2-release_decision",
+                "actor": "sup-kim",
+                "outcome": "approve",
+                "code": code,
+                "data": {"actions": ["warn_victim"], "reason": "imminent"},
+            }
+            submit(decision)
+            dialog.get_by_text("not permitted in this case").wait_for()
+            shown = dialog.inner_text()
+            assert 'File "' not in shown and "Traceback" not in shown, shown
+            page.screenshot(path=str(shots / "3-decision-refused.png"))
+
+            # 4. The right one.
+            decision["data"]["actions"] = ["notify_law_enforcement"]
+            submit(decision)
+            page.get_by_text("Update successful").first.wait_for(timeout=15_000)
+            page.screenshot(path=str(shots / "4-decision-accepted.png"))
+            browser.close()
+        wait_until(lambda: any("police@agency.test" in p.name for p in mail.glob("*.eml")))
+        assert not any("casey@example.org" in p.name for p in mail.glob("*.eml"))
     finally:
         stop(proc)

@@ -371,7 +371,8 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
         return (
             f"## Case {self.inp.case_id} — {KIND_TITLE[self.kind]} (concern {self.inp.index}, "
             f"victim {self.inp.victim_index + 1}, reporter {self.reporter})\n"
-            f"Phase: **{self.phase.value}** · {self.rule.jurisdiction} {self.rule.statute} · "
+            f"Phase: **{self.phase.value.replace('_', ' ')}** · "
+            f"{self.rule.jurisdiction} {self.rule.statute} · "
             f"policy {self.inp.policy.version}"
             + (
                 " · **policy unverified**: " + ", ".join(self.rule.unverified or ["default"])

@@ -409,7 +409,7 @@ class AuthorizationWorkflow(RecordsReleaseBase):
         expiry = auth.expires(tz)
         lines = [
             f"## Authorization {self.inp.case_id}",
-            f"Phase: **{self.phase.value}** · releases made: {self.releases_made}"
+            f"Phase: **{self.phase.value.replace('_', ' ')}** · releases made: {self.releases_made}"
             + (f" · pending requests: {self.pending}" if self.pending else "")
             + (f" · expires {local(expiry, tz)}" if expiry else "")
             + (f" · ends on: {auth.expiry_event}" if auth.expiry_event else ""),

@@ -296,17 +296,23 @@ class CaseWorkflow:
             # Version 3 hears of a phase only when it is final: an open concern's phase is on
             # its own workflow page.
             phase = c.phase.value if self.inp.history_version < 3 or c.phase in FINAL else "open"
-            # A link the Web UI's markdown follows: the concern's page, where its tasks are done
-            # (a path, so it holds whatever host and port the UI is served on).
+            # The concern's page, where its tasks are done: a path, so it holds whatever host
+            # and port the UI is served on, opened in the whole window (the UI renders Current
+            # Details in an iframe, where a plain markdown link would go nowhere).
             page = f"/namespaces/{namespace}/workflows/{c.workflow_id}"
             lines.append(
-                f"- concern {c.index} `{c.kind}`: **{phase}**"
+                f"- concern {c.index}, {c.kind.replace('_', ' ')}: **{phase.replace('_', ' ')}**"
                 + (" — **OVERDUE**" if c.overdue else "")
-                + f" → [{c.workflow_id}]({page})"
+                + f" → {_link(page, c.workflow_id)}"
             )
             for t in c.tasks:
-                lines += _task_lines(t, page, self.inp.clinic)
+                lines += _task_lines(t, _link(page, "the concern's page"), self.inp.clinic)
         workflow.set_current_details("\n".join(lines))
+
+
+def _link(path: str, text: str) -> str:
+    """A link in Current Details that opens in the whole window (ids only: nothing to escape)."""
+    return f'<a href="{path}" target="_top">{text}</a>'
 
 
 def _task_lines(task: TaskView, page: str, clinic: Clinic) -> list[str]:
@@ -322,8 +328,7 @@ def _task_lines(task: TaskView, page: str, clinic: Clinic) -> list[str]:
         + (f": {', '.join(actors)}" if actors else "")
         + f") due {local(task.due_at, clinic.timezone)}"
         + (" — **OVERDUE**" if task.overdue else ""),
-        f"    open [the concern's page]({page}), then More Actions → Send an Update, name "
-        "`complete_task`, with:",
+        f"    open {page}, then More Actions → Send an Update, name `complete_task`, with:",
         "",
         "    ```json",
         *("    " + line for line in json.dumps(example, indent=1).splitlines()),

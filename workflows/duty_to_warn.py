@@ -224,8 +224,6 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             assessor=f"{member.name} ({member.id})" if member else assessment.completion.actor,
             assessed_at=done.completed_at if done else None,
             timezone=inp.clinic.timezone,
-            reason=decision.reason,
-            legal_basis=decision.legal_basis,
             options=[Option(action=a, reaches=self._reaches(a)) for a in decision.permitted],
         ).render()
 
@@ -293,7 +291,8 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                 Role.supervisor,
                 self.inp.policy.timers.decision_due,
                 "Release decision",
-                f"{decision.reason}. Approve a release set (with the approval code e-mailed to "
+                f"{decision.reason[:1].upper()}{decision.reason[1:]}. Approve a release set "
+                "(with the approval code e-mailed to "
                 f"you) or decline with a reason. Basis: {decision.legal_basis}.{discharge}",
                 choices=[a.value for a in decision.permitted],
                 requester=assessor,
@@ -593,8 +592,9 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
     def _header(self) -> str:
         rule = self.inp.policy.duty_to_warn
         return (
-            f"## Case {self.inp.case_id} — {self.kind.value} (concern {self.inp.index})\n"
-            f"Phase: **{self.phase.value}** · policy {rule.jurisdiction} "
+            f"## Case {self.inp.case_id} — {self.kind.value.replace('_', ' ')} "
+            f"(concern {self.inp.index})\n"
+            f"Phase: **{self.phase.value.replace('_', ' ')}** · policy {rule.jurisdiction} "
             f"({rule.category.value}) {self.inp.policy.version}"
             + (" · **policy unverified**" if self._policy_unverified() else "")
         )
