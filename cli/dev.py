@@ -200,6 +200,17 @@ async def run_dev() -> None:
         print("confide dev: stopped. State is kept in var/; `make run` resumes it.", flush=True)
 
 
+def role_links(settings: Settings, clinic_id: str) -> str:
+    """One line per role: the page listing the work waiting on it (intake/work_list.py)."""
+    from domain.clinic import ESCALATION_ORDER
+    from intake.work_list import work_page_url
+
+    return "\n".join(
+        f"  {role.value:<17} {work_page_url(settings.api_url, clinic_id, role)}"
+        for role in ESCALATION_ORDER
+    )
+
+
 def banner(settings: Settings, key: str) -> str:
     """What `make run` prints once everything is up."""
     api = f"http://127.0.0.1:{settings.api_port}"
@@ -213,8 +224,12 @@ Confide dev stack is up.
   Codec endpoint    {codec_endpoint(settings)}
   Demo clinic       demo-clinic   API key: {key}
 
+Work waiting on each role (overdue first; each task links to its page in the Web UI):
+{role_links(settings, "demo-clinic")}
+
 Try:  CONFIDE_API_KEY={key} .venv/bin/confide flag deploy/dev/sample-flag.json
       .venv/bin/temporal workflow show -w demo-clinic.F-1001 \\
-          --address {settings.temporal_address} --codec-endpoint {codec_endpoint(settings)}
+          --address {settings.temporal_address} --codec-endpoint {codec_endpoint(settings)} \\
+          --detailed
 Ctrl-C stops everything.
 """

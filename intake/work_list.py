@@ -26,7 +26,7 @@ from temporalio.service import RPCError
 
 from domain.clinic import ROLE_WORDS, Clinic, Role
 from domain.local_time import local
-from domain.tasks import TaskView
+from domain.tasks import TaskView, eligible_actors
 from workflows import search_attributes as sa
 
 # What each ConfidePath value is, in words (the values are the search attribute's, documented in
@@ -146,7 +146,10 @@ def render_page(
             title=esc(i.task.title),
             what=esc(PATH_WORDS.get(i.path, i.path)),
             case=esc(i.case_id),
-            who=esc(i.task.assignee or " or ".join(ROLE_WORDS[r] for r in i.task.allowed_roles)),
+            who=esc(
+                ", ".join(eligible_actors(i.task, clinic))
+                or " or ".join(ROLE_WORDS[r] for r in i.task.allowed_roles)
+            ),
             task_id=esc(i.task.task_id),
         )
         for i in items

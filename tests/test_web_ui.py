@@ -182,7 +182,8 @@ def test_a_supervisors_day_from_the_role_link(tmp_path):
     shots.mkdir(parents=True, exist_ok=True)
     env = stack_env(tmp_path)
     proc = start(env)
-    wait_for_banner(proc)
+    # The role link as `make run` prints it.
+    role_link = re.search(r"^  supervisor\s+(\S+)$", wait_for_banner(proc), re.M).group(1)
     api = f"http://127.0.0.1:{env['CONFIDE_API_PORT']}"
     auth = {"Authorization": "Bearer dev-stack-test-key"}
     mail = tmp_path / "var" / "mail"
@@ -221,7 +222,8 @@ def test_a_supervisors_day_from_the_role_link(tmp_path):
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             # 1. The role link (printed by `make run`, in the README and in task e-mails).
-            page.goto(f"{api}/work/demo-clinic/supervisor", wait_until="load")
+            assert role_link.endswith("/work/demo-clinic/supervisor"), role_link
+            page.goto(role_link, wait_until="load")
             header = page.locator("thead").inner_text()
             for column in ("Due", "Task", "About", "Case", "Who may do it"):
                 assert column in header, header

@@ -61,6 +61,8 @@ def test_the_page_reads_in_clinic_time_and_links_each_task_to_its_workflow_page(
     assert page.index("F-late") < page.index("F-soon")
     assert page.count("/user-metadata") == 2 and 'href="http://ui/list"' in page
     assert "threat to others" in page and "threat_to_others\n" not in page
+    # Who may do it, by roster id: the people, not the role.
+    assert "<td>sup-kim</td>" in page
     empty = render_page(clinic, Role.privacy_officer, [], "http://ui/list", NOW)
     assert "Nothing is waiting on the privacy officer." in empty and "<table>" not in empty
 
