@@ -337,3 +337,34 @@ async def test_a_reassessment_finding_the_threat_renewed_warns_again(
         ]
         result = await close_after_reassessment(ts_env, client, started.handle)
     assert result.status == "closed" and len(result.disclosures) == 4
+
+
+async def test_cancelling_a_concern_is_never_silent_and_cancelling_a_case_stops_no_duty(
+    ts_env, mail, smtp, ledger, task_queue
+):
+    """What the README says of "Request Cancellation": a cancelled concern marks its case
+    needs_attention; a cancelled case leaves its concerns running."""
+    client = ts_env.client
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        first = await start_case(
+            client, task_queue, Flag.model_validate(flag_body(flag_id="CXL-1")), demo_clinic()
+        )
+        task = await open_task(first.handle, "risk_assessment")
+        await client.get_workflow_handle(task.workflow_id).cancel()
+        result = await first.handle.result()
+        assert result.status == "needs_attention"
+
+        second = await start_case(
+            client, task_queue, Flag.model_validate(flag_body(flag_id="CXL-2")), demo_clinic()
+        )
+        task = await open_task(second.handle, "risk_assessment")
+        await second.handle.cancel()
+        concern = client.get_workflow_handle(task.workflow_id)
+        await eventually(lambda: _status_of(second.handle, "CANCELED"))
+        assert [t["task_id"] for t in await concern.query("tasks")] == [task.task_id]
+        assert (await concern.describe()).status.name == "RUNNING"
+        await concern.terminate("test done")
+
+
+async def _status_of(handle, name: str) -> bool:
+    return (await handle.describe()).status.name == name
