@@ -2,10 +2,10 @@
 assessment and who made it, and whom each option would reach (the task's instructions give the
 rule that permits a release).
 
-Shown in the concern's Current Details (decoded through the codec: it names people) and kept as
-the task's `document`, so the API and the `tasks` query carry the same brief. The Web UI renders
-Current Details as markdown that passes raw HTML, so every text that came from a person (the
-summary, the notes, names) is escaped: a summary holding markup must not run in the UI.
+Whole, it is the task's `document` (the API and the `tasks` query) and the workflow's `brief`
+query; without patient data, it is shown in the concern's Current Details (see `render`). The
+Web UI renders Current Details as markdown that passes raw HTML, so every text that came from
+a person is escaped: a summary holding markup must not run in the UI.
 """
 
 from __future__ import annotations
@@ -21,10 +21,13 @@ from domain.policy import ACTION_WORDS, Action
 
 
 class Option(BaseModel):
-    """One action the supervisor may approve, and who it would reach."""
+    """One action the supervisor may approve, and who it would reach: by name (`reaches`), and
+    in words that name no one (`reaches_unnamed`, e.g. "the 1 person at risk named in the
+    flag"; an agency's name is not patient data)."""
 
     action: Action
     reaches: str
+    reaches_unnamed: str
 
 
 class ReleaseBrief(BaseModel):
@@ -37,25 +40,57 @@ class ReleaseBrief(BaseModel):
     timezone: str
     options: list[Option]
 
-    def render(self) -> str:
-        """Markdown: short sections, yes/no answers, times in the clinic's zone."""
+    def render(self, with_patient_data: bool = True) -> str:
+        """Markdown: short sections, yes/no answers, times in the clinic's zone.
+
+        Without patient data for Current Details: the Web UI renders that panel by loading a
+        URL that carries its text (`/render?content=...`), so whatever it holds reaches the UI
+        server's and any proxy's request logs. The report, the notes and the names stay in the
+        `brief` query, which the browser decrypts through the codec and never puts in a URL.
+        """
         when = f" on {local(self.assessed_at, self.timezone)}" if self.assessed_at else ""
-        lines = [
-            "**What was reported:** " + escape(self.summary),
-            "",
+        answers = _answers(self.assessment)
+        if not with_patient_data:
+            answers = [(label, answer) for label, answer in answers if label != NOTES]
+        lines = (
+            ["**What was reported:** " + escape(self.summary), ""]
+            if with_patient_data
+            else [
+                "**What was reported, the clinician's notes and the names**: open the *Queries* "
+                "tab, Query Type `brief`, Run Query (decrypted in your browser only).",
+                "",
+            ]
+        )
+        lines += [
             f"**Assessment by {escape(self.assessor)}{when}:**",
             "",
-            *(f"- {label}: {escape(answer)}" for label, answer in _answers(self.assessment)),
+            *(f"- {label}: {escape(answer)}" for label, answer in answers),
             "",
             "**Your options** (approve any of these actions, or decline):",
             "",
             *(
-                f"- `{o.action.value}`: {ACTION_WORDS[o.action]} — {escape(o.reaches)}"
+                f"- `{o.action.value}`: {ACTION_WORDS[o.action]} — "
+                + escape(o.reaches if with_patient_data else o.reaches_unnamed)
                 for o in self.options
             ),
             "- decline: nothing is disclosed; give the reason, which stays on record.",
         ]
         return "\n".join(lines)
+
+    def view(self) -> dict[str, object]:
+        """The brief as the `brief` query returns it: JSON the Queries tab shows readably."""
+        return {
+            "what_was_reported": self.summary,
+            "assessed_by": self.assessor,
+            "assessed_at": local(self.assessed_at, self.timezone) if self.assessed_at else None,
+            "assessment": dict(_answers(self.assessment)),
+            "options": {
+                o.action.value: f"{ACTION_WORDS[o.action]}: {o.reaches}" for o in self.options
+            },
+        }
+
+
+NOTES = "Notes"
 
 
 def _yes(value: bool | None) -> str:
@@ -80,4 +115,4 @@ def _answers(form: RiskAssessmentForm | SelfHarmAssessmentForm) -> list[tuple[st
         ]
     if form.patient_consent is not None:
         rows.append(("Patient agreed to a disclosure", "yes (see the case)"))
-    return rows + [("Notes", form.notes or "none")]
+    return rows + [(NOTES, form.notes or "none")]

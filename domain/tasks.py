@@ -69,6 +69,9 @@ class TaskFields(BaseModel):
     instructions: str
     # Text prepared for the assignee to review (e.g. a written report).
     document: str | None = None
+    # What a decision rests on, in words that hold no patient data: shown in Current Details,
+    # which the Web UI loads by URL (domain.decision_brief); the whole brief is the document.
+    context: str | None = None
     # The allowed answers where the form has a choice: plan indices, permitted actions.
     choices: list[str] = Field(default_factory=list)
     # Why each choice is offered with a caveat, or why an item is not offered (e.g. a record
@@ -480,17 +483,12 @@ def render_details(
         ]
         if actors:
             lines.append(f"- may be completed by: {', '.join(f'`{a}`' for a in actors)}")
-        if t.document and t.kind in BRIEFED:
-            lines += ["", t.document]
+        if t.context:
+            lines += ["", t.context]
         lines += _answers(t, actors[0] if actors else None, more=len(actors) > 1)
     if footer:
         lines += ["", footer]
     return "\n".join(lines)
-
-
-# Tasks whose `document` is the brief a decision rests on, shown in Current Details (a prepared
-# report is a document too, but long: it stays in the `tasks` query and the API).
-BRIEFED = frozenset({TaskKind.release_decision})
 
 
 def _answers(task: Task, actor: str | None, more: bool) -> list[str]:

@@ -164,21 +164,31 @@ async def _accepted_updates(handle) -> int:
 
 async def _assert_the_decision_reads_without_a_manual(client, case, decision):
     """The supervisor's page shows what they decide on and answers ready to send as
-    themselves; the case page links the concern and carries the same answer."""
+    themselves; the case page links the concern and carries the same answer. Current Details
+    hold no patient data (the Web UI loads that panel by URL): the report, the notes and the
+    names are in the `brief` query, decrypted in the browser."""
     child = client.get_workflow_handle(decision.workflow_id)
     details = (await child.query("__temporal_workflow_metadata")).current_details
-    assert "**What was reported:** Stated intent to hurt a coworker tomorrow" in details
+    assert "Query Type `brief`" in details
     assert "**Assessment by Dr. Both (dr-both) on " in details and " PST:**" in details
-    assert "- Imminent: yes" in details and "- Notes: none" in details
+    assert "- Imminent: yes" in details and "Notes" not in details
     assert (
         "- `notify_law_enforcement`: notify law enforcement — "
         "Demo City Police Department (police@agency.test)"
     ) in details
     assert "- decline: nothing is disclosed" in details
+    for phi in ("Jordan", "Casey", "coworker", "casey@example.org", "555-01"):
+        assert phi not in details, phi
     # Approve and decline, each as the one supervisor who may decide (not the assessor).
     assert "may be completed by: `sup-kim`\n" in details
     assert details.count('"actor": "sup-kim"') == 2 and '"outcome": "decline"' in details
     assert "<supervisor id>" not in details and '"actor": "dr-both"' not in details
+    (brief,) = await child.query("brief")
+    assert brief["task_id"] == decision.task_id
+    assert brief["what_was_reported"] == "Stated intent to hurt a coworker tomorrow"
+    assert brief["assessed_by"] == "Dr. Both (dr-both)"
+    assert brief["assessment"]["Imminent"] == "yes" and brief["assessment"]["Notes"] == "none"
+    assert brief["options"]["notify_law_enforcement"].startswith("notify law enforcement: Demo")
 
     async def case_page():
         text = (await case.query("__temporal_workflow_metadata")).current_details

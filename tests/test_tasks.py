@@ -590,9 +590,38 @@ def test_a_decision_brief_escapes_what_people_wrote():
         assessor="Dr. Lee (dr-lee)",
         assessed_at=NOW,
         timezone="America/Los_Angeles",
-        options=[Option(action=Action.warn_victim, reaches="<script>x</script>")],
+        options=[
+            Option(action=Action.warn_victim, reaches="<script>x</script>", reaches_unnamed="-")
+        ],
     ).render()
     assert "<img" not in brief and "<b>" not in brief and "<script>" not in brief
     assert "&lt;img src=x" in brief and "&lt;b&gt;x&lt;/b&gt;" in brief
     assert "- Imminent: no" in brief and "on Fri, Nov 27, 2026, 10:15 AM PST" in brief
     assert "- `warn_victim`: warn the person at risk — " in brief
+
+
+def test_a_decision_brief_for_current_details_names_no_one():
+    from domain.decision_brief import Option, ReleaseBrief
+    from domain.forms import RiskAssessmentForm
+    from domain.policy import Action
+
+    brief = ReleaseBrief(
+        summary="Zebediah Quux threatened his neighbour",
+        assessment=RiskAssessmentForm(
+            serious_threat=True, identifiable_victims=True, imminent=True, notes="Quux's notes"
+        ),
+        assessor="Dr. Lee (dr-lee)",
+        assessed_at=NOW,
+        timezone="America/Los_Angeles",
+        options=[
+            Option(
+                action=Action.warn_victim,
+                reaches="Ada Neighbour (ada@example.org)",
+                reaches_unnamed="the person at risk named in the flag",
+            )
+        ],
+    )
+    shown = brief.render(with_patient_data=False)
+    assert "Quux" not in shown and "Ada" not in shown and "neighbour" not in shown
+    assert "the person at risk named in the flag" in shown and "- Imminent: yes" in shown
+    assert "Quux" in brief.render() and brief.view()["assessment"]["Notes"] == "Quux's notes"

@@ -236,15 +236,17 @@ def test_a_supervisors_day_from_the_role_link(tmp_path):
             row.get_by_role("link", name="Release decision").click()
             # The UI renders Current Details in an iframe of its own.
             brief = page.frame_locator("#user-metadata-current-details")
-            brief.get_by_text("What was reported:").wait_for(timeout=30_000)
+            brief.get_by_text("Assessment by Dr. Lee (dr-lee)").wait_for(timeout=30_000)
             for text in (
-                "Stated intent to hurt a coworker tomorrow",
-                "Assessment by Dr. Lee (dr-lee)",
-                "plans to confront the coworker",
                 "notify law enforcement — Demo City Police Department",
                 '"outcome": "decline"',
+                "Query Type brief",
             ):
                 brief.get_by_text(text).first.wait_for()
+            # No patient data in that panel: the UI loads it by URL.
+            assert "Stated intent" not in page.locator(
+                "#user-metadata-current-details"
+            ).get_attribute("src")
             page.screenshot(path=str(shots / "2-decision-page.png"))
             page.set_viewport_size({"width": 1400, "height": 2200})
             page.locator("#user-metadata-current-details").screenshot(
@@ -252,6 +254,14 @@ def test_a_supervisors_day_from_the_role_link(tmp_path):
             )
 
             page.set_viewport_size({"width": 1400, "height": 1000})
+
+            # What was reported and the clinician's notes: the `brief` query, decrypted here.
+            page.get_by_text("Queries", exact=True).first.click()
+            page.get_by_text("Query Type").first.wait_for()
+            page.get_by_role("button", name="Run Query").click()
+            page.get_by_text("Stated intent to hurt a coworker tomorrow").first.wait_for()
+            page.get_by_text("plans to confront the coworker").first.wait_for()
+            page.screenshot(path=str(shots / "2-decision-brief-query.png"))
 
             # 3. A wrong decision: Texas does not permit warning the victim.
             dialog, submit = complete_task_dialog(page)

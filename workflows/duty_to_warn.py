@@ -35,12 +35,12 @@ with workflow.unsafe.imports_passed_through():
         victim_warning,
     )
     from domain.policy import (
+        ACTION_WORDS,
         Action,
         DecisionMode,
         DutyDecision,
         decide_self_harm,
         decide_threat,
-        describe_plans,
     )
     from domain.records import Disclosure, NoticeRecord, Recipient
     from domain.tasks import Task, due
@@ -86,6 +86,8 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         self._seq = 0
         self._round = 1
         self.consent: PatientConsent | None = None
+        # What each release decision rests on, by task id (the `brief` query).
+        self._briefs: dict[str, ReleaseBrief] = {}
         if inp.carry is not None:  # a renewed threat, continued as new
             c = inp.carry
             self._round, self._seq, self._revision = c.round, c.seq, c.revision
@@ -94,6 +96,17 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             self.phase = Phase.follow_up
         # Carried records are not carried again: each run passes on only its own round's.
         self._carried = (len(self.notifications), len(self.disclosures))
+
+    @workflow.query
+    def brief(self) -> list[dict]:
+        """What each open release decision rests on, patient data included: the Queries tab
+        shows it decrypted in the browser (Current Details holds none, see
+        domain.decision_brief)."""
+        return [
+            {"task_id": t.task_id, **self._briefs[t.task_id].view()}
+            for t in self.board.open_tasks()
+            if t.task_id in self._briefs
+        ]
 
     # -- the path ----------------------------------------------------------------------------
 
@@ -207,7 +220,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             # Permissive disclosure (or optional extras after a mandatory plan): four eyes.
             await self._ask_supervisor(decision, assessment)
 
-    def _brief(self, decision: DutyDecision, assessment: Completed) -> str:
+    def _brief(self, decision: DutyDecision, assessment: Completed) -> ReleaseBrief:
         """What the supervisor decides on (domain.decision_brief): the report, the assessment
         and who made it, the basis, and whom each permitted action would reach."""
         inp = self.inp
@@ -224,21 +237,31 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             assessor=f"{member.name} ({member.id})" if member else assessment.completion.actor,
             assessed_at=done.completed_at if done else None,
             timezone=inp.clinic.timezone,
-            options=[Option(action=a, reaches=self._reaches(a)) for a in decision.permitted],
-        ).render()
+            options=[
+                Option(action=a, reaches=self._reaches(a), reaches_unnamed=self._reaches(a, False))
+                for a in decision.permitted
+            ],
+        )
 
-    def _reaches(self, action: Action) -> str:
-        """Whom an action would reach, as the brief lists it."""
+    def _reaches(self, action: Action, named: bool = True) -> str:
+        """Whom an action would reach, as the brief lists it: by name, or by number only."""
         people = {
-            Action.warn_victim: self.inp.concern.victims,
-            Action.notify_emergency_contact: self.inp.concern.contacts,
+            Action.warn_victim: (self.inp.concern.victims, "person at risk", "people at risk"),
+            Action.notify_emergency_contact: (
+                self.inp.concern.contacts,
+                "emergency contact",
+                "emergency contacts",
+            ),
         }
         if action in people:
-            named = [
-                f"{p.name} ({p.email or p.phone or 'no e-mail or phone'})" for p in people[action]
-            ]
-            return (
-                "; ".join(named) or "no one is named: a clinician is asked to find and reach them"
+            persons, one, many = people[action]
+            if not persons:
+                return "no one is named: a clinician is asked to find and reach them"
+            if not named:
+                counted = one if len(persons) == 1 else f"{len(persons)} {many}"
+                return f"the {counted} named in the flag"
+            return "; ".join(
+                f"{p.name} ({p.email or p.phone or 'no e-mail or phone'})" for p in persons
             )
         if action in AGENCY_FOR:
             agency = self.inp.clinic.agency(AGENCY_FOR[action])
@@ -278,29 +301,32 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
     async def _ask_supervisor(self, decision: DutyDecision, assessment: Completed) -> None:
         self.phase = Phase.awaiting_decision
         assessor = assessment.completion.actor
-        rule = self.inp.policy.duty_to_warn
-        plans = describe_plans(rule)
+        plans = self.inp.policy.duty_to_warn.discharge_plans
         discharge = (
-            f" The state's rule is discharged by {plans}."
-            if plans not in ("unverified", "-")
+            " The state's rule is discharged by "
+            + " or by ".join(" and ".join(ACTION_WORDS[a] for a in plan) for plan in plans)
+            + "."
+            if isinstance(plans, list) and plans
             else ""
         )
-        answer = await self.board.run(
-            self._task(
-                TaskKind.release_decision,
-                Role.supervisor,
-                self.inp.policy.timers.decision_due,
-                "Release decision",
-                f"{decision.reason[:1].upper()}{decision.reason[1:]}. Approve a release set "
-                "(with the approval code e-mailed to "
-                f"you) or decline with a reason. Basis: {decision.legal_basis}.{discharge}",
-                choices=[a.value for a in decision.permitted],
-                requester=assessor,
-                four_eyes=True,
-                requires_code=True,
-                document=self._brief(decision, assessment),
-            )
+        brief = self._brief(decision, assessment)
+        task = self._task(
+            TaskKind.release_decision,
+            Role.supervisor,
+            self.inp.policy.timers.decision_due,
+            "Release decision",
+            f"{decision.reason[:1].upper()}{decision.reason[1:]}. Approve a release set "
+            "(with the approval code e-mailed to "
+            f"you) or decline with a reason. Basis: {decision.legal_basis}.{discharge}",
+            choices=[a.value for a in decision.permitted],
+            requester=assessor,
+            four_eyes=True,
+            requires_code=True,
+            document=brief.render(),
+            context=brief.render(with_patient_data=False),
         )
+        self._briefs[task.task_id] = brief
+        answer = await self.board.run(task)
         if answer.outcome == "approve":
             self.phase = Phase.notifying
             await self._publish()
