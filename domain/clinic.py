@@ -72,6 +72,26 @@ class Agency(BaseModel):
     portal_url: str | None = None
 
 
+class StaffLinks(BaseModel):
+    """Where staff do their work, for the links in task e-mails: the public addresses of the
+    intake API (its role links) and of the Web UI (a task's page). Set by the API on the
+    clinic's snapshot when a case starts, from its settings; cases started without them (and
+    cases recorded before they existed) send their e-mails without links."""
+
+    model_config = ConfigDict(extra="forbid")
+    work: str
+    ui: str
+    namespace: str = "default"
+
+    def work_list(self, clinic_id: str, role: Role) -> str:
+        """The role link: the open work waiting on a role (intake/work_list.py)."""
+        return f"{self.work}/work/{clinic_id}/{role.value}"
+
+    def workflow(self, workflow_id: str) -> str:
+        """A workflow's page in the Web UI, where its tasks are done."""
+        return f"{self.ui}/namespaces/{self.namespace}/workflows/{workflow_id}"
+
+
 class Clinic(BaseModel):
     """One clinic's configuration; a snapshot of it travels in each case's workflow input."""
 
@@ -85,6 +105,7 @@ class Clinic(BaseModel):
     agencies: list[Agency] = []
     # sha256 hex of each API key this clinic may use; the keys themselves are never stored.
     api_key_sha256: list[str] = []
+    links: StaffLinks | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -18,7 +18,7 @@ from domain.accounting_case import AccountingRequest
 from domain.authorization import Authorization, problems
 from domain.authorization_case import Correction, ExpiryEvent, ReleaseRequest, Revocation
 from domain.case import CaseStatus
-from domain.clinic import Clinic, ClinicDirectory, Role
+from domain.clinic import Clinic, ClinicDirectory, Role, StaffLinks
 from domain.flags import Flag, case_id_for
 from domain.legal_request import LegalRequest
 from domain.tasks import TaskCompletion, TaskView
@@ -187,9 +187,14 @@ def create_app(
             raise HTTPException(
                 401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"}
             )
-        return clinic
+        # The case's snapshot of the clinic carries where its staff work, for the links in
+        # its task e-mails (a clinic's own configuration may name other addresses).
+        return clinic if clinic.links else clinic.model_copy(update={"links": staff_links})
 
     Caller = Annotated[Clinic, Depends(clinic_for)]
+    staff_links = StaffLinks(
+        work=settings.api_url, ui=settings.ui_url, namespace=settings.temporal_namespace
+    )
 
     def own(case_id: str, caller: Clinic) -> None:
         # A case id is exactly "<clinic>.<flag>"; anything else (a concern's workflow id, say)

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from domain.clinic import ROLE_WORDS, Clinic, Role
+from domain.clinic import ROLE_WORDS, Clinic, Role, StaffLinks
 from domain.local_time import local
 from domain.tasks import TaskView, eligible_actors
 from workflows import search_attributes as sa
@@ -79,7 +79,7 @@ def ui_list_url(ui_url: str, namespace: str, query: str) -> str:
 
 def work_page_url(api_url: str, clinic_id: str, role: Role) -> str:
     """The role link: this module's page for one role at one clinic."""
-    return f"{api_url}/work/{clinic_id}/{role.value}"
+    return StaffLinks(work=api_url, ui="").work_list(clinic_id, role)
 
 
 def case_of(workflow_id: str) -> str:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from domain.clinic import Role, StaffMember
+from domain.clinic import Role, StaffLinks, StaffMember
 from domain.flags import Flag
 from domain.tasks import TaskCompletion
 from intake.cases import start_case
@@ -103,7 +103,9 @@ async def test_overdue_assessment_escalates_at_the_policys_time(
     flag = Flag.model_validate(flag_body(flag_id="CA-OVERDUE"))
     due_after = timedelta(hours=4)  # Timers.assessment_due, the policy's window
     async with make_worker(client, task_queue, smtp[0].port, ledger):
-        started = await start_case(client, task_queue, flag, demo_clinic())
+        links = StaffLinks(work="https://confide.example", ui="https://ui.example")
+        clinic = demo_clinic().model_copy(update={"links": links})
+        started = await start_case(client, task_queue, flag, clinic)
         task = await open_task(started.handle, "risk_assessment")
         assert task.due_at - task.created_at == due_after
         assert task.allowed_roles == ["clinician"]
@@ -129,6 +131,11 @@ async def test_overdue_assessment_escalates_at_the_policys_time(
         assert re.fullmatch(
             r"Due: \w{3}, \w{3} \d{1,2}, \d{4}, \d{1,2}:\d\d [AP]M P[SD]T", due_line
         )
+        # Where to do it: the task's page, and the work list of each role that may now act.
+        body = paged[0].get_content()
+        assert f"https://ui.example/namespaces/default/workflows/{task.workflow_id}" in body
+        for role in ("clinician", "supervisor"):
+            assert f"https://confide.example/work/demo-clinic/{role}" in body
         child = client.get_workflow_handle(task.workflow_id)
         desc = await eventually(lambda: _described_overdue(child))
         assert "supervisor" in desc.typed_search_attributes.get(sa.WAITING_ON)

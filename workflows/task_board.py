@@ -15,7 +15,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.approvals import IssueCodesInput
-    from domain.clinic import Clinic, Role
+    from domain.clinic import ROLE_WORDS, Clinic, Role
     from domain.forms import OUTCOMES
     from domain.local_time import local
     from domain.tasks import (
@@ -349,6 +349,22 @@ class TaskBoard:
             f"Workflow: {task.workflow_id}",
             "Complete it in the Temporal Web UI (More Actions > Send an Update > complete_task),",
             "with `confide`, or through the API.",
+            *self._links(task),
+        ]
+
+    def _links(self, task: Task) -> list[str]:
+        """Where to do it: the task's page and the work list of each role that may act (when
+        the case's clinic snapshot has links: see domain.clinic.StaffLinks)."""
+        links = self.clinic.links
+        if links is None:
+            return []
+        return [
+            "",
+            f"Open the task: {links.workflow(task.workflow_id)}",
+            *(
+                f"Work waiting on the {ROLE_WORDS[role]}: {links.work_list(self.clinic.id, role)}"
+                for role in task.allowed_roles
+            ),
         ]
 
 
