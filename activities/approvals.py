@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.notify import PERMANENT, NoticeActivities, SendNoticeInput
 from domain.clinic import Clinic, StaffMember
+from domain.forms import TaskKind
 from domain.notices import approval_code_notice
 from domain.tasks import hash_code
 
@@ -29,6 +30,12 @@ class IssueCodesInput(BaseModel):
     due_at: datetime
     clinic: Clinic
     approvers: list[StaffMember]
+    # What the e-mail says of the decision: its kind, title and choices (in words there), and
+    # the workflow where it is answered. Absent in histories recorded before they were added.
+    kind: TaskKind | None = None
+    title: str = ""
+    choices: list[str] = []
+    workflow_id: str = ""
 
 
 class ApprovalActivities:
@@ -63,7 +70,18 @@ class ApprovalActivities:
         hashes: dict[str, str] = {}
         for person in inp.approvers:
             code = self.code_for(inp.case_id, inp.task_id, person.id)
-            notice = approval_code_notice(inp.clinic, inp.case_id, inp.task_id, code, inp.due_at)
+            notice = approval_code_notice(
+                inp.clinic,
+                inp.case_id,
+                inp.task_id,
+                code,
+                inp.due_at,
+                actor=person.id,
+                kind=inp.kind,
+                title=inp.title,
+                choices=inp.choices,
+                workflow_id=inp.workflow_id,
+            )
             try:
                 await self._notices.send_notice(
                     SendNoticeInput(

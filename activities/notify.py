@@ -128,8 +128,24 @@ def compose(smtp: SmtpSettings, inp: SendNoticeInput) -> EmailMessage:
     msg["Date"] = format_datetime(datetime.now(UTC))
     if inp.reply_to:
         msg["Reply-To"] = inp.reply_to
-    msg.set_content(inp.body)
+    msg.set_content(inp.body, cte=transfer_encoding(inp.body))
     return msg
+
+
+# RFC 5322's limit for a line, less room for its CRLF.
+MAX_LINE = 78
+
+
+def transfer_encoding(body: str) -> str:
+    """7bit where the text allows it; quoted-printable otherwise (non-ASCII, or a paragraph
+    longer than a mail line). Never base64, which would hide the text from anyone reading the
+    message's source, and never 8bit, which not every relay takes. Quoted-printable breaks only
+    lines longer than 76 characters, so an approval code on a short line of its own stays whole
+    in the raw message too."""
+    lines = body.splitlines()
+    if body.isascii() and all(len(line) <= MAX_LINE for line in lines):
+        return "7bit"
+    return "quoted-printable"
 
 
 async def deliver(

@@ -10,6 +10,7 @@ from domain.clinic import Clinic, StaffMember
 from domain.flags import Concern, Patient, Person
 from domain.forms import OralReportForm
 from domain.local_time import local
+from domain.notice_templates import join_words, render
 from domain.reporting import Deadline, ReportingRule, Unit, WrittenReport
 
 KIND_TITLE = {
@@ -35,6 +36,22 @@ def describe_deadline(d: Deadline | None, what: str) -> str:
     )
 
 
+def deadline_words(d: Deadline | None) -> str:
+    """A statutory deadline as a sentence continues it: 'within 36 hours of the first knowledge
+    or suspicion', 'without delay' where the statute gives no number."""
+    if d is None:
+        return "without delay"
+    unit = {Unit.working_days: "working day", Unit.hours: "hour"}[d.unit]
+    unit += "" if d.amount == 1 else "s"
+    clock = "the first knowledge or suspicion" if d.clock == "knowledge" else "the oral report"
+    extra = []
+    if d.excludes_weekends_holidays:
+        extra.append("not counting weekends and holidays")
+    if d.or_next_working_day:
+        extra.append("or by the next working day")
+    return f"within {d.amount} {unit} of {clock}" + (f" ({', '.join(extra)})" if extra else "")
+
+
 def duty_lines(
     rule: ReportingRule,
     kind: str,
@@ -43,46 +60,44 @@ def duty_lines(
     timezone: str | None = None,
     clinic: Clinic | None = None,
 ) -> list[str]:
-    """What the reporter must do, by when (in the clinic's zone when given), to whom (no PHI:
-    this goes to staff by e-mail)."""
+    """What the reporter must do, by when (in the clinic's zone when given), to whom, with the
+    clinic's contact for each receiving agency (telephone, address, portal): the lines of the
+    reporter's e-mail, in sentences (no PHI: this goes to staff by e-mail)."""
 
     def when_(t: datetime) -> str:
         return local(t, timezone) if timezone else t.isoformat(timespec="minutes")
 
-    lines = [
-        f"You are a mandated reporter of {KIND_TITLE[kind]} ({rule.statute}).",
-        describe_deadline(rule.oral_deadline, "Initial (oral) report")
-        + f" — Confide's deadline: {when_(oral_due)}",
-    ]
+    written = None
     if rule.written in (WrittenReport.required, WrittenReport.unverified) or rule.default:
-        when = f" — deadline {when_(written_due)}" if written_due else ""
-        form = f" on {rule.written_form}" if rule.written_form else ""
-        lines.append(describe_deadline(rule.written_deadline, f"Written report{form}") + when)
+        written = "required"
     elif rule.written == WrittenReport.if_requested:
-        lines.append(
-            describe_deadline(rule.written_deadline, "Written report only if the agency asks")
-        )
-    lines.append("To: " + "; ".join(a.description for a in rule.agencies))
+        written = "if_requested"
     # The clinic's own contact for each receiving agency, so the reporter can call at once.
+    contacts = []
     for route in rule.agencies:
         contact = clinic.agency(route.kind) if clinic is not None else None
-        if contact is not None and (contact.phone or contact.portal_url):
-            how = ", ".join(x for x in (contact.phone, contact.portal_url) if x)
-            lines.append(f"Call: {contact.name}, {how}")
-    if rule.delegation in ("non_delegable", "unverified"):
-        lines.append(
-            "The duty is yours personally: telling a supervisor does not discharge "
-            "it, and no one may approve or delay the report."
-        )
-    if rule.conditional:
-        lines.append(f"Conditions: {rule.conditional}")
-    if rule.default or rule.unverified:
-        lines.append(
-            "POLICY UNVERIFIED: "
-            + ", ".join(rule.unverified or ["rule"])
-            + ". Confide applies a conservative default; the privacy officer confirms."
-        )
-    return lines
+        if contact is not None and contact not in contacts:
+            if contact.phone or contact.address or contact.portal_url:
+                contacts.append(contact)
+    text = render(
+        "mandated_report_duty",
+        kind=KIND_TITLE[kind],
+        statute=rule.statute,
+        personal=rule.delegation in ("non_delegable", "unverified"),
+        oral=deadline_words(rule.oral_deadline) if rule.oral_deadline else "",
+        oral_due=when_(oral_due),
+        written=written,
+        form=rule.written_form or "",
+        written_deadline=deadline_words(rule.written_deadline),
+        written_due=when_(written_due) if written_due and written == "required" else "",
+        agencies=[a.description for a in rule.agencies],
+        contacts=contacts,
+        conditional=rule.conditional or "",
+        unverified=join_words([u.replace("_", " ") for u in rule.unverified or ["the rule"]])
+        if rule.default or rule.unverified
+        else "",
+    )
+    return text.rstrip("\n").split("\n")
 
 
 def _person(label: str, p: Person | None) -> list[str]:

@@ -60,6 +60,21 @@ class AgencyKind(StrEnum):
     prosecutor = "prosecutor"
 
 
+# Each kind of agency as a person reads it (notices name the clinic's configured agency where
+# there is one; these words stand in where there is none).
+AGENCY_WORDS: dict[AgencyKind, str] = {
+    AgencyKind.law_enforcement: "law enforcement",
+    AgencyKind.child_protective_services: "child protective services",
+    AgencyKind.adult_protective_services: "adult protective services",
+    AgencyKind.medical_personnel: "medical personnel",
+    AgencyKind.county_director_of_community_services: "the county director of community services",
+    AgencyKind.long_term_care_ombudsman: "the long-term care ombudsman",
+    AgencyKind.licensing_agency: "the licensing agency",
+    AgencyKind.medical_examiner: "the medical examiner",
+    AgencyKind.prosecutor: "the prosecutor",
+}
+
+
 class Agency(BaseModel):
     """A receiving agency's contact as the clinic configured it."""
 
@@ -70,6 +85,8 @@ class Agency(BaseModel):
     phone: str | None = None
     # Where written reports are filed when the agency takes them only on its own portal.
     portal_url: str | None = None
+    # The postal or street address, as a reporter would write it on a form or visit it.
+    address: str | None = None
 
 
 class StaffLinks(BaseModel):

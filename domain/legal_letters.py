@@ -10,7 +10,7 @@ from domain.authorization import Authorization
 from domain.clinic import Clinic
 from domain.legal_request import INSTRUMENT_TITLE, LegalRequest, LegalRequestRule
 from domain.local_time import local, local_date
-from domain.notices import Notice
+from domain.notices import Notice, how_to_complete, staff_message, staff_name
 
 
 def _what(req: LegalRequest) -> str:
@@ -26,13 +26,87 @@ def _scope(req: LegalRequest) -> str:
 
 def received_lines(req: LegalRequest, clinic: Clinic) -> list[str]:
     """What the privacy officer is told when a request arrives (no patient data)."""
+    title = INSTRUMENT_TITLE[req.instrument]
+    article = "an" if title[:1] in "aeiou" else "a"
     return [
-        f"A {INSTRUMENT_TITLE[req.instrument]} was received for a patient's records.",
-        f"Issued by {req.issuer.name}, case {req.issuer.case_number}.",
-        f"Served {local(req.served_at, clinic.timezone)}; "
-        f"the response is due {local(req.response_due, clinic.timezone)}.",
-        "Classify it first: nothing is released before a privacy officer approves the set.",
+        f"{clinic.name} has received {article} {title} for a patient's records, issued by "
+        f"{req.issuer.name} in case {req.issuer.case_number}.",
+        f"It was served on {local(req.served_at, clinic.timezone)}, and the response is due by "
+        f"{local(req.response_due, clinic.timezone)}.",
+        "Please classify it first: nothing is released before a privacy officer approves the "
+        "set of records.",
     ]
+
+
+def request_received_notice(
+    req: LegalRequest, clinic: Clinic, case_id: str, workflow_id: str = ""
+) -> Notice:
+    """To the privacy officer: a legal request arrived and needs classifying, and where."""
+    body = "\n\n".join([*received_lines(req, clinic), how_to_complete(workflow_id)])
+    return staff_message(clinic, case_id, "A legal request for records needs classifying", body)
+
+
+def response_due_notice(
+    clinic: Clinic, case_id: str, response_due: datetime, task_id: str, workflow_id: str = ""
+) -> Notice:
+    """To the privacy officer and counsel: the response date came without assurance."""
+    body = "\n\n".join(
+        [
+            f"The response to the legal request on case {case_id} was due by "
+            f"{local(response_due, clinic.timezone)}, and no satisfactory assurance or qualified "
+            "protective order has been received.",
+            "Nothing has been released, and nothing will be released automatically.",
+            "Please serve a written objection or obtain an extension, and record which on the "
+            f"task (task id {task_id}).",
+            how_to_complete(workflow_id),
+        ]
+    )
+    return staff_message(
+        clinic, case_id, "A legal request's response is due without assurance", body
+    )
+
+
+def counsel_asked_notice(
+    clinic: Clinic,
+    case_id: str,
+    asked_by: str,
+    task_id: str,
+    response_due: datetime,
+    workflow_id: str = "",
+) -> Notice:
+    """To counsel: a decision-maker asks their advice on a request for records."""
+    body = "\n\n".join(
+        [
+            f"{staff_name(clinic, asked_by)} asks for your advice on a request for records on "
+            f"case {case_id}. The question is in the task (task id {task_id}).",
+            f"The response to the request is due by {local(response_due, clinic.timezone)}, and "
+            "that deadline does not stop while you advise.",
+            how_to_complete(workflow_id),
+        ]
+    )
+    return staff_message(clinic, case_id, "Your advice is asked on a request for records", body)
+
+
+def authorization_held_notice(
+    clinic: Clinic, case_id: str, authorization_id: str, workflow_id: str = ""
+) -> Notice:
+    """To the privacy officer: an authorization is on hold and its requester could not be
+    told by e-mail."""
+    where = f"the workflow {workflow_id}" if workflow_id else "the case's workflow"
+    body = "\n\n".join(
+        [
+            f"Authorization {authorization_id} on case {case_id} is on hold: it lacks what "
+            "federal law requires of an authorization (45 CFR 164.508). The Current Details of "
+            f"{where} in the Temporal Web UI list what is missing.",
+            "The requester gave no e-mail address, or the e-mail to them was refused, so "
+            "Confide could not tell them.",
+            "Please tell the requester by telephone or by post what is missing, and ask for a "
+            "corrected authorization under the same id. Confide resumes as soon as it arrives.",
+        ]
+    )
+    return staff_message(
+        clinic, case_id, "Authorization on hold: please contact the requester", body
+    )
 
 
 def privilege_letter(

@@ -93,14 +93,20 @@ async def test_ca_child_abuse_written_report_due_36h_from_knowledge_never_gated(
             lambda: [
                 m
                 for m in mail.to("lee@demo-clinic.test")
-                if "mandated report required" in m["Subject"]
+                if "Mandated report required" in m["Subject"]
             ]
         )
         assert "36 hours" in duty[0].get_content() and "SS 8572" in duty[0].get_content()
-        # The clinic's own number for the agency, so the reporter can call at once.
-        assert "Call: Demo County Child Protective Services, +1-555-0300" in duty[0].get_content()
+        # The clinic's own contact for the agency, so the reporter can call (or go) at once.
+        assert (
+            "  Demo County Child Protective Services\n"
+            "    Telephone: +1-555-0300\n"
+            "    Address: 2000 County Center Drive, Demo City, CA 94001\n"
+        ) in duty[0].get_content().replace("\r\n", "\n")
         for boss in ("kim@demo-clinic.test", "diaz@demo-clinic.test"):
-            await eventually(lambda b=boss: any("informed" in m["Subject"] for m in mail.to(b)))
+            await eventually(
+                lambda b=boss: any("For your information" in m["Subject"] for m in mail.to(b))
+            )
         await rejected(
             "only dr-lee may complete",
             complete(client, oral, actor="sup-kim", data=oral_data(known)),
@@ -339,7 +345,7 @@ async def test_a_flag_about_abuse_known_three_days_ago_pages_each_person_once(
         assert [len(overdue(p)) for p in people] == [1, 1, 1]
         assert not [m for m in mail.to("lee@demo-clinic.test") if "due soon" in m["Subject"]]
         body = overdue("kim@demo-clinic.test")[0].get_content()
-        assert "Overdue since: " in body and oral.task_id in body
+        assert "has been overdue since " in body and oral.task_id in body
         await complete(client, oral, actor="dr-lee", data=oral_data(known + timedelta(hours=1)))
         history = await client.get_workflow_handle(oral.workflow_id).fetch_history()
     # The collapsed round replays (behind workflow.patched("collapse-missed-rounds")).

@@ -45,8 +45,8 @@ def the_old_rule(self: TaskBoard, task) -> bool:
 
 def overdue_and_resolved(mail, task_id: str) -> tuple[set[str], set[str]]:
     """Addresses told the task was overdue, and told it was resolved."""
-    about = [m for m in mail.messages if f"({task_id})" in m.get_content()]
-    overdue = {m["To"] for m in about if "task OVERDUE" in m["Subject"]}
+    about = [m for m in mail.messages if f"(task id {task_id})" in m.get_content()]
+    overdue = {m["To"] for m in about if "OVERDUE task" in m["Subject"]}
     resolved = {m["To"] for m in about if "task resolved" in m["Subject"]}
     return overdue, resolved
 
@@ -153,11 +153,13 @@ async def test_new_code_tells_those_paged_that_the_task_is_resolved(
     assert resolved == overdue
     notice = next(m for m in mail.messages if "task resolved" in m["Subject"])
     body = notice.get_content()
-    assert f"Task: Risk assessment (threat to others) ({task.task_id})" in body
-    assert "Completed by: sup-kim" in body
-    # In the clinic's time, as the people paged read it: "Completed: Fri, Dec 4, 2026, 3:05 AM PST".
-    completed = next(line for line in body.splitlines() if line.startswith("Completed: "))
-    assert re.search(r"\d{1,2}:\d\d [AP]M P[SD]T$", completed), completed
+    assert f'task "Risk assessment (threat to others)" (task id {task.task_id})' in body
+    # Who completed it, and when in the clinic's time, as the people paged read it.
+    assert re.search(
+        r"was completed by Kim \(clinical supervisor\) \(sup-kim\) on "
+        r"\w{3}, \w{3} \d{1,2}, \d{4}, \d{1,2}:\d\d [AP]M P[SD]T\.",
+        body,
+    ), body
     for phi in ("Jordan", "Casey", "coworker", "+1-555"):
         assert phi not in body and phi not in notice["Subject"]
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.abuse_report import KIND_TITLE, duty_lines, written_report
+    from domain.abuse_report import KIND_TITLE, written_report
     from domain.case import ConcernInput, ConcernStatus, Phase
     from domain.clinic import Agency, AgencyKind, Role, StaffMember
     from domain.forms import (
@@ -30,8 +30,7 @@ with workflow.unsafe.imports_passed_through():
         TaskKind,
         WrittenReportForm,
     )
-    from domain.local_time import local
-    from domain.notices import Notice
+    from domain.notices import Notice, mandated_report_notice, report_under_way_notice
     from domain.records import Disclosure, NoticeRecord
     from domain.reporting import (
         Calendar,
@@ -118,8 +117,15 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
                 inp.clinic,
                 f"{self.prefix}.duty",
                 [Role.clinician],
-                "mandated report required",
-                duty_lines(rule, self.kind, oral_due, written_due, inp.clinic.timezone, inp.clinic),
+                mandated_report_notice(
+                    inp.clinic,
+                    inp.case_id,
+                    rule,
+                    self.kind,
+                    oral_due,
+                    written_due,
+                    workflow.info().workflow_id,
+                ),
                 only=[self.reporter],
             ),
             mail.tell_staff(
@@ -127,15 +133,14 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
                 inp.clinic,
                 f"{self.prefix}.informed",
                 [Role.supervisor, Role.privacy_officer],
-                "a mandated report is under way: you are informed",
-                [
-                    f"Reporter: {self.reporter}",
-                    f"Kind: {KIND_TITLE[self.kind]}",
-                    f"Oral report due: {local(oral_due, inp.clinic.timezone)}",
-                    "No approval is needed or possible; the reporter's duty is personal."
-                    if rule.delegation in PERSONAL
-                    else "The statute allows reporting through the person in charge.",
-                ],
+                report_under_way_notice(
+                    inp.clinic,
+                    inp.case_id,
+                    self.reporter,
+                    self.kind,
+                    oral_due,
+                    personal=rule.delegation in PERSONAL,
+                ),
             ),
         ]
         oral_task = self._task(

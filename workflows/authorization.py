@@ -35,7 +35,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.clinic import Role
     from domain.forms import TaskKind
     from domain.legal_case import CounselAdvice, PacketInfo
-    from domain.legal_letters import authorization_letter, authorization_on_hold, local
+    from domain.legal_letters import (
+        authorization_held_notice,
+        authorization_letter,
+        authorization_on_hold,
+        local,
+    )
     from domain.records import Disclosure, NoticeRecord
     from domain.release import Selection
     from domain.tasks import FUTURE_SKEW, TaskRejected
@@ -129,8 +134,12 @@ class AuthorizationWorkflow(RecordsReleaseBase):
                 inp.clinic,
                 f"{PREFIX}.on_hold.staff",
                 [Role.privacy_officer],
-                "An authorization is on hold and the requester has no e-mail address",
-                ["Tell the requester by phone or post what is missing (see the case's problems)."],
+                authorization_held_notice(
+                    inp.clinic,
+                    inp.case_id,
+                    self.auth.authorization_id,
+                    workflow.info().workflow_id,
+                ),
             )
         await workflow.wait_condition(lambda: not self.problems or self.phase in ENDED)
         if self.phase not in ENDED:

@@ -29,8 +29,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.notices import (
         Notice,
+        action_not_done_notice,
         agency_notice,
         contact_notice,
+        duty_triggered_notice,
+        notice_undelivered_notice,
         person_key,
         victim_warning,
     )
@@ -57,12 +60,18 @@ AGENCY_FOR = {
     Action.notify_child_protective_agency: AgencyKind.child_protective_services,
 }
 
+# Why each disclosure is made: a verb phrase, as the ledger records it and as the agency notice
+# says it ("... makes this confidential report in order to <purpose>.").
 PURPOSE = {
     Action.warn_victim: "warn an identifiable potential victim of a serious threat of violence",
-    Action.notify_law_enforcement: "prevent or lessen a serious threat (law enforcement notice)",
-    Action.notify_medical_personnel: "prevent or lessen a serious threat (medical personnel)",
+    Action.notify_law_enforcement: (
+        "prevent or lessen a serious and imminent threat to the health or safety of a person"
+    ),
+    Action.notify_medical_personnel: (
+        "prevent or lessen a serious and imminent threat to the health or safety of a person"
+    ),
     Action.report_to_county_director_of_community_services: (
-        "report a person likely to cause serious harm (county director of community services)"
+        "report a patient who is likely to cause serious harm to themselves or others"
     ),
     Action.notify_child_protective_agency: "protect a minor threatened with violence",
     Action.notify_emergency_contact: "prevent or lessen a serious threat of self-harm",
@@ -208,12 +217,13 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                     self.inp.clinic,
                     f"{self._step_prefix()}.informed",
                     [Role.supervisor],
-                    "mandatory duty triggered: you are informed",
-                    [
-                        f"Required by: {decision.legal_basis}",
-                        f"Actions started: {', '.join(a.value for a in decision.required)}",
-                        f"Assessed by: {assessor}",
-                    ],
+                    duty_triggered_notice(
+                        self.inp.clinic,
+                        self.inp.case_id,
+                        decision.legal_basis,
+                        decision.required,
+                        assessor,
+                    ),
                 ),
             )
         if decision.permitted:
@@ -495,9 +505,9 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                     record.status = "not_delivered"
                     await self._alarm(
                         f"{step}.{to.key}.undelivered",
-                        "a warning could not be delivered",
-                        f"The notice to {role} {to.key} was refused and not delivered "
-                        "another way: the duty may not be discharged.",
+                        notice_undelivered_notice(
+                            self.inp.clinic, self.inp.case_id, role, to.key, refused=True
+                        ),
                     )
                     await self._publish()
                     return
@@ -525,9 +535,9 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             if done.outcome == "not_reached":
                 await self._alarm(
                     f"{step}.{to.key}.unreached",
-                    "a warning could not be delivered",
-                    f"The clinician could not reach {role} {to.key}: the duty may not be "
-                    "discharged.",
+                    notice_undelivered_notice(
+                        self.inp.clinic, self.inp.case_id, role, to.key, refused=False
+                    ),
                 )
                 await self._publish()
                 return
@@ -569,11 +579,12 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         if done.outcome == "not_done":
             await self._alarm(
                 f"{self._step_prefix()}.{action.value}.not_done",
-                "a required action was not done",
-                f"Action: {action.value}; recorded by {done.completion.actor}.",
+                action_not_done_notice(
+                    self.inp.clinic, self.inp.case_id, action, done.completion.actor
+                ),
             )
 
-    async def _alarm(self, step: str, headline: str, line: str) -> None:
+    async def _alarm(self, step: str, notice: Notice) -> None:
         """A duty may not be discharged: tell the supervisor and the privacy officer, who
         can act on it (opaque references only, as in every staff message)."""
         await mail.tell_staff(
@@ -581,8 +592,7 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             self.inp.clinic,
             step,
             [Role.supervisor, Role.privacy_officer],
-            headline,
-            [line],
+            notice,
         )
 
     # -- helpers -----------------------------------------------------------------------------

@@ -38,8 +38,9 @@ with workflow.unsafe.imports_passed_through():
         local,
         patient_notice,
         privilege_letter,
-        received_lines,
+        request_received_notice,
         requester_answer,
+        response_due_notice,
     )
     from domain.legal_request import (
         INSTRUMENT_BASIS,
@@ -95,8 +96,7 @@ class LegalRequestWorkflow(RecordsReleaseBase):
             inp.clinic,
             f"{PREFIX}.received",
             [Role.privacy_officer],
-            "A legal request for records needs classifying",
-            received_lines(self.req, inp.clinic),
+            request_received_notice(self.req, inp.clinic, inp.case_id, workflow.info().workflow_id),
         )
         expected = {
             "instrument": self.req.instrument.value,
@@ -215,12 +215,13 @@ class LegalRequestWorkflow(RecordsReleaseBase):
             self.inp.clinic,
             f"{respond.task_id}.due",
             [Role.privacy_officer, Role.counsel],
-            "A legal request's response is due without assurance",
-            [
-                f"The response was due {local(self.response_due, self.inp.clinic.timezone)}.",
-                "Nothing has been or will be released automatically.",
-                f"Serve an objection or record an extension: task {respond.task_id}.",
-            ],
+            response_due_notice(
+                self.inp.clinic,
+                self.inp.case_id,
+                self.response_due,
+                respond.task_id,
+                workflow.info().workflow_id,
+            ),
         )
         await workflow.wait_condition(
             lambda: (

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         StaffNoticeInput,
     )
     from domain.clinic import Clinic, Role
-    from domain.notices import Notice, staff_notice
+    from domain.notices import Notice, ledger_failing_notice, staff_notice
     from domain.records import Disclosure, NoticeRecord
 
 MAIL_RETRY = RetryPolicy(
@@ -113,13 +113,15 @@ async def tell_staff(
     clinic: Clinic,
     step: str,
     roles: list[Role],
-    headline: str,
-    lines: list[str],
+    notice: Notice | str,
+    lines: list[str] | None = None,
     only: list[str] | None = None,
 ) -> None:
-    """E-mail everyone with these roles (or only these staff ids). Best effort: a failed staff
-    message must not stop a mandated step, so failures are logged, not raised."""
-    notice = staff_notice(clinic, case_id, headline, lines)
+    """E-mail everyone with these roles (or only these staff ids) a notice rendered by
+    domain.notices (or a headline and sentences, for domain.notices.staff_notice). Best effort:
+    a failed staff message must not stop a mandated step, so failures are logged, not raised."""
+    if not isinstance(notice, Notice):
+        notice = staff_notice(clinic, case_id, notice, lines or [])
     people = [s for s in clinic.staff if set(s.roles) & set(roles)]
     if only is not None:
         people = [s for s in clinic.staff if s.id in only]
@@ -203,11 +205,7 @@ async def record(d: Disclosure, clinic: Clinic, *, local: bool = False) -> None:
                     clinic,
                     f"{d.step}.{d.recipient_key}.ledger{failures}",
                     [Role.privacy_officer],
-                    "ledger write failing",
-                    [
-                        f"A disclosure of step {d.step} could not be written to the ledger.",
-                        "Confide retries every hour; check the ledger database.",
-                    ],
+                    ledger_failing_notice(clinic, d.case_id),
                 )
             failures += 1
             await workflow.sleep(LEDGER_RETRY_PAUSE)

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         TaskKind,
     )
     from domain.legal_case import CounselAdvice, PacketInfo
-    from domain.legal_letters import local
+    from domain.legal_letters import counsel_asked_notice, local
     from domain.records import Disclosure, NoticeRecord
     from domain.release import ReleaseAuthority, Selection, select
     from domain.tasks import Task, TaskStatus
@@ -354,12 +354,14 @@ class RecordsReleaseBase(TaskWorkflowBase):
             clinic,
             f"{entry.task_id}.asked",
             [Role.counsel],
-            "Your advice is asked on a request for records",
-            [
-                f"{entry.asked_by} asks (task {entry.task_id}); the question is in the task.",
-                f"The response is due {local(self._deadline(), clinic.timezone)}; "
-                "the deadline does not stop while you advise.",
-            ],
+            counsel_asked_notice(
+                clinic,
+                self._case_id(),
+                entry.asked_by,
+                entry.task_id,
+                self._deadline(),
+                workflow.info().workflow_id,
+            ),
         )
         review = await self.board.run(
             Task(

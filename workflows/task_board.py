@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.approvals import IssueCodesInput
     from domain.clinic import ROLE_WORDS, Clinic, Role
     from domain.forms import OUTCOMES
-    from domain.local_time import local
+    from domain.notices import task_due_soon_notice, task_overdue_notice, task_resolved_notice
     from domain.tasks import (
         Completed,
         Task,
@@ -208,8 +208,7 @@ class TaskBoard:
                 self.clinic,
                 f"{task.task_id}.reminder{n or ''}",
                 task.allowed_roles,
-                "task due soon",
-                self._lines(task),
+                task_due_soon_notice(self.clinic, self.case_id, task, self._links(task)),
                 only=[task.assignee] if task.assignee else None,
             )
         deadline = task.due_at
@@ -256,15 +255,7 @@ class TaskBoard:
             self.clinic,
             f"{task.task_id}.resolved",
             task.allowed_roles,
-            "task resolved",
-            [
-                f"Task: {task.title} ({task.task_id})",
-                f"Completed by: {task.completed_by}",
-                # The clinic's time, as the people it pages read it (not UTC).
-                f"Completed: {local(completed_at, self.clinic.timezone)}",
-                f"Workflow: {task.workflow_id}",
-                "Nothing more to do on it: the overdue reminders have stopped.",
-            ],
+            task_resolved_notice(self.clinic, self.case_id, task, completed_at),
             only=told,
         )
 
@@ -306,10 +297,7 @@ class TaskBoard:
             self.clinic,
             f"{task.task_id}.overdue{round_}",
             list(above),
-            "task OVERDUE" + (f", escalated to {new_role.value}" if new_role else ""),
-            [f"Overdue since: {local(task.due_at, self.clinic.timezone)}", *self._lines(task)]
-            if all_levels
-            else self._lines(task),
+            task_overdue_notice(self.clinic, self.case_id, task, new_role, self._links(task)),
             only=told,
         )
         return told
@@ -333,6 +321,11 @@ class TaskBoard:
                             due_at=task.due_at,
                             clinic=self.clinic,
                             approvers=approvers,
+                            # For the e-mail's words: what is decided, the choices, where.
+                            kind=task.kind,
+                            title=task.title,
+                            choices=task.choices,
+                            workflow_id=task.workflow_id,
                         )
                     )
                 )
@@ -340,17 +333,6 @@ class TaskBoard:
                 # Mail down past its retries: the task still stands and still escalates
                 # (the next role gets codes then); failing here would kill the case.
                 workflow.logger.warning("approval codes not issued", extra=_ids(task))
-
-    def _lines(self, task: Task) -> list[str]:
-        return [
-            f"Task: {task.title} ({task.task_id})",
-            f"Who: {' or '.join(r.value for r in task.allowed_roles)}",
-            f"Due: {local(task.due_at, self.clinic.timezone)}",
-            f"Workflow: {task.workflow_id}",
-            "Complete it in the Temporal Web UI (More Actions > Send an Update > complete_task),",
-            "with `confide`, or through the API.",
-            *self._links(task),
-        ]
 
     def _links(self, task: Task) -> list[str]:
         """Where to do it: the task's page and the work list of each role that may act (when
