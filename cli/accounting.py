@@ -12,13 +12,52 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
+from pydantic import BaseModel
 from rich.markup import escape
-from rich.table import Table
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
+from cli.layout import console, count, fields, para, print_json, show
+from domain.accounting import Accounting, AccountingEntry
+from domain.clinic import Clinic
+from domain.local_time import local
 from infra.settings import Settings
+
+
+class AccountingText(BaseModel):
+    """What the command prints: the accounting, the clinic it is from, the width to fit."""
+
+    accounting: Accounting
+    clinic: Clinic
+    width: int = 80
+
+
+def _entry(e: AccountingEntry, a: AccountingText) -> list[str]:
+    zone = a.clinic.timezone
+    if e.count > 1 and e.last_date is not None:
+        first = e.date.astimezone(ZoneInfo(zone)).date().isoformat()
+        last = e.last_date.astimezone(ZoneInfo(zone)).date().isoformat()
+        head = f"{first} to {last}: {e.count} disclosures to {e.recipient}"
+    else:
+        head = f"{local(e.date, zone)}: to {e.recipient}"
+    rows = [("address", e.recipient_address), ("what", e.description), ("why", e.basis)]
+    return para(head, a.width) + fields(rows, a.width)
+
+
+def render_accounting_text(a: AccountingText) -> list[str]:
+    """The accounting for the privacy officer: one block per entry, oldest first."""
+    r = a.accounting
+    period = f"{r.period_from.isoformat()} and {r.period_to.isoformat()}"
+    if not r.entries:
+        return para(f"No disclosures to account for between {period}.", a.width)
+    out = para(
+        f"Accounting of disclosures for {r.patient_ref} at {a.clinic.name}: between {period} "
+        f"(dates in {a.clinic.timezone})",
+        a.width,
+    )
+    for e in r.entries:
+        out += ["", *_entry(e, a)]
+    return out
 
 
 def accounting(
@@ -39,6 +78,9 @@ def accounting(
         bool,
         typer.Option("--no-summary", help="List every disclosure; no summary of repeated ones"),
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The accounting as JSON, every entry whole")
+    ] = False,
 ) -> None:
     """A patient's accounting of disclosures for the six years before today (or from --from)."""
     from domain.accounting import AccountingQuery, build_accounting
@@ -46,7 +88,6 @@ def accounting(
     from infra.accounting_pdf import AccountingDocument, render_accounting
     from infra.ledger_db import Ledger
 
-    console = Console()
     settings = Settings.from_env()
     found = ClinicDirectory.load(settings.clinics_file).get(clinic)
     if found is None:
@@ -59,7 +100,9 @@ def accounting(
     tables = set() if absent else set(inspect(ledger.engine).get_table_names())
     if "disclosures" not in tables:
         where = url.render_as_string(hide_password=True)
-        console.print(f"[red]error:[/] no ledger at {escape(where)} (CONFIDE_LEDGER_URL)")
+        console(stderr=True).print(
+            f"[red]error:[/] no ledger at {escape(where)} (CONFIDE_LEDGER_URL)"
+        )
         raise typer.Exit(1)
     if "accounting_suspensions" not in tables:
         ledger.migrate()  # a ledger from before suspensions: add their table
@@ -82,32 +125,16 @@ def accounting(
     finally:
         ledger.engine.dispose()
 
-    zone = ZoneInfo(found.timezone)
-    period = f"{result.period_from.isoformat()} and {result.period_to.isoformat()}"
-    if not result.entries:
-        console.print(f"No disclosures to account for between {period}.")
+    if as_json:
+        print_json(result.model_dump(mode="json"))
     else:
-        console.print(
-            f"Accounting of disclosures for {escape(patient_ref)} at {escape(found.name)}: "
-            f"between {period} (dates in {found.timezone})"
+        out = console()
+        show(
+            out,
+            render_accounting_text(
+                AccountingText(accounting=result, clinic=found, width=out.width)
+            ),
         )
-        table = Table("date", "recipient", "address", "description", "basis", "count")
-        for column in table.columns:
-            column.overflow = "fold"
-        for e in result.entries:
-            when = e.date.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-            if e.count > 1 and e.last_date is not None:
-                last = e.last_date.astimezone(zone).date().isoformat()
-                when = f"{e.date.astimezone(zone).date().isoformat()} to {last}"
-            table.add_row(
-                when,
-                escape(e.recipient),
-                escape(e.recipient_address),
-                escape(e.description),
-                escape(e.basis),
-                str(e.count),
-            )
-        console.print(table)
     if pdf is not None:
         data, pages = render_accounting(
             AccountingDocument(
@@ -118,4 +145,7 @@ def accounting(
             )
         )
         pdf.write_bytes(data)
-        console.print(f"wrote {escape(str(pdf))} ({pages} {'page' if pages == 1 else 'pages'})")
+        # On stderr with --json, so stdout stays one JSON document.
+        console(stderr=as_json).print(
+            f"wrote {pdf} ({count(pages, 'page')})", markup=False, highlight=False
+        )

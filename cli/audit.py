@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from cli import layout
 from infra.settings import Settings
 
 audit_app = typer.Typer(
@@ -113,19 +114,19 @@ def _files(paths: list[Path]):
         ) from None
 
 
-def _say(o) -> None:
-    detail = "clean"
+def _said(o, width: int) -> list[str]:
+    """One replayed run: ok or FAIL and the workflow id, then its run and source, and where it
+    diverged; each id whole on its line."""
+    lines = layout.fill([o.workflow_id], "ok    " if o.ok else "FAIL  ", "      ", width)
+    lines += layout.para(f"run {o.run_id} ({o.source}, {o.events} events)", width, "      ")
     if not o.ok:
         at = (
             f"diverged at event {o.diverged_at_event} ({o.diverged_event_type}): "
             if o.diverged_at_event
             else ""
         )
-        detail = at + (o.error or "")
-    mark = "[green]ok[/]  " if o.ok else "[red]FAIL[/]"
-    console.print(
-        f"{mark} {o.workflow_id}  run {o.run_id}  ({o.source}, {o.events} events)  {detail}"
-    )
+        lines += layout.para(at + (o.error or ""), width, "      ")
+    return lines
 
 
 @audit_app.command("replay")
@@ -142,6 +143,9 @@ def replay_cmd(
     file: Annotated[list[Path] | None, typer.Option(help="History JSON file(s) instead")] = None,
     archive_only: Annotated[
         bool, typer.Option("--archive-only", help="Do not ask Temporal; read the archive")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON array of the runs replayed, at the end")
     ] = False,
 ) -> None:
     """Replay histories with this code: clean, or where they diverge. Exit 1 on any failure."""
@@ -164,20 +168,33 @@ def replay_cmd(
             client = await _client_or_none(settings, archive_only)
             source = runs(target, client=client, archive=ArchiveStore(ledger.engine), since=start)
         total = failed = 0
-        # One batch replay for every run (the SDK's replay iterator), each reported as it ends.
+        # One batch replay for every run (the SDK's replay iterator), each reported as it ends
+        # (with --json, all at the end: one document).
         async for o in replay_each(source):
             total, failed = total + 1, failed + (not o.ok)
-            _say(o)
+            if as_json:
+                seen.append({**o.model_dump(mode="json"), "ok": o.ok})
+            else:
+                layout.show(out, _said(o, out.width))
         return total, failed
 
+    out = layout.console()
+    seen: list[dict] = []
     total, failed = _guarded(go())
     if total == 0:
         where = f"for {target}" if target else "in that period"
         raise _fail(f"no history found {where}, in Temporal or the archive.")
-    console.print(
-        f"{total - failed} clean, {failed} failed."
-        + (" Do not deploy this code over these cases." if failed else "")
-    )
+    if as_json:
+        layout.print_json(seen)
+    else:
+        layout.show(
+            out,
+            layout.para(
+                f"{total - failed} clean, {failed} failed."
+                + (" Do not deploy this code over these cases." if failed else ""),
+                out.width,
+            ),
+        )
     raise typer.Exit(1 if failed else 0)
 
 
@@ -217,36 +234,56 @@ def report_cmd(
     if json_:
         print(report.model_dump_json(indent=2))
     else:
-        from audit.report_text import print_report
+        from cli.audit_text import ReportText, render_report
 
-        print_report(console, report)
+        out = layout.console()
+        layout.show(out, render_report(ReportText(report=report, width=out.width)))
     if pdf is not None:
         err.print(f"PDF written to {pdf}")
 
 
+def _chain_lines(c, width: int) -> list[str]:
+    """One chain verified: ok with its length and head hash, or BROKEN where and why."""
+    if c.broken is None:
+        said = f"{c.chain}: {c.links} entries, head {c.head_hash}"
+        return layout.fill(said.split(), "ok      ", "        ", width)
+    b = c.broken
+    where = f"entry {b.seq}" if b.seq is not None else "after the last entry"
+    row = f"{b.source} row {b.source_id}" if b.source_id is not None else b.source
+    said = f"{c.chain}: {where} ({row}): {b.problem}. The first {c.links} entries hold."
+    return layout.fill(said.split(), "BROKEN  ", "        ", width)
+
+
 @audit_app.command("verify")
-def verify_cmd() -> None:
+def verify_cmd(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Each chain's length, head hash and first bad link")
+    ] = False,
+) -> None:
     """Recompute the ledger's and archive's hash chains; exit 1 naming the first bad link."""
+    from dataclasses import asdict
+
     from audit.verify import verify_all
 
     async def go():
         return verify_all(_ledger(Settings.from_env()))
 
-    broken = 0
-    for c in _guarded(go()):
-        if c.broken is None:
-            console.print(f"[green]ok[/]   {c.chain}: {c.links} entries, head {c.head_hash}")
-            continue
-        broken += 1
-        b = c.broken
-        where = f"entry {b.seq}" if b.seq is not None else "after the last entry"
-        row = f"{b.source} row {b.source_id}" if b.source_id is not None else b.source
-        console.print(
-            f"[red]BROKEN[/] {c.chain}: {where} ({row}): {b.problem}. "
-            f"The first {c.links} entries hold."
-        )
+    checks = _guarded(go())
+    broken = sum(c.broken is not None for c in checks)
+    if as_json:
+        layout.print_json([asdict(c) for c in checks])
+        raise typer.Exit(1 if broken else 0)
+    out = layout.console()
+    for c in checks:
+        layout.show(out, _chain_lines(c, out.width))
     if not broken:
-        console.print("Note the head hashes: the next verify must end in them or extend them.")
+        layout.show(
+            out,
+            layout.para(
+                "Note the head hashes: the next verify must end in them or extend them.",
+                out.width,
+            ),
+        )
     raise typer.Exit(1 if broken else 0)
 
 
@@ -279,9 +316,9 @@ def archive_cmd(
     )
     if outcome.failed:
         console.print(
-            f"[red]{len(outcome.failed)} could not be archived[/] (the next pass tries again): "
-            + ", ".join(outcome.failed)
+            f"[red]{len(outcome.failed)} could not be archived[/] (the next pass tries again):"
         )
+        layout.show(layout.console(), [f"{layout.INDENT}{wid}" for wid in outcome.failed])
         raise typer.Exit(1)
 
 

@@ -12,10 +12,11 @@ from typing import Annotated
 import httpx
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from cli import layout
 from cli.accounting import accounting
 from cli.audit import audit_app, replay_cmd
+from cli.dated import STAMPS, NothingToDate, Redate, redate
 from infra.settings import Settings
 
 app = typer.Typer(
@@ -76,14 +77,41 @@ def worker() -> None:
     asyncio.run(main())
 
 
-def _post(path: str, file: Path, api: str | None, api_key: str | None) -> None:
-    """POST a JSON file to the intake API and print the answer; non-zero exit on an error."""
-    settings = Settings.from_env()
-    url = (api or f"http://127.0.0.1:{settings.api_port}") + path
+def _read_body(file: Path) -> dict:
     try:
         body = json.loads(file.read_text())
     except json.JSONDecodeError as e:
         raise typer.BadParameter(f"{file} is not JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise typer.BadParameter(f"{file} is not a JSON object")
+    return body
+
+
+def _dated_now(body: dict, command: str, settings: Settings) -> dict:
+    """The body dated to now (`--now`), in its clinic's zone; one line on stderr says which
+    times changed, so stdout stays the API's answer."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    clinic = layout.load_clinics(settings.clinics_file).get(str(body.get("clinic_id")))
+    now = datetime.now(ZoneInfo(clinic.timezone)) if clinic else datetime.now(UTC)
+    try:
+        dated = redate(Redate(body=body, stamp=STAMPS[command], now=now))
+    except NothingToDate as e:
+        raise typer.BadParameter(str(e), param_hint="--now") from None
+    err = layout.console(stderr=True)
+    layout.show(err, layout.para(dated.said, err.width))
+    return dated.body
+
+
+def _post(path: str, file: Path, api: str | None, api_key: str | None, now: str = "") -> None:
+    """POST a JSON file to the intake API and print the answer; non-zero exit on an error.
+    `now` names the command whose times `--now` sets (empty: send the file as it is)."""
+    settings = Settings.from_env()
+    url = (api or f"http://127.0.0.1:{settings.api_port}") + path
+    body = _read_body(file)
+    if now:
+        body = _dated_now(body, now, settings)
     try:
         r = httpx.post(
             url,
@@ -99,8 +127,21 @@ def _post(path: str, file: Path, api: str | None, api_key: str | None) -> None:
         raise typer.Exit(1)
 
 
-ApiOption = Annotated[str | None, typer.Option(help="Intake API base URL")]
-KeyOption = Annotated[str | None, typer.Option(help="Clinic API key")]
+# No '[...]' in help texts: the help is rich markup, which would swallow it as a style.
+ApiOption = Annotated[
+    str | None,
+    typer.Option(help="Intake API base URL (default: http://127.0.0.1:$CONFIDE_API_PORT)"),
+]
+KeyOption = Annotated[
+    str | None,
+    typer.Option(help="Clinic API key (default: $CONFIDE_API_KEY, else var/dev-api-key)"),
+]
+
+
+def _now_option(what: str) -> object:
+    return typer.Option(
+        "--now", help=f"Date it to this moment first: {what}; prints which times were set"
+    )
 
 
 @app.command()
@@ -108,9 +149,15 @@ def flag(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Flag JSON body")],
     api: ApiOption = None,
     api_key: KeyOption = None,
+    now: Annotated[
+        bool, _now_option("flagged_at becomes now, each known_at keeps its distance")
+    ] = False,
 ) -> None:
-    """Send a flagged session to the intake API; prints the case and its Web UI link."""
-    _post("/v1/flags", file, api, api_key)
+    """Send a flagged session to the intake API; prints the case and its Web UI link.
+
+    The samples carry fixed dates: with --now an abuse report's clock starts
+    now, not days ago, so its tasks are not overdue the moment it opens."""
+    _post("/v1/flags", file, api, api_key, now="flag" if now else "")
 
 
 @app.command("legal-request")
@@ -120,9 +167,12 @@ def legal_request(
     ],
     api: ApiOption = None,
     api_key: KeyOption = None,
+    now: Annotated[
+        bool, _now_option("served_at becomes now, response_due as many days after")
+    ] = False,
 ) -> None:
     """Send a court order, subpoena, warrant or administrative request to the intake API."""
-    _post("/v1/legal-requests", file, api, api_key)
+    _post("/v1/legal-requests", file, api, api_key, now="legal-request" if now else "")
 
 
 @app.command("authorization")
@@ -132,9 +182,12 @@ def authorization(
     ],
     api: ApiOption = None,
     api_key: KeyOption = None,
+    now: Annotated[
+        bool, _now_option("signed_at becomes today, expires_at as many days after")
+    ] = False,
 ) -> None:
     """Send a patient's authorization (45 CFR 164.508); a defective one waits on hold."""
-    _post("/v1/authorizations", file, api, api_key)
+    _post("/v1/authorizations", file, api, api_key, now="authorization" if now else "")
 
 
 @app.command("accounting-request")
@@ -156,54 +209,66 @@ def tasks(
         bool, typer.Option("--json", help="One JSON array, each task with its case_id")
     ] = False,
 ) -> None:
-    """Open tasks across all running cases: case, task, role, due, overdue."""
+    """Open tasks of all running cases, overdue first: what, when due, who may do it, the ids.
+
+    Times are in each clinic's zone; the case, task and workflow ids stand whole
+    on lines of their own, to paste into `confide complete`."""
+    from cli.listings import OpenTask, TaskListing, render_tasks
+
     rows = _run(_open_tasks(clinic))
     if as_json:
-        # For scripts: whole ids and times with their offsets, nothing folded to fit a screen.
-        print(json.dumps([{"case_id": c, **t.model_dump(mode="json")} for c, t in rows], indent=1))
+        layout.print_json([{"case_id": c, **t.model_dump(mode="json")} for c, t in rows])
         return
-    table = Table("case", "task", "kind", "role", "due", "overdue", "workflow")
-    for column in table.columns:
-        column.overflow = "fold"  # ids must stay whole to be pasted
-    for case_id, t in rows:
-        table.add_row(
-            case_id,
-            t.task_id,
-            t.kind.value,
-            " or ".join(r.value for r in t.allowed_roles),
-            t.due_at.isoformat(timespec="minutes"),
-            "[bold red]OVERDUE[/]" if t.overdue else "",
-            t.workflow_id,
-        )
-    console.print(table if rows else "No open tasks.")
+    out = layout.console()
+    listing = TaskListing(
+        tasks=[OpenTask(case_id=c, task=t) for c, t in rows],
+        clinics=layout.load_clinics(Settings.from_env().clinics_file),
+        width=out.width,
+        clinic_filter=clinic,
+    )
+    layout.show(out, render_tasks(listing))
 
 
 async def _open_tasks(clinic: str | None):
+    from temporalio.service import RPCError
+
+    from domain.tasks import TaskView
     from infra.temporal import connect
-    from workflows.case import CaseWorkflow
 
     client = await connect(Settings.from_env())
+    # A case answers `tasks` for its concerns too, so concern workflows are not asked again;
+    # every other kind of workflow with human tasks holds its own.
     query = (
-        "(ConfidePath = 'case' OR ConfidePath = 'legal_request') AND ExecutionStatus = 'Running'"
+        "ConfidePath IN ('case', 'legal_request', 'authorization', 'accounting') "
+        "AND ExecutionStatus = 'Running'"
     )
     if clinic:
         query += f" AND ConfideClinic = '{clinic}'"
     rows = []
     async for wf in client.list_workflows(query):
-        for t in await client.get_workflow_handle(wf.id).query(CaseWorkflow.tasks):
-            rows.append((wf.id, t))
+        try:
+            views = await client.get_workflow_handle(wf.id).query(
+                "tasks", result_type=list[TaskView]
+            )
+        except RPCError:
+            continue  # closed between the list and the query: nothing waits there
+        rows += [(wf.id, t) for t in views]
     return sorted(rows, key=lambda r: r[1].due_at)
 
 
 @app.command()
 def complete(
-    case_id: str,
-    task_id: str,
+    case_id: Annotated[str, typer.Argument(help="The case, e.g. demo-clinic.F-1001")],
+    task_id: Annotated[str, typer.Argument(help="The task, as `confide tasks` lists it")],
     actor: Annotated[str, typer.Option(help="Roster id of the person completing it")],
-    outcome: Annotated[str | None, typer.Option()] = None,
+    outcome: Annotated[
+        str | None, typer.Option(help="One of the task's outcomes (default: its first)")
+    ] = None,
     data: Annotated[str, typer.Option(help="The task's form as JSON")] = "{}",
     code: Annotated[str | None, typer.Option(help="Approval code from the e-mail")] = None,
-    note: Annotated[str | None, typer.Option()] = None,
+    note: Annotated[
+        str | None, typer.Option(help="A note for the record (or the question for counsel)")
+    ] = None,
 ) -> None:
     """Complete a task with the `complete_task` Update (same validation as the Web UI)."""
     from temporalio.client import WorkflowUpdateFailedError
@@ -262,40 +327,31 @@ def replay(
 
 @app.command()
 def ledger(
-    case_id: str,
+    case_id: Annotated[str, typer.Argument(help="The case, e.g. demo-clinic.F-1001")],
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON array of the rows, every field")
     ] = False,
 ) -> None:
-    """The disclosures recorded for a case (the ledger's rows)."""
+    """The disclosures recorded for a case: when, to whom, what, why, on what basis.
+
+    One block per ledger row, times in the clinic's zone; records released are
+    listed with their SHA-256 and the packet's."""
+    from cli.listings import LedgerListing, render_ledger
     from infra.ledger_db import Ledger
 
-    rows = Ledger(Settings.from_env().ledger_url).for_case(case_id)
+    settings = Settings.from_env()
+    rows = Ledger(settings.ledger_url).for_case(case_id)
     if as_json:
-        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=1))
+        layout.print_json([r.model_dump(mode="json") for r in rows])
         return
-    table = Table("date", "recipient", "address", "what", "purpose", "legal basis", "task")
-    for column in table.columns:
-        column.overflow = "fold"
-    for r in rows:
-        table.add_row(
-            r.disclosed_at.isoformat(timespec="minutes"),
-            r.recipient_name,
-            r.recipient_address,
-            r.description,
-            r.purpose,
-            r.legal_basis,
-            r.task_ref or "",
-        )
-    console.print(table if rows else f"No disclosures recorded for {case_id}.")
-    for r in rows:
-        if r.documents:
-            docs = Table("document", "category", "date", "sha256", title=f"Released in {r.step}")
-            for column in docs.columns:
-                column.overflow = "fold"
-            for d in r.documents:
-                docs.add_row(d.id, d.category, d.date.isoformat(), d.sha256)
-            console.print(docs)
+    out = layout.console()
+    listing = LedgerListing(
+        case_id=case_id,
+        rows=rows,
+        zones=layout.clinic_zones(settings.clinics_file) if rows else layout.Zones(),
+        width=out.width,
+    )
+    layout.show(out, render_ledger(listing))
 
 
 def _keyring_file(settings: Settings) -> Path:
@@ -308,19 +364,30 @@ def _keyring_file(settings: Settings) -> Path:
 
 
 @keys_app.command("show")
-def keys_show() -> None:
+def keys_show(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The key ids and the current one, as JSON")
+    ] = False,
+) -> None:
     """List key ids and which one encrypts new payloads (never the keys)."""
     from infra.keyring import Keyring
 
     settings = Settings.from_env()
     ring = Keyring.from_env(settings.var_dir / "keyring.json")
+    if as_json:
+        layout.print_json({"current": ring.current, "keys": list(ring.keys)})
+        return
+    out = layout.console()
+    lines = [f"{layout.count(len(ring.keys), 'key')}; the current one encrypts new payloads:"]
     for kid in ring.keys:
-        console.print(f"{kid}{'  (current)' if kid == ring.current else ''}")
+        lines.append(f"{layout.INDENT}{kid}{'  (current)' if kid == ring.current else ''}")
+    layout.show(out, lines)
 
 
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Add a new key and make it current; old keys stay so existing cases still decode.
+
     Restart workers and the API afterwards so they encrypt with the new key."""
     from infra.keyring import Keyring
 
@@ -332,61 +399,51 @@ def keys_rotate() -> None:
 
 
 @policy_app.command("show")
-def policy_show(jurisdiction: str) -> None:
-    """Show a jurisdiction's duty-to-warn rule, its sources and what is unverified."""
-    from domain.policy import describe_plans
-    from intake.policy_store import UnknownJurisdiction, resolve_policy
+def policy_show(
+    jurisdiction: Annotated[str, typer.Argument(help="A state, e.g. US-CA")],
+    clinic: Annotated[
+        str | None,
+        typer.Option(
+            help="The clinic whose cases the case version is for (default: the first in "
+            "this state in the clinics file, else the first there)"
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Every rule whole, and the versions, as JSON")
+    ] = False,
+) -> None:
+    """A state's rules in plain words, their sources, what is unverified, and two versions.
 
+    Duty to warn, child and elder abuse reporting, court orders and subpoenas,
+    and Confide's time limits. The rules' own hash is the same for every clinic;
+    a case's policy_version also covers its clinic's zone and holidays and the
+    year it was flagged, and the command says which one a new case carries."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from cli.policy import PolicyQuery, describe, resolve
+    from cli.policy import as_json as policy_json
+    from intake.policy_store import UnknownJurisdiction
+
+    code = jurisdiction.upper()
+    clinics = layout.load_clinics(Settings.from_env().clinics_file)
+    if clinic is not None and clinic not in clinics:
+        raise typer.BadParameter(f"no clinic {clinic!r} in the clinics file", param_hint="--clinic")
+    chosen = (
+        clinics.get(clinic or "")
+        or next((c for c in clinics.values() if c.jurisdiction == code), None)
+        or next(iter(clinics.values()), None)
+    )
+    today = datetime.now(ZoneInfo(chosen.timezone) if chosen else UTC).date()
+    out = layout.console()
     try:
-        snap = resolve_policy(jurisdiction.upper())
+        facts = resolve(PolicyQuery(jurisdiction=code, clinic=chosen, today=today, width=out.width))
     except UnknownJurisdiction as e:
         raise typer.BadParameter(str(e)) from None
-    rule = snap.duty_to_warn
-    table = Table(show_header=False)
-    for label, value in [
-        ("jurisdiction", f"{rule.jurisdiction} ({rule.name})"),
-        ("policy version", snap.version),
-        ("duty to warn", f"{rule.category.value} ({rule.category_basis})"),
-        ("trigger", rule.trigger),
-        ("discharge", describe_plans(rule)),
-        ("permitted", ", ".join(a.value for a in rule.permitted_actions) or "-"),
-        ("optional", ", ".join(a.value for a in rule.optional_actions) or "-"),
-        ("forbidden", ", ".join(a.value for a in rule.forbidden_actions) or "-"),
-        ("statute", rule.statute),
-        ("unverified", ", ".join(rule.unverified) or "none"),
-        ("sources", "\n".join(rule.sources)),
-        ("notes", rule.notes or "-"),
-        ("timers", ", ".join(f"{k}={v}" for k, v in snap.timers.model_dump().items())),
-        *_legal_rows(rule.jurisdiction),
-    ]:
-        table.add_row(label, str(value))
-    console.print(table)
-
-
-def _legal_rows(jurisdiction: str) -> list[tuple[str, str]]:
-    """The court-order / subpoena rules of a jurisdiction, as `policy show` lists them."""
-    from intake.policy_store import legal_rule
-
-    legal = legal_rule(jurisdiction)
-    window = legal.objection
-    counted = (
-        f"{window.days} days after service"
-        if window.counted == "after_service"
-        else f"ends {window.days} days before production"
-    )
-    return [
-        ("subpoena: objection window", f"{counted} ({window.basis})"),
-        ("subpoena: privilege", legal.privilege),
-        ("subpoena: therapist must claim it", str(legal.therapist_must_claim)),
-        ("subpoena: court order required", str(legal.court_order_required)),
-        (
-            "subpoena: unverified",
-            "default (no state rule encoded)"
-            if legal.default
-            else ", ".join(legal.unverified) or "none",
-        ),
-        ("subpoena: sources", "\n".join(legal.sources)),
-    ]
+    if as_json:
+        layout.print_json(policy_json(facts))
+        return
+    layout.show(out, describe(facts))
 
 
 app.command("accounting")(accounting)
