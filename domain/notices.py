@@ -107,9 +107,9 @@ def contact_notice(clinic: Clinic, case_id: str, patient: Patient, contact: Pers
 
 
 def staff_subject(clinic: Clinic, case_id: str, headline: str) -> str:
-    """A staff e-mail's subject: the headline first (what an inbox shows), then the clinic's name
-    and the opaque case id; nothing else."""
-    return f"{no_stop(headline)} ({clinic.name}, case {case_id})"
+    """A staff e-mail's subject: the clinic's name as a tag, the headline, and the opaque case id
+    as "(case <id>)" (what staff and tools look for); nothing else."""
+    return f"[{clinic.name}] {no_stop(headline)} (case {case_id})"
 
 
 def staff_message(
