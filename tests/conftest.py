@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 # The suite's payload key: a test-only keyring, committed because the checked-in histories
@@ -53,8 +55,22 @@ async def ts_env():
         data_converter=data_converter(),
     )
     await search_attributes.register(env.client)
+    env.sleep = functools.partial(_skip_time, env)  # type: ignore[method-assign]
     yield env
     await env.shutdown()
+
+
+async def _skip_time(env, duration: timedelta | float) -> None:
+    """`env.sleep` with a generous RPC deadline. Skipping months runs every timer and workflow
+    task in between on the server before it answers; under a full suite's load the SDK's
+    default deadline once expired mid-skip ("Timeout expired") on an authorization's year."""
+    from temporalio.api.testservice.v1 import SleepRequest
+
+    req = SleepRequest()
+    req.duration.FromTimedelta(
+        duration if isinstance(duration, timedelta) else timedelta(seconds=duration)
+    )
+    await env.client.test_service.unlock_time_skipping_with_sleep(req, timeout=timedelta(minutes=3))
 
 
 @pytest_asyncio.fixture(scope="session")
