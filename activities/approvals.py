@@ -13,7 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.notify import PERMANENT, NoticeActivities, SendNoticeInput
-from domain.clinic import Clinic, StaffMember
+from domain.clinic import ESCALATION_ORDER, ROLE_WORDS, Clinic, StaffMember
 from domain.forms import TaskKind
 from domain.notices import approval_code_notice
 from domain.tasks import hash_code
@@ -81,6 +81,7 @@ class ApprovalActivities:
                 title=inp.title,
                 choices=inp.choices,
                 workflow_id=inp.workflow_id,
+                links=_links(inp, person),
             )
             try:
                 await self._notices.send_notice(
@@ -100,3 +101,19 @@ class ApprovalActivities:
                 continue
             hashes[person.id] = hash_code(inp.salt, code)
         return hashes
+
+
+def _links(inp: IssueCodesInput, person: StaffMember) -> list[str]:
+    """Where the approver decides: the task's page and their own work lists (when the case's
+    clinic snapshot has links, see domain.clinic.StaffLinks)."""
+    links = inp.clinic.links
+    if links is None or not inp.workflow_id:
+        return []
+    return [
+        f"Open the task: {links.workflow(inp.workflow_id)}",
+        *(
+            f"Work waiting on the {ROLE_WORDS[role]}: {links.work_list(inp.clinic.id, role)}"
+            for role in person.roles
+            if role in ESCALATION_ORDER[1:]
+        ),
+    ]

@@ -479,9 +479,11 @@ def _escalations(task_id: str, notices: list[NotificationRow]) -> list[Escalatio
             continue
         at, k = n.sent_at or n.scheduled_at, int(m.group(1))
         if k not in rounds or at < rounds[k].at:
-            # The mail's subject names the role the task was widened to ("escalated to X").
-            to = re.search(r"escalated to (\w+)", n.subject or "")
-            rounds[k] = Escalation(at=at, round=k, to_role=to.group(1) if to else None)
+            # The mail's subject names the role the task was widened to: "escalated to
+            # privacy officer (case X)" now, "escalated to privacy_officer (case X)" before.
+            to = re.search(r"escalated to ([\w ]+?) \(case ", n.subject or "")
+            role = to.group(1).replace(" ", "_") if to else None
+            rounds[k] = Escalation(at=at, round=k, to_role=role)
     return [rounds[k] for k in sorted(rounds)]
 
 

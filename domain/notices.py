@@ -232,9 +232,11 @@ def approval_code_notice(
     title: str = "",
     choices: Sequence[str] = (),
     workflow_id: str = "",
+    links: Sequence[str] = (),
 ) -> Notice:
     """The one-time approval code for a release decision, to the approver's roster address:
-    the code on a line of its own, the deadline, the choices in words, and how to answer."""
+    the code on a line of its own, the deadline, the choices in words, how to answer, and
+    where (`links`)."""
     ask_counsel = kind is not None and ASK_COUNSEL in OUTCOMES[kind]
     choices_text = ""
     if kind == TaskKind.release_decision:
@@ -256,7 +258,7 @@ def approval_code_notice(
         actor=actor or "",
         workflow_id=workflow_id,
     )
-    return staff_message(clinic, case_id, "Your approval code for a release decision", body)
+    return staff_message(clinic, case_id, "Your approval code for a release decision", body, links)
 
 
 def action_words(value: str) -> str:

@@ -146,3 +146,37 @@ async def test_the_report_as_json_tables_and_a_rendered_pdf(finished_tx_case, tm
     )
     [png] = list(tmp_path.glob("page*.png"))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_escalations_read_the_role_from_old_and_new_subjects():
+    """Subjects said "task OVERDUE, escalated to privacy_officer (case X)"; they now say
+    "OVERDUE task escalated to privacy officer (case X)": both give the role."""
+    from datetime import UTC, datetime
+
+    from audit.report_model import NotificationRow
+    from audit.timeline import _escalations
+
+    def row(step: str, subject: str, hour: int) -> NotificationRow:
+        return NotificationRow(
+            workflow_id="w",
+            step=step,
+            kind="escalation",
+            recipient="staff-po-diaz",
+            to="po@demo-clinic.test",
+            channel="email",
+            subject=subject,
+            scheduled_at=datetime(2026, 12, 4, hour, tzinfo=UTC),
+            status="sent",
+        )
+
+    rounds = _escalations(
+        "t",
+        [
+            row("t.overdue1", "Confide: task OVERDUE, escalated to supervisor (case c)", 1),
+            row(
+                "t.overdue2", "[Demo Clinic] OVERDUE task escalated to privacy officer (case c)", 2
+            ),
+            row("t.overdue3", "Confide: task OVERDUE, escalated to privacy_officer (case c)", 3),
+        ],
+    )
+    assert [r.to_role for r in rounds] == ["supervisor", "privacy_officer", "privacy_officer"]

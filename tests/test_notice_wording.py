@@ -488,3 +488,33 @@ def test_workflow_code_reaches_the_templates_only_through_the_sandbox_pass_throu
                 assert id(node) in passed, f"{path.name}:{node.lineno} imports domain directly"
             if isinstance(node, ast.ImportFrom):
                 assert not (node.module or "").startswith("jinja2"), path.name
+
+
+def test_the_approval_mail_links_the_task_and_the_approvers_own_work_lists():
+    from activities.approvals import IssueCodesInput, _links
+
+    clinic = demo_clinic().model_copy(
+        update={"links": StaffLinks(work="https://confide.example", ui="https://ui.example")}
+    )
+    kim = clinic.member("sup-kim")
+    inp = IssueCodesInput(
+        case_id="demo-clinic.F-1",
+        task_id="c1-2-release_decision",
+        salt="s",
+        due_at=datetime(2026, 12, 4, 20, tzinfo=UTC),
+        clinic=clinic,
+        approvers=[kim],
+        workflow_id="demo-clinic.F-1.c1-threat_to_others",
+    )
+    links = _links(inp, kim)
+    assert links == [
+        "Open the task: https://ui.example/namespaces/default/workflows/"
+        "demo-clinic.F-1.c1-threat_to_others",
+        "Work waiting on the supervisor: https://confide.example/work/demo-clinic/supervisor",
+    ]
+    notice = approval_code_notice(
+        clinic, inp.case_id, inp.task_id, "ABCD-EFGH-JKLM-NPQR", inp.due_at, links=links
+    )
+    assert all(line in notice.body for line in links)
+    # A case recorded without links (or a clinic without them) sends none.
+    assert _links(inp.model_copy(update={"clinic": demo_clinic()}), kim) == []

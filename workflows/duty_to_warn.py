@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         duty_triggered_notice,
         notice_undelivered_notice,
         person_key,
+        recipient_words,
         victim_warning,
     )
     from domain.policy import (
@@ -280,6 +281,10 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
             return f"{agency.name} ({agency.email or agency.phone or agency.portal_url})"
         return "a clinician is asked to carry it out and record it"
 
+    def _whom(self, role: str, key: str) -> str:
+        """A recipient in a task's title, in words that name no one (titles reach lists)."""
+        return recipient_words(self.inp.clinic, role, key)
+
     def _covering(self, action: Action) -> PatientConsent | None:
         consent = self.consent
         return consent if consent is not None and action in consent.actions else None
@@ -496,9 +501,9 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                         TaskKind.delivery_failed,
                         Role.clinician,
                         self.inp.policy.timers.call_due,
-                        f"Deliver the {role} notice another way",
-                        f"The mail server refused the notice to {role} {to.key}. Deliver it "
-                        "another way (e.g. phone) and record how.",
+                        f"Deliver the notice to {self._whom(role, to.key)} another way",
+                        f"The mail server refused the notice to {self._whom(role, to.key)}. "
+                        "Deliver it another way (e.g. by phone) and record how.",
                     )
                 )
                 if done.outcome != "delivered":
@@ -526,9 +531,10 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
                     TaskKind.call_person,
                     Role.clinician,
                     self.inp.policy.timers.call_due,
-                    f"Call the {role}",
-                    f"No e-mail address for {role} {to.key}: phone them with the warning and "
-                    "record the outcome (reached / message_left / not_reached).",
+                    f"Call {self._whom(role, to.key)}",
+                    f"There is no e-mail address for {self._whom(role, to.key)}: phone them "
+                    "with the warning and record the outcome (reached, message_left or "
+                    "not_reached).",
                 )
             )
             record.status = done.outcome
