@@ -351,7 +351,16 @@ def mandated_report_notice(
         duty="\n".join(duty_lines(rule, kind, oral_due, written_due, clinic.timezone, clinic)),
         how=how_to_complete(workflow_id),
     )
-    return staff_message(clinic, case_id, "Mandated report required", body)
+    links = clinic.links
+    where = (
+        [
+            f"Open the report's tasks: {links.workflow(workflow_id)}",
+            f"Work waiting on the clinician: {links.work_list(clinic.id, Role.clinician)}",
+        ]
+        if links is not None and workflow_id
+        else []
+    )
+    return staff_message(clinic, case_id, "Mandated report required", body, where)
 
 
 def report_under_way_notice(

@@ -365,6 +365,15 @@ def test_the_mandated_report_mail_gives_each_agency_its_phone_and_address():
     assert "on form SS 8572" in notice.body
     assert "The duty is yours personally" in notice.body
     assert notice.subject == f"[Demo Clinic] Mandated report required (case {CASE})"
+    assert "Open the report's tasks" not in notice.body  # no links in this clinic snapshot
+    linked = clinic.model_copy(
+        update={"links": StaffLinks(work="https://confide.example", ui="https://ui.example")}
+    )
+    body = mandated_report_notice(
+        linked, CASE, rule, "child_abuse", WINTER, WINTER + timedelta(hours=36), WORKFLOW
+    ).body
+    assert "https://confide.example/work/demo-clinic/clinician" in body
+    assert f"https://ui.example/namespaces/default/workflows/{WORKFLOW}" in body
 
 
 def test_an_agency_on_a_portal_without_phone_is_listed_with_its_address_and_portal():
