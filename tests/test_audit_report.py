@@ -180,3 +180,29 @@ def test_escalations_read_the_role_from_old_and_new_subjects():
         ],
     )
     assert [r.to_role for r in rounds] == ["supervisor", "privacy_officer", "privacy_officer"]
+
+
+async def test_a_running_concern_reports_its_phase_not_failed(
+    ts_env, smtp, mail, ledger, task_queue
+):
+    """Replaying a running case to the end of its history cancels the replay's tasks (as a
+    cache eviction does): that must not read as the concern failing."""
+    client = ts_env.client
+    flag = Flag.model_validate(flag_body(flag_id=f"RUN-{uuid.uuid4().hex[:8]}"))
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_case(client, task_queue, flag, demo_clinic())
+        assessment = await task_of(started.handle, "risk_assessment")
+        await _complete(client, assessment, actor="dr-lee", data=THREAT)
+        await eventually(lambda: len(ledger.for_case(started.case_id)) == 2)
+        status = await started.handle.query(CaseWorkflow.status)
+        concern = status.concerns[0].workflow_id
+        phase = await client.get_workflow_handle(concern).query("status")
+        ids = [started.case_id, concern]
+        runs = [
+            recorded(await client.get_workflow_handle(w).fetch_history(), "temporal") for w in ids
+        ]
+        report = await build_report(runs, ledger)
+        await client.get_workflow_handle(concern).terminate("test done")
+        await started.handle.terminate("test done")
+    (view,) = [w for w in report.workflows if w.workflow_id == concern]
+    assert view.phase == phase["phase"] == "follow_up"

@@ -89,8 +89,15 @@ def tells_case_if_failed(
     async def wrapped(self: ConcernWorkflowBase, inp: ConcernInput) -> ConcernStatus:
         try:
             return await run(self, inp)
-        except (FailureError, asyncio.CancelledError):
-            if inp.history_version >= 3 and inp.parent_workflow_id:
+        except (FailureError, asyncio.CancelledError) as e:
+            # A worker evicting the run from its cache (or a replayer reaching the end of a
+            # running case's history) cancels its tasks too, with no cancel request behind
+            # it: that is no end of the concern, and must not read as one (the audit report
+            # showed running concerns as failed).
+            evicted = isinstance(e, asyncio.CancelledError) and (
+                workflow.cancellation_reason() is None
+            )
+            if inp.history_version >= 3 and inp.parent_workflow_id and not evicted:
                 self.phase = Phase.failed
                 await self._publish_now()
             raise
