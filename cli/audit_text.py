@@ -5,15 +5,23 @@ from the same AuditReport elsewhere (audit.report_model, audit.report_pdf)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
 from audit.report_model import AuditReport, NotificationRow, PolicyView, TaskRow, WorkflowView
-from audit.report_text import duration
 from cli.layout import Zones, bullet, count, fields, para
 from cli.listings import LedgerListing, render_ledger
 from domain.local_time import local
+
+
+def duration(d: timedelta) -> str:
+    """'2 d 3 h', '3 h 10 min', '4 min': how late, as a person says it."""
+    minutes = int(d.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{mins} min"] * bool(mins)
+    return " ".join(parts[:2]) or "under a minute"
 
 
 class ReportText(BaseModel):

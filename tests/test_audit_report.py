@@ -10,12 +10,11 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from rich.console import Console
 
 from audit.replay import recorded
 from audit.report_model import AuditReport
-from audit.report_text import print_report
 from audit.timeline import build_report
+from cli.audit_text import ReportText, render_report
 from domain.flags import Flag
 from domain.tasks import TaskCompletion
 from intake.cases import start_case
@@ -127,9 +126,7 @@ async def test_the_report_as_json_tables_and_a_rendered_pdf(finished_tx_case, tm
     assert AuditReport.model_validate_json(report.model_dump_json()) == report
 
     # Tables: times in the clinic's zone, not UTC ISO.
-    console = Console(record=True, width=1000)
-    print_report(console, report)
-    text = console.export_text()
+    text = "\n".join(render_report(ReportText(report=report, width=1000)))
     assert re.search(r"\b(PST|PDT)\b", text)
     assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", text)
     for t in report.tasks:
