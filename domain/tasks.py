@@ -485,10 +485,19 @@ def render_details(
             lines.append(f"- may be completed by: {', '.join(f'`{a}`' for a in actors)}")
         if t.context:
             lines += ["", t.context]
-        lines += _answers(t, actors[0] if actors else None, more=len(actors) > 1)
+        lines += _answers(t, example_actor(t, actors), more=len(actors) > 1)
     if footer:
         lines += ["", footer]
     return "\n".join(lines)
+
+
+def example_actor(task: TaskFields, actors: list[str]) -> str | None:
+    """Whose roster id an example carries: the assignee where they may act, else the one
+    person who may; with several, none (a placeholder: never someone else's id, since an
+    answer without a code is recorded as whoever the actor names)."""
+    if task.assignee and task.assignee in actors:
+        return task.assignee
+    return actors[0] if len(actors) == 1 else None
 
 
 def _answers(task: Task, actor: str | None, more: bool) -> list[str]:

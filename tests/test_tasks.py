@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from domain.clinic import Role
+from domain.clinic import Role, StaffMember
 from domain.forms import ReleaseDecisionForm, RiskAssessmentForm, SelfHarmAssessmentForm, TaskKind
 from domain.policy import Action
 from domain.tasks import (
@@ -625,3 +625,16 @@ def test_a_decision_brief_for_current_details_names_no_one():
     assert "Quux" not in shown and "Ada" not in shown and "neighbour" not in shown
     assert "the person at risk named in the flag" in shown and "- Imminent: yes" in shown
     assert "Quux" in brief.render() and brief.view()["assessment"]["Notes"] == "Quux's notes"
+
+
+def test_the_ready_answer_names_the_assignee_never_another_eligible_person(clinic):
+    """An answer without a code is recorded as whoever `actor` names: with two clinicians on
+    the roster, the assigned one's id, not the first on the roster."""
+    other = StaffMember(
+        id="dr-adams", name="Dr. Adams", email="adams@demo-clinic.test", roles=[Role.clinician]
+    )
+    two = clinic.model_copy(update={"staff": [other, *clinic.staff]})
+    text = render_details("h", [risk_task()], clinic=two)
+    assert '"actor": "dr-lee"' in text and '"actor": "dr-adams"' not in text
+    unassigned = risk_task(assignee=None)
+    assert '"actor": "<clinician id>"' in render_details("h", [unassigned], clinic=two)

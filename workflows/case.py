@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.clinic import Clinic
     from domain.flags import ABUSE_KINDS, ConcernKind
     from domain.local_time import local
-    from domain.tasks import TaskView, eligible_actors
+    from domain.tasks import TaskView, eligible_actors, example_actor
     from workflows import search_attributes as sa
     from workflows.abuse_report import AbuseReportWorkflow
     from workflows.duty_to_warn import DutyToWarnWorkflow
@@ -320,8 +320,9 @@ def _task_lines(task: TaskView, page: str, clinic: Clinic) -> list[str]:
     concern's page (with a roster id that may send it)."""
     actors = eligible_actors(task, clinic)
     example = dict(task.example)
-    if actors and example.get("actor", "").startswith("<"):
-        example["actor"] = actors[0]
+    actor = example_actor(task, actors)
+    if actor and example.get("actor", "").startswith("<"):
+        example["actor"] = actor
     roles = " or ".join(r.value for r in task.allowed_roles)
     return [
         f"  - **{task.title}** (`{task.task_id}`, {roles}"
