@@ -515,7 +515,7 @@ def create_app(
                 404, f"no role {role}; use one of {', '.join(r.value for r in Role)}"
             )
         try:
-            items = await waiting_work(
+            work = await waiting_work(
                 state["client"],
                 clinic_id,
                 Role(role),
@@ -527,7 +527,7 @@ def create_app(
         ui_list = ui_list_url(
             settings.ui_url, settings.temporal_namespace, visibility_query(clinic_id, Role(role))
         )
-        return HTMLResponse(render_page(clinic, Role(role), items, ui_list, datetime.now(UTC)))
+        return HTMLResponse(render_page(clinic, Role(role), work, ui_list, datetime.now(UTC)))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> dict[str, str]:

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import html
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from pydantic import BaseModel
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from domain.clinic import ROLE_WORDS, Clinic, Role, StaffLinks
 from domain.local_time import local
@@ -87,21 +86,32 @@ def case_of(workflow_id: str) -> str:
     return ".".join(workflow_id.split(".")[:2])
 
 
+class WorkList(BaseModel):
+    """What a role link shows: the tasks read, and the workflows whose tasks could not be read
+    (each still listed, by its Web UI page: a failed read must never look like no work)."""
+
+    items: list[WorkItem]
+    unreadable: dict[str, str] = {}
+
+
 async def waiting_work(
     client: Client, clinic_id: str, role: Role, ui_url: str, namespace: str
-) -> list[WorkItem]:
+) -> WorkList:
     """Open tasks the role may act on, overdue first, then soonest due."""
     found = [wf async for wf in client.list_workflows(visibility_query(clinic_id, role))]
+    unreadable: dict[str, str] = {}
 
     async def tasks_of(wf) -> list[WorkItem]:
+        page = f"{ui_url}/namespaces/{namespace}/workflows/{quote(wf.id)}/{wf.run_id}"
         try:
             views = await client.get_workflow_handle(wf.id, run_id=wf.run_id).query(
-                "tasks", result_type=list[TaskView]
+                "tasks", result_type=list[TaskView], rpc_timeout=timedelta(seconds=10)
             )
-        except RPCError:
-            # Closed between the list and the query (visibility lags): nothing waits there.
+        except Exception:  # noqa: BLE001 (no worker, a failing replay, a payload it cannot read)
+            # Listed anyway: visibility says work waits there, and the page must not say
+            # "nothing is waiting" because one workflow could not answer.
+            unreadable[wf.id] = f"{page}/user-metadata"
             return []
-        page = f"{ui_url}/namespaces/{namespace}/workflows/{quote(wf.id)}/{wf.run_id}"
         path = wf.typed_search_attributes.get(sa.PATH) or ""
         return [
             WorkItem(
@@ -116,7 +126,8 @@ async def waiting_work(
         ]
 
     per_workflow = await asyncio.gather(*(tasks_of(wf) for wf in found))
-    return by_urgency([item for items in per_workflow for item in items])
+    items = by_urgency([item for items in per_workflow for item in items])
+    return WorkList(items=items, unreadable=unreadable)
 
 
 def by_urgency(items: list[WorkItem]) -> list[WorkItem]:
@@ -124,17 +135,27 @@ def by_urgency(items: list[WorkItem]) -> list[WorkItem]:
     return sorted(items, key=lambda i: (not i.task.overdue, i.task.due_at))
 
 
-def render_page(
-    clinic: Clinic, role: Role, items: list[WorkItem], ui_list: str, now: datetime
-) -> str:
+def render_page(clinic: Clinic, role: Role, work: WorkList, ui_list: str, now: datetime) -> str:
     """The work list as a page: one table, overdue first, times in the clinic's zone."""
     esc = html.escape
+    items = work.items
     late = sum(1 for i in items if i.task.overdue)
     summary = (
         f"{len(items)} open task{'s' if len(items) != 1 else ''} waiting on "
         f"{ROLE_PLURAL[role]}" + (f", {late} overdue" if late else "") + "."
         if items
         else f"Nothing is waiting on {ROLE_PLURAL[role]}."
+        if not work.unreadable
+        else f"No task could be read for {ROLE_PLURAL[role]}."
+    )
+    warning = (
+        '<p class="warn"><strong>Could not read the tasks of '
+        f"{len(work.unreadable)} workflow{'s' if len(work.unreadable) != 1 else ''} waiting on "
+        f"{esc(ROLE_PLURAL[role])}</strong> (no worker answering, or a fault): open "
+        + ", ".join(f'<a href="{esc(u)}">{esc(w)}</a>' for w, u in sorted(work.unreadable.items()))
+        + ".</p>"
+        if work.unreadable
+        else ""
     )
     rows = "\n".join(
         '<tr{cls}><td>{due}{flag}</td><td><a href="{link}">{title}</a></td><td>{what}</td>'
@@ -169,13 +190,14 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1b1b1b; }}
 table {{ border-collapse: collapse; width: 100%; }}
 th, td {{ text-align: left; padding: .45rem .7rem; border-bottom: 1px solid #ddd; }}
 tr.late td {{ background: #fdecea; }}
-td strong {{ color: #b00020; }}
+td strong, p.warn {{ color: #b00020; }}
 p.how {{ max-width: 48rem; }}
 </style></head><body>
 <h1>Work for {esc(ROLE_PLURAL[role])} at {esc(clinic.name)}</h1>
 <p><strong>{esc(summary)}</strong> Overdue work comes first, then the soonest due.
 Times are {esc(clinic.timezone)}. Updated {esc(local(now, clinic.timezone))}; the page refreshes
 every minute.</p>
+{warning}
 {table}
 <p class="how">To do a task, open it: the Web UI shows the workflow. Under
 <em>User Metadata → Current Details</em> are the task, what you decide on and a ready-to-paste

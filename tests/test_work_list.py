@@ -13,7 +13,7 @@ from domain.clinic import ClinicDirectory, Role, hash_api_key
 from domain.tasks import TaskKind, TaskView
 from infra.settings import Settings
 from intake.app import create_app
-from intake.work_list import WorkItem, by_urgency, render_page, visibility_query
+from intake.work_list import WorkItem, WorkList, by_urgency, render_page, visibility_query
 from tests.conftest import make_worker
 from tests.support import demo_clinic, eventually, flag_body
 
@@ -54,7 +54,7 @@ def test_overdue_work_comes_first_then_the_soonest_due():
 def test_the_page_reads_in_clinic_time_and_links_each_task_to_its_workflow_page():
     clinic = demo_clinic()  # America/Los_Angeles
     items = by_urgency([_item("soon", 1), _item("late", -1, overdue=True)])
-    page = render_page(clinic, Role.supervisor, items, "http://ui/list", NOW)
+    page = render_page(clinic, Role.supervisor, WorkList(items=items), "http://ui/list", NOW)
     assert "2 open tasks waiting on supervisors, 1 overdue." in page
     # 17:00 UTC is 9:00 AM PST: the reader's clock, never UTC.
     assert "Fri, Dec 4, 2026, 9:00 AM PST" in page and "UTC" not in page
@@ -63,8 +63,17 @@ def test_the_page_reads_in_clinic_time_and_links_each_task_to_its_workflow_page(
     assert "threat to others" in page and "threat_to_others\n" not in page
     # Who may do it, by roster id: the people, not the role.
     assert "<td>sup-kim</td>" in page
-    empty = render_page(clinic, Role.privacy_officer, [], "http://ui/list", NOW)
+    empty = render_page(clinic, Role.privacy_officer, WorkList(items=[]), "http://ui/list", NOW)
     assert "Nothing is waiting on the privacy officer." in empty and "<table>" not in empty
+
+
+def test_a_workflow_whose_tasks_cannot_be_read_is_listed_never_hidden():
+    """No worker answering (or a fault) must not read as no work waiting."""
+    stuck = WorkList(items=[], unreadable={"demo-clinic.F-9.c1-threat_to_others": "http://ui/w"})
+    page = render_page(demo_clinic(), Role.supervisor, stuck, "http://ui/list", NOW)
+    assert "Nothing is waiting" not in page
+    assert "Could not read the tasks of 1 workflow waiting on supervisors" in page
+    assert '<a href="http://ui/w">demo-clinic.F-9.c1-threat_to_others</a>' in page
 
 
 def test_the_visibility_query_lists_open_concern_workflows_of_one_clinic_and_role():
