@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -244,9 +245,11 @@ def test_a_supervisors_day_from_the_role_link(tmp_path):
             ):
                 brief.get_by_text(text).first.wait_for()
             # No patient data in that panel: the UI loads it by URL.
-            assert "Stated intent" not in page.locator(
-                "#user-metadata-current-details"
-            ).get_attribute("src")
+            # The UI puts the panel's text, URL-encoded, in the iframe's address.
+            shown = unquote(page.locator("#user-metadata-current-details").get_attribute("src"))
+            assert "Assessment by Dr. Lee" in shown  # the decoding reads the panel's text
+            for phi in ("Stated intent", "Jordan", "Casey", "coworker", "plans to confront"):
+                assert phi not in shown, phi
             page.screenshot(path=str(shots / "2-decision-page.png"))
             page.set_viewport_size({"width": 1400, "height": 2200})
             page.locator("#user-metadata-current-details").screenshot(
