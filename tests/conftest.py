@@ -66,11 +66,20 @@ async def _skip_time(env, duration: timedelta | float) -> None:
     default deadline once expired mid-skip ("Timeout expired") on an authorization's year."""
     from temporalio.api.testservice.v1 import SleepRequest
 
-    req = SleepRequest()
-    req.duration.FromTimedelta(
-        duration if isinstance(duration, timedelta) else timedelta(seconds=duration)
-    )
-    await env.client.test_service.unlock_time_skipping_with_sleep(req, timeout=timedelta(minutes=3))
+    left = duration if isinstance(duration, timedelta) else timedelta(seconds=duration)
+    # In steps of at most a week: one skip over a year of timers once ended with the server
+    # dropping the connection ("h2 protocol error") under a full suite's load.
+    while left > timedelta(0):
+        step = min(left, SKIP_STEP)
+        req = SleepRequest()
+        req.duration.FromTimedelta(step)
+        await env.client.test_service.unlock_time_skipping_with_sleep(
+            req, timeout=timedelta(minutes=3)
+        )
+        left -= step
+
+
+SKIP_STEP = timedelta(days=7)
 
 
 @pytest_asyncio.fixture(scope="session")
