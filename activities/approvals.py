@@ -21,6 +21,20 @@ from domain.tasks import hash_code
 log = structlog.get_logger("confide.approvals")
 
 
+def derive_code(secret: bytes, case_id: str, task_id: str, actor: str) -> str:
+    """The code for one approver: 80 bits as four groups of base32 (XXXX-XXXX-XXXX-XXXX).
+
+    Derived, not random, so a retried activity re-sends the same code instead of
+    invalidating the one already delivered. 80 bits because its salted hash sits in
+    workflow history, which anyone with Web UI access can decrypt: a short numeric code
+    would fall to brute force in seconds. A pure function of the secret, so the HTTP API
+    (which holds the same secret) can fill in the code for an authenticated user.
+    """
+    mac = hmac.new(secret, f"{case_id}|{task_id}|{actor}".encode(), hashlib.sha256)
+    raw = base64.b32encode(mac.digest()[:10]).decode()
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
 class IssueCodesInput(BaseModel):
     """Who gets a code for which task; the workflow supplies the salt for the stored hashes."""
 
@@ -48,16 +62,8 @@ class ApprovalActivities:
         self._notices = notices
 
     def code_for(self, case_id: str, task_id: str, actor: str) -> str:
-        """The code for one approver: 80 bits as four groups of base32 (XXXX-XXXX-XXXX-XXXX).
-
-        Derived, not random, so a retried activity re-sends the same code instead of
-        invalidating the one already delivered. 80 bits because its salted hash sits in
-        workflow history, which anyone with Web UI access can decrypt: a short numeric code
-        would fall to brute force in seconds.
-        """
-        mac = hmac.new(self._secret, f"{case_id}|{task_id}|{actor}".encode(), hashlib.sha256)
-        raw = base64.b32encode(mac.digest()[:10]).decode()
-        return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+        """The code one approver is e-mailed for one task (see `derive_code`)."""
+        return derive_code(self._secret, case_id, task_id, actor)
 
     @activity.defn(name="issue_approval_codes")
     async def issue_approval_codes(self, inp: IssueCodesInput) -> dict[str, str]:
