@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import signal
+from datetime import timedelta
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
 from types import CodeType
@@ -25,6 +26,7 @@ from infra.logging import configure as configure_logging
 from infra.records_db import RecordsStore
 from infra.settings import Settings
 from infra.temporal import connect
+from workflows import search_attributes
 from workflows.abuse_report import AbuseReportWorkflow
 from workflows.accounting import AccountingWorkflow
 from workflows.archive import ArchiveWorkflow
@@ -39,6 +41,11 @@ from workflows.legal_request import LegalRequestWorkflow
 # latency did not change (bench/PROFILE.md). A case evicted between tasks is replayed on its
 # next one, which costs CPU only when more than 125 cases are active at once.
 MAX_CACHED_WORKFLOWS = 250
+
+# On SIGTERM the worker stops polling and gives activities already running this long to finish
+# (an SMTP send takes seconds; a packet build, tens) before cancelling them; Temporal retries
+# whatever was cut short. The systemd unit's TimeoutStopSec (60 s) leaves room for it.
+GRACEFUL_SHUTDOWN = timedelta(seconds=45)
 
 WORKFLOWS = [
     CaseWorkflow,
@@ -128,6 +135,7 @@ def build_worker(
     temporalio's Worker (tests use them to tune caching)."""
     reuse_compiled_code()
     options.setdefault("max_cached_workflows", MAX_CACHED_WORKFLOWS)
+    options.setdefault("graceful_shutdown_timeout", GRACEFUL_SHUTDOWN)
     if records is None:
         records = RecordsStore(ledger.url)
         records.migrate()
@@ -161,9 +169,13 @@ async def main() -> None:
     """Run the worker until SIGINT or SIGTERM."""
     configure_logging()
     settings = Settings.from_env()
+    # Refuse to start rather than fail later: a missing secret outside dev, or a namespace
+    # without Confide's search attributes (every case's first workflow task would fail).
+    settings.check_service()
     ledger = Ledger(settings.ledger_url)
     ledger.migrate()
     client = await connect(settings)
+    await search_attributes.check_registered(client, settings.temporal_namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
+from enum import StrEnum
 
 import aiosmtplib
 import structlog
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -18,6 +20,14 @@ PERMANENT = "PermanentDeliveryFailure"
 log = structlog.get_logger("confide.notify")
 
 
+class SmtpTls(StrEnum):
+    """How the connection to the relay is protected (CONFIDE_SMTP_TLS)."""
+
+    starttls = "starttls"  # plain connect, then STARTTLS is required (port 587)
+    implicit = "implicit"  # TLS from the first byte (port 465)
+    none = "none"  # plain SMTP: the dev stack's local sink only
+
+
 class SmtpSettings(BaseModel):
     """Where and as whom to send mail."""
 
@@ -25,9 +35,29 @@ class SmtpSettings(BaseModel):
     port: int = 1025
     sender: str = "confide@localhost"
     timeout_seconds: float = 20.0
-    start_tls: bool = False
+    tls: SmtpTls = SmtpTls.none
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
+    # A CA bundle for a relay whose certificate a private CA signed (else the system's CAs).
+    ca_file: str | None = None
+
+    def connection(self) -> dict[str, object]:
+        """aiosmtplib's connection arguments. STARTTLS is demanded, not opportunistic, where
+        TLS is asked for (a relay that does not offer it fails the send), and switched off
+        explicitly for "none" (aiosmtplib would otherwise upgrade whenever offered)."""
+        context = None
+        if self.tls != SmtpTls.none:
+            context = ssl.create_default_context(cafile=self.ca_file)
+        return {
+            "hostname": self.host,
+            "port": self.port,
+            "timeout": self.timeout_seconds,
+            "use_tls": self.tls == SmtpTls.implicit,
+            "start_tls": self.tls == SmtpTls.starttls,
+            "tls_context": context,
+            "username": self.username,
+            "password": self.password.get_secret_value() if self.password else None,
+        }
 
 
 class SendNoticeInput(BaseModel):
@@ -154,15 +184,16 @@ async def deliver(
     """Hand one message to the mail server; SMTP trouble becomes a PHI-free ApplicationError
     (4xx and connection trouble retry, a 5xx refusal is permanent). `what` names it in logs."""
     try:
-        await aiosmtplib.send(
-            msg,
-            hostname=smtp.host,
-            port=smtp.port,
-            timeout=smtp.timeout_seconds,
-            start_tls=smtp.start_tls,
-            username=smtp.username,
-            password=smtp.password,
-        )
+        await aiosmtplib.send(msg, **smtp.connection())  # type: ignore[arg-type]
+    except aiosmtplib.SMTPAuthenticationError as e:
+        # Our credentials, not the message: retried (an operator fixes the secret and every
+        # waiting notice goes out) rather than marking each message permanently refused.
+        log.error(f"{what} not sent: the mail server refused our login", smtp_code=e.code)
+        raise ApplicationError(
+            f"mail server refused our login (SMTP {e.code}); check CONFIDE_SMTP_USERNAME and "
+            "CONFIDE_SMTP_PASSWORD",
+            type="MailServerLoginRefused",
+        ) from None
     except aiosmtplib.SMTPRecipientsRefused as e:
         codes = sorted({r.code for r in e.recipients})
         raise _failure(inp, codes[-1] if codes else 550, what) from None

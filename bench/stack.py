@@ -180,6 +180,8 @@ class Stack:
             "TEMPORAL_PORT": str(temporal_port),
             "TEMPORAL_UI_PORT": str(free_port()),
             "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+            # A local stack on loopback: localhost URLs and a plain-SMTP sink are right here.
+            "CONFIDE_ENV": "dev",
             "CONFIDE_TASK_QUEUE": self.confide_queue,
             "CONFIDE_SMTP_PORT": str(self.smtp.port),
             "CONFIDE_API_PORT": str(free_port()),

@@ -26,6 +26,7 @@ from infra.ledger_db import Ledger
 from infra.logging import configure as configure_logging
 from infra.mail_sink import start_mail_sink
 from infra.records_db import RecordsStore
+from infra.secret_files import read_or_create
 from infra.settings import Settings
 from infra.temporal import connect
 from intake.app import create_app
@@ -61,11 +62,7 @@ def dev_api_key(var: Path) -> str:
     """CONFIDE_DEV_API_KEY, else the key generated on first start and kept in var/."""
     if key := os.environ.get("CONFIDE_DEV_API_KEY"):
         return key
-    path = var / "dev-api-key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(24))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return read_or_create(var / "dev-api-key", lambda: secrets.token_urlsafe(24))
 
 
 def dev_keyring(var: Path) -> None:
@@ -137,6 +134,9 @@ class _Server(uvicorn.Server):
 
 async def run_dev() -> None:
     """Start everything, print where it is, and stop it all on Ctrl-C or SIGTERM."""
+    # The dev stack, and only it, may generate its secrets and speak plain SMTP to its sink;
+    # the worker and API it starts inherit this.
+    os.environ["CONFIDE_ENV"] = "dev"
     settings = Settings.from_env()
     var = settings.var_dir
     configure_logging(os.environ.get("CONFIDE_LOG_LEVEL", "WARNING"))

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, model_validator
 
+from infra.secret_files import write_private
+
 
 class UnknownKeyId(KeyError):
     """A payload names a key the keyring does not hold."""
@@ -58,11 +60,7 @@ class Keyring(BaseModel):
 
     def dump(self, path: Path) -> None:
         """Write the keyring, readable by its owner only."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(self.model_dump_json(indent=1))
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        write_private(path, self.model_dump_json(indent=1))
 
     @classmethod
     def from_env(cls, default_file: Path) -> Keyring:

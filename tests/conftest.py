@@ -12,6 +12,9 @@ from pathlib import Path
 # under tests/histories/ are encrypted with it (they hold fake data only).
 os.environ["CONFIDE_KEYRING_FILE"] = str(Path(__file__).parent / "keyring.test.json")
 os.environ.pop("CONFIDE_KEYRING", None)
+# Tests run servers on loopback with generated secrets: the dev environment. Tests of the
+# production checks set CONFIDE_ENV themselves.
+os.environ["CONFIDE_ENV"] = "dev"
 
 import psycopg
 import pytest
