@@ -321,6 +321,16 @@ def start_sampling(
     return subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
+async def attached(proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    """Wait until py-spy has attached (it prints "Sampling process") or give up saying why."""
+    deadline = time.monotonic() + timeout
+    while "Sampling process" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise SystemExit(f"bench/profile: py-spy did not start sampling:\n{tail}")
+        await asyncio.sleep(0.05)
+
+
 def stop_sampling(proc: subprocess.Popen, out: Path, log: Path) -> None:
     proc.send_signal(signal.SIGINT)
     try:
@@ -393,7 +403,10 @@ async def run(args: argparse.Namespace) -> None:
                 not args.all_threads,
                 tmp / f"py-spy-{name}.log",
             )
-        await asyncio.sleep(1.0)  # py-spy attaches
+        # Measure only once every sampler says it is sampling: a fixed pause was too short
+        # on a loaded machine, and the API's few milliseconds per case went unsampled.
+        for name in targets:
+            await attached(samplers[name], tmp / f"py-spy-{name}.log")
         before = {name: thread_cpu(stack.procs[name].pid) for name in targets}
         print(f"profile: {args.cases} cases at concurrency {args.concurrency}", flush=True)
         level, _ = await api.level_confide(stack, tag, args.concurrency, args.cases, 0, poll)
