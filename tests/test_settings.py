@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
@@ -145,3 +146,19 @@ async def test_a_namespace_without_our_search_attributes_is_refused(dev_env):
     for key in search_attributes.ALL:
         assert key.name in message
     assert search_attributes.register_command(bare) in message
+
+
+def test_the_production_example_configuration_is_complete(production, tmp_path):
+    """deploy/production/confide.env.example, its secret files mounted, passes the start check."""
+    for line in (ROOT / "deploy/production/confide.env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.split("=", 1)
+            if name.endswith("_FILE"):
+                value = str(tmp_path / Path(value).name)
+                Path(value).write_text(f"secret-for-{name}-0123456789abcdef\n")
+            production.setenv(name, value)
+    settings = Settings.from_env()
+    settings.check_service()
+    assert settings.smtp.tls == SmtpTls.starttls and settings.smtp.username == "confide"
+    assert settings.smtp.password is not None
+    assert settings.code_secret().startswith(b"secret-for-CONFIDE_CODE_SECRET_FILE")
