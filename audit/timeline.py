@@ -12,6 +12,7 @@ Nothing is asked of a running worker, so a case deleted from Temporal years ago 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -171,6 +172,9 @@ async def _read_events(dc: DataConverter, reading: _RunReading) -> None:
         elif e.HasField("activity_task_canceled_event_attributes"):
             act = by_scheduled[e.activity_task_canceled_event_attributes.scheduled_event_id]
             act.finished_at, act.cancelled = _time(e), True
+        elif e.HasField("marker_recorded_event_attributes"):
+            if act := await _local_codes(dc, reading, e):
+                reading.activities.append(act)
         elif e.HasField("workflow_execution_update_accepted_event_attributes"):
             req = e.workflow_execution_update_accepted_event_attributes.accepted_request
             completion = None
@@ -187,6 +191,44 @@ async def _read_events(dc: DataConverter, reading: _RunReading) -> None:
         elif e.event_type in _CLOSING:
             reading.status = _CLOSING[EventType.ValueType(e.event_type)]
             reading.closed_at = _time(e)
+
+
+async def _local_codes(dc: DataConverter, reading: _RunReading, e: HistoryEvent) -> Any:
+    """Approval codes issued as a local activity (workflows.task_board.CODES_FOR_DECISIONS):
+    the marker holds the result ({staff id: salted hash}) but not the input, so the task and
+    the addresses come from the replayed board: the task whose hashes these are (each task has
+    its own salt) and the roster of the case's clinic snapshot. An approver whose address
+    refused the mail got no hash, and is not listed."""
+    m = e.marker_recorded_event_attributes
+    if m.marker_name != "core_local_activity" or m.HasField("failure"):
+        return None
+    if "data" not in m.details or "result" not in m.details:
+        return None
+    try:
+        meta = json.loads(m.details["data"].payloads[0].data)
+    except (IndexError, ValueError):
+        return None
+    if meta.get("activity_type") != "issue_approval_codes":
+        return None
+    hashes = await _decode(dc, m.details["result"].payloads, dict[str, str]) or {}
+    board = getattr(reading.instance, "board", None)
+    tasks = getattr(board, "tasks", {}).values()
+    task = next(
+        (t for t in tasks if hashes and hashes.items() <= t.code_hashes.items()),
+        None,
+    )
+    if task is None or board is None:
+        return None
+    approvers = [p for p in board.clinic.staff if p.id in hashes]
+    inp = IssueCodesInput(
+        case_id=board.case_id,
+        task_id=task.task_id,
+        salt=task.code_salt,
+        due_at=task.due_at,
+        clinic=board.clinic,
+        approvers=approvers,
+    )
+    return _Activity("issue_approval_codes", _time(e), inp, hashes, finished_at=_time(e))
 
 
 async def read_runs(recorded: Sequence[Recorded]) -> list[_RunReading]:
@@ -490,11 +532,15 @@ def _escalations(task_id: str, notices: list[NotificationRow]) -> list[Escalatio
 def _code_check(task: Any, done: Any) -> str:
     if not task.requires_code:
         return "not required"
+    # Wrong codes reach the Update handler, which counts them on the task (five lock it).
+    wrong = len(getattr(task, "failed_tries", []))
+    tries = f" ({wrong} wrong code{'s' if wrong != 1 else ''} before)" if wrong else ""
     if done is not None:
-        # The validator checked the code against its salted hash before the Update was
-        # accepted; a wrong code never reaches history.
-        return "verified"
-    return "not completed" if task.code_hashes else "not issued"
+        # Checked against its salted hash before the completion was recorded.
+        return f"verified{tries}"
+    if getattr(task, "locked", False):
+        return f"locked{tries}"
+    return ("not completed" if task.code_hashes else "not issued") + tries
 
 
 def _outcomes(readings: list[_RunReading]) -> list[OutcomeView]:

@@ -198,6 +198,13 @@ class ClassificationForm(_Form):
     notes: Notes = ""
 
 
+class UnlockForm(_Form):
+    """The privacy officer's decision to unlock a task that wrong approval codes locked: what
+    was found (who sent the wrong codes, and whether anyone was guessing)."""
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
 class CounselReviewForm(_Form):
     """Counsel's advice on a legal request, recorded on the case."""
 
@@ -297,6 +304,36 @@ class TaskKind(StrEnum):
     verify_authorization = "verify_authorization"
     accounting_review = "accounting_review"
     accounting_final = "accounting_final"
+    # The privacy officer's decision on a task locked by wrong approval codes.
+    unlock_task = "unlock_task"
+
+
+# Decisions: answers that decide whether, what or when something is disclosed, or whether a
+# duty applies (an assessment the state's rule acts on at once). In the Web UI an answer is
+# recorded as whoever `actor` names, so these, like every personal duty (`only_assignee`),
+# need the per-person approval code e-mailed to that actor (workflows/task_board.py).
+# Records of something a person did (a call, a letter mailed, an action carried out) are not
+# decisions; counsel's advice is recorded, and the privacy officer decides on it.
+DECISIONS: frozenset[TaskKind] = frozenset(
+    {
+        TaskKind.risk_assessment,
+        TaskKind.self_harm_assessment,
+        TaskKind.reassessment,
+        TaskKind.self_harm_reassessment,
+        TaskKind.release_decision,
+        TaskKind.release_approval,
+        TaskKind.written_report,
+        TaskKind.inform_individual,
+        TaskKind.classify_request,
+        TaskKind.record_assurance,
+        TaskKind.record_ruling,
+        TaskKind.respond_when_due,
+        TaskKind.verify_authorization,
+        TaskKind.accounting_review,
+        TaskKind.accounting_final,
+        TaskKind.unlock_task,
+    }
+)
 
 
 # The outcome that asks counsel instead of deciding (legal requests): the question goes in the
@@ -326,6 +363,7 @@ FORMS: dict[TaskKind, type[_Form]] = {
     TaskKind.verify_authorization: VerificationForm,
     TaskKind.accounting_review: AccountingReviewForm,
     TaskKind.accounting_final: AccountingReviewForm,
+    TaskKind.unlock_task: UnlockForm,
 }
 
 # The first outcome is the default when the caller leaves `outcome` out.
@@ -357,6 +395,7 @@ OUTCOMES: dict[TaskKind, list[str]] = {
     TaskKind.verify_authorization: ["verified", "not_verified"],
     TaskKind.accounting_review: ["deliver", "extend"],
     TaskKind.accounting_final: ["deliver"],
+    TaskKind.unlock_task: ["unlock"],
 }
 
 # Ready-to-paste examples of `data`, shown in current details and GET /v1/cases.
@@ -435,4 +474,5 @@ EXAMPLES: dict[TaskKind, dict] = {
     },
     TaskKind.accounting_review: {"notes": ""},
     TaskKind.accounting_final: {"notes": ""},
+    TaskKind.unlock_task: {"reason": "..."},
 }

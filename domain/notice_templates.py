@@ -93,12 +93,21 @@ Nothing more is needed from you on it, and the overdue reminders have stopped.
     "approval_code": """\
 {% set task = "task " ~ task_id %}
 {% if title %}{% set task = 'the task "' ~ title ~ '" (task id ' ~ task_id ~ ")" %}{% endif %}
+{% if release %}
 You are asked to decide on a release of information on case {{ case_id }}: {{ task }}. This is
 your one-time approval code for task {{ task_id }}:
+{% else %}
+You are asked to complete {{ task }} on case {{ case_id }}. Your answer is recorded under your
+name, so it needs your code. This is your one-time approval code for task {{ task_id }}:
+{% endif %}
 
     {{ code }}
 
+{% if release %}
 The decision is due by {{ due }}.
+{% else %}
+The task is due by {{ due }}.
+{% endif %}
 {% if choices_text %}
 
 {{ choices_text }}
@@ -106,14 +115,27 @@ The decision is due by {{ due }}.
 
 {% set workflow = "the workflow " ~ workflow_id if workflow_id else "the case's workflow" %}
 {% set roster_id = "your roster id (" ~ actor ~ ")" if actor else "your own roster id" %}
-How to answer: in the Temporal Web UI, open {{ workflow }} and read what the decision rests on
-in its Current Details, under User Metadata, which also give the answers ready to paste. Then
+How to answer: in the Temporal Web UI, open {{ workflow }} and read what the
+{{ "decision" if release else "task" }} rests on in its Current Details, under User Metadata,
+which also give the answers ready to paste. Then
 choose More Actions, then Send an Update, enter the Update name complete_task, and send your
 answer with {{ roster_id }} as the actor and this code as the code. The confide command line and
 the HTTP API take the same answer.
 
 The code works only for you and only for this task. Please do not forward this message or share
 the code.
+""",
+    "task_locked": """\
+The task "{{ task.title }}" (task id {{ task.task_id }}) on case {{ case_id }} is locked: it
+received {{ tries }} wrong approval codes in a row, the last sent as {{ last_actor }} at
+{{ last_at }}. The wrong codes were sent as {{ actors }}. Five wrong codes in a row are more
+than typing slips: please find out who sent them, and why.
+
+Nobody can complete the task until a privacy officer decides. To unlock it, complete the task
+{{ unlock_task_id }} with the reason (what you found); your approval code for it comes in a
+separate e-mail. The locked task's own deadline still runs: it is due by {{ due }}.
+
+{{ how }}
 """,
     "choices_actions": """\
 Your choices:

@@ -247,6 +247,10 @@ def approval_code_notice(
         )
     elif kind == TaskKind.release_approval:
         choices_text = render("choices_documents", count=len(choices), ask_counsel=ask_counsel)
+    # Release decisions as before; other decisions and personal duties (codes since issue 12)
+    # in words that fit any task. An unknown kind (histories before kinds were passed) was a
+    # release decision.
+    release = kind is None or kind in RELEASE_KINDS
     body = render(
         "approval_code",
         case_id=case_id,
@@ -257,8 +261,40 @@ def approval_code_notice(
         choices_text=choices_text,
         actor=actor or "",
         workflow_id=workflow_id,
+        release=release,
     )
-    return staff_message(clinic, case_id, "Your approval code for a release decision", body, links)
+    headline = "Your approval code for a release decision" if release else "Your code for a task"
+    return staff_message(clinic, case_id, headline, body, links)
+
+
+RELEASE_KINDS = frozenset({TaskKind.release_decision, TaskKind.release_approval})
+
+
+def task_locked_notice(
+    clinic: Clinic,
+    case_id: str,
+    task: TaskFields,
+    unlock_task_id: str,
+    links: Sequence[str] = (),
+) -> Notice:
+    """To the privacy officers: a task locked after wrong approval codes, who sent them (roster
+    ids and times, never the codes), and the task whose completion unlocks it. The subject
+    names no one and nothing of the case but its id."""
+    tries = task.failed_tries[-task.wrong_codes :] if task.wrong_codes else task.failed_tries
+    last = tries[-1] if tries else None
+    body = render(
+        "task_locked",
+        task=task,
+        case_id=case_id,
+        tries=len(tries),
+        last_actor=last.actor if last else "unknown",
+        last_at=local(last.at, clinic.timezone) if last else "unknown",
+        actors=join_words(sorted({t.actor for t in tries})),
+        unlock_task_id=unlock_task_id,
+        due=local(task.due_at, clinic.timezone),
+        how=how_to_complete(task.workflow_id),
+    )
+    return staff_message(clinic, case_id, "Task locked after wrong approval codes", body, links)
 
 
 def action_words(value: str) -> str:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from domain.clinic import ESCALATION_ORDER, Clinic, Role
 from domain.forms import (
     ASK_COUNSEL,
+    DECISIONS,
     EXAMPLES,
     FORMS,
     OUTCOMES,
@@ -45,6 +46,17 @@ class TaskStatus(StrEnum):
     open = "open"
     done = "done"
     cancelled = "cancelled"
+
+
+class FailedTry(BaseModel):
+    """A completion refused for a wrong approval code: who sent it and when (never the code)."""
+
+    actor: str
+    at: datetime
+
+
+# Wrong approval codes in a row that lock a task until a privacy officer decides to unlock it.
+MAX_CODE_TRIES = 5
 
 
 class TaskFields(BaseModel):
@@ -88,6 +100,17 @@ class TaskFields(BaseModel):
     # a statutory clock in the past.
     events_not_before: datetime | None = None
     workflow_id: str = ""
+    # The case the task belongs to (with task_id and actor, what an approval code is for).
+    case_id: str = ""
+    # Wrong approval codes sent since the task opened or was last unlocked, and every one sent
+    # (who and when); at MAX_CODE_TRIES in a row the task locks until a privacy officer's
+    # recorded decision (the task named in `unlock_task_id`) unlocks it.
+    wrong_codes: int = 0
+    failed_tries: list[FailedTry] = Field(default_factory=list)
+    locked: bool = False
+    unlock_task_id: str | None = None
+    # An unlock task: the id of the locked task it decides on.
+    unlocks: str | None = None
     status: TaskStatus = TaskStatus.open
     completed_by: str | None = None
     completed_at: datetime | None = None
@@ -195,18 +218,79 @@ FUTURE_SKEW = timedelta(minutes=10)
 ACCOUNTING_EXTENSION = timedelta(days=30)
 
 
+def needs_code(task: TaskFields) -> bool:
+    """Whether a task opened today asks for a per-person approval code: every decision
+    (domain.forms.DECISIONS) and every personal duty. Tasks opened before codes covered them
+    keep `requires_code` as they were opened (workflows/task_board.py gates this)."""
+    return task.requires_code or task.kind in DECISIONS or task.only_assignee
+
+
+def code_required(task: TaskFields, done: TaskCompletion) -> bool:
+    """Whether this completion must carry the actor's approval code (asking counsel decides
+    nothing, so it needs none)."""
+    outcomes = OUTCOMES[task.kind]
+    outcome = done.outcome or (outcomes[0] if len(outcomes) == 1 else None)
+    return task.requires_code and outcome != ASK_COUNSEL
+
+
+def code_matches(task: Task, done: TaskCompletion) -> bool:
+    """Whether the completion's code is the one e-mailed to its actor for this task."""
+    expected = task.code_hashes.get(done.actor)
+    return (
+        expected is not None
+        and done.code is not None
+        and hmac.compare_digest(expected, hash_code(task.code_salt, done.code))
+    )
+
+
+def wrong_code_refusal(task: TaskFields, actor: str) -> str:
+    """The one sentence a wrong code gets back: what to do, and how many tries remain."""
+    left = MAX_CODE_TRIES - task.wrong_codes
+    if task.locked or left <= 0:
+        return (
+            f"the approval code is not the one e-mailed to {actor} for task {task.task_id}, "
+            f"and after {MAX_CODE_TRIES} wrong codes the task is now locked: the privacy "
+            "officer has been told, and only their recorded decision can unlock it"
+        )
+    tries = "1 try remains" if left == 1 else f"{left} tries remain"
+    return (
+        f"the approval code is not the one e-mailed to {actor} for task {task.task_id}: copy "
+        f"the code from that e-mail and send the answer again ({tries} before the task locks)"
+    )
+
+
+def locked_refusal(task: TaskFields) -> str:
+    """Why a locked task refuses every answer, and who can unlock it."""
+    by = f" (task {task.unlock_task_id})" if task.unlock_task_id else ""
+    return (
+        f"task {task.task_id} is locked after {MAX_CODE_TRIES} wrong approval codes: "
+        f"only a privacy officer's recorded decision{by} can unlock it"
+    )
+
+
 def check_completion(
-    task: Task | None, done: TaskCompletion, clinic: Clinic, now: datetime | None = None
+    task: Task | None,
+    done: TaskCompletion,
+    clinic: Clinic,
+    now: datetime | None = None,
+    *,
+    compare_code: bool = True,
 ) -> BaseModel:
     """Validate a completion against its task and the roster; return the parsed form.
 
     Raises TaskRejected with a message a supervisor understands. Messages name fields and
     roles, never the values entered, because a rejection's message is shown in the UI.
+
+    `compare_code=False` (the workflow's Update validator): a missing code is refused here, a
+    wrong one is not, so that it reaches the Update handler, which counts it (a refusal here
+    leaves no trace in history, and five wrong codes must lock the task).
     """
     if task is None:
         raise TaskRejected(f"unknown task {done.task_id!r}: see the `tasks` query for open tasks")
     if task.status != TaskStatus.open:
         raise TaskRejected(f"task {task.task_id} is already {task.status.value}")
+    if task.locked:
+        raise TaskRejected(locked_refusal(task))
     member = clinic.member(done.actor)
     if member is None:
         # The value is not echoed: someone may have typed a person's name here.
@@ -270,14 +354,18 @@ def check_completion(
                         "clinic learned of it; enter the time it happened"
                     )
     if task.requires_code:
-        expected = task.code_hashes.get(done.actor)
         if not done.code:
             raise TaskRejected(
                 f"task {task.task_id} needs the approval code e-mailed to {done.actor}"
             )
-        if expected is None or not hmac.compare_digest(
-            expected, hash_code(task.code_salt, done.code)
-        ):
+        if done.actor not in task.code_hashes:
+            # Nothing to guess: no code was delivered to this person (not yet issued, or
+            # their address refused it), so this is not counted as a wrong try.
+            raise TaskRejected(
+                f"no approval code was e-mailed to {done.actor} for task {task.task_id}; "
+                "ask the privacy officer to check the roster address"
+            )
+        if compare_code and not code_matches(task, done):
             raise TaskRejected(f"the approval code is not the one e-mailed to {done.actor}")
     return form
 
@@ -483,6 +571,13 @@ def render_details(
         ]
         if actors:
             lines.append(f"- may be completed by: {', '.join(f'`{a}`' for a in actors)}")
+        if t.locked:
+            lines.append(f"- **LOCKED**: {locked_refusal(t)}")
+        elif t.wrong_codes:
+            lines.append(
+                f"- {t.wrong_codes} wrong approval code{'s' if t.wrong_codes > 1 else ''} "
+                f"sent; it locks at {MAX_CODE_TRIES}"
+            )
         if t.context:
             lines += ["", t.context]
         lines += _answers(t, example_actor(t, actors), more=len(actors) > 1)

@@ -12,11 +12,13 @@ from pathlib import Path
 from harness import BIN as BIN
 from harness import ROOT as ROOT
 from harness import MailSink as MailSink
+from harness import code_for as code_for
 from harness import demo_clinic as demo_clinic
 from harness import eventually as eventually
 from harness import flag_body as flag_body
 from harness import free_port as free_port
 from harness import start_smtp as start_smtp
+from harness import with_code as with_code
 
 
 def reference_file() -> Path:

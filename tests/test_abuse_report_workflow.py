@@ -136,7 +136,7 @@ async def test_ca_child_abuse_written_report_due_36h_from_knowledge_never_gated(
         await ts_env.sleep(timedelta(minutes=2))
         late = await eventually(lambda: _overdue(started.handle, "written_report"))
         for boss in ("kim@demo-clinic.test", "diaz@demo-clinic.test"):
-            await eventually(lambda b=boss: any("OVERDUE" in m["Subject"] for m in mail.to(b)))
+            await eventually(lambda b=boss: any("OVERDUE task" in m["Subject"] for m in mail.to(b)))
         desc = await client.get_workflow_handle(late.workflow_id).describe()
         assert desc.typed_search_attributes.get(sa.OVERDUE) is True
         # Escalation informs; it does not hand the supervisor the reporter's duty.
@@ -337,7 +337,7 @@ async def test_a_flag_about_abuse_known_three_days_ago_pages_each_person_once(
         oral = await open_task(started.handle, "oral_report")
 
         def overdue(address: str) -> list:
-            return [m for m in mail.to(address) if "OVERDUE" in m["Subject"]]
+            return [m for m in mail.to(address) if "OVERDUE task" in m["Subject"]]
 
         people = ("lee@demo-clinic.test", "kim@demo-clinic.test", "diaz@demo-clinic.test")
         await eventually(lambda: all(overdue(p) for p in people))

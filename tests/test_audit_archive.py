@@ -26,7 +26,7 @@ from infra.archive_db import ArchiveStore, archived_histories
 from infra.settings import Settings
 from intake.cases import start_case
 from tests.conftest import make_worker
-from tests.support import demo_clinic, eventually, flag_body, task_of
+from tests.support import demo_clinic, eventually, flag_body, task_of, with_code
 
 NO_THREAT = {"serious_threat": False, "identifiable_victims": False, "imminent": False}
 
@@ -37,7 +37,10 @@ async def _closed_case(client, task_queue) -> str:
     started = await start_case(client, task_queue, flag, demo_clinic())
     task = await task_of(started.handle, "risk_assessment")
     await client.get_workflow_handle(task.workflow_id).execute_update(
-        "complete_task", TaskCompletion(task_id=task.task_id, actor="dr-lee", data=NO_THREAT)
+        "complete_task",
+        TaskCompletion(
+            **with_code(task, {"task_id": task.task_id, "actor": "dr-lee", "data": NO_THREAT})
+        ),
     )
     await started.handle.result()
     return started.case_id

@@ -19,7 +19,7 @@ from domain.flags import Flag
 from domain.tasks import TaskCompletion
 from intake.cases import start_case
 from tests.conftest import make_worker
-from tests.support import CODE_PATTERN, demo_clinic, eventually, flag_body, task_of
+from tests.support import CODE_PATTERN, demo_clinic, eventually, flag_body, task_of, with_code
 from workflows.case import CaseWorkflow
 
 THREAT = {"serious_threat": True, "identifiable_victims": True, "imminent": True}
@@ -28,7 +28,7 @@ NO_THREAT = {"serious_threat": False, "identifiable_victims": False, "imminent":
 
 async def _complete(client, task, **kw) -> None:
     await client.get_workflow_handle(task.workflow_id).execute_update(
-        "complete_task", TaskCompletion(task_id=task.task_id, **kw)
+        "complete_task", TaskCompletion(**with_code(task, {"task_id": task.task_id, **kw}))
     )
 
 
@@ -80,7 +80,8 @@ async def test_every_task_notification_and_disclosure_appears_with_actor_and_tim
     report, status, done, client = finished_tx_case
 
     # Tasks: each completion the test made, with the actor it named and the caller's identity
-    # as the history recorded it, side by side; the coded approval shows the code checked.
+    # as the history recorded it, side by side; every decision shows its code checked (the
+    # assessments too, since issue 12).
     tasks = {t.task_id: t for t in report.tasks}
     assert set(tasks) == set(done)
     for task_id, actor in done.items():
@@ -91,9 +92,9 @@ async def test_every_task_notification_and_disclosure_appears_with_actor_and_tim
         assert t.late_by is None and t.on_time
     codes = {t.kind: t.approval_code for t in report.tasks}
     assert codes == {
-        "risk_assessment": "not required",
+        "risk_assessment": "verified",
         "release_decision": "verified",
-        "reassessment": "not required",
+        "reassessment": "verified",
     }
 
     # Notifications: every message the SMTP server received is in the report, to the same

@@ -13,7 +13,7 @@ from domain.flags import Flag
 from domain.tasks import TaskCompletion
 from intake.cases import start_case
 from tests.conftest import make_worker
-from tests.support import CODE_PATTERN, demo_clinic, eventually, flag_body
+from tests.support import CODE_PATTERN, demo_clinic, eventually, flag_body, task_of, with_code
 from workflows import search_attributes as sa
 from workflows.case import CaseWorkflow
 
@@ -48,8 +48,11 @@ async def close_after_reassessment(
 
 
 async def complete(client, task, **kw):
+    """Complete a task as `actor`, with the code e-mailed to them where the task needs one
+    (unless the test gives its own `code`, or None for none)."""
+    answer = with_code(task, {"task_id": task.task_id, **kw})
     return await client.get_workflow_handle(task.workflow_id).execute_update(
-        "complete_task", TaskCompletion(task_id=task.task_id, **kw)
+        "complete_task", TaskCompletion(**answer)
     )
 
 
@@ -122,7 +125,7 @@ async def test_overdue_assessment_escalates_at_the_policys_time(
         after = await eventually(lambda: _overdue_task(started.handle))
         assert after.allowed_roles == ["clinician", "supervisor"]
         paged = await eventually(
-            lambda: [m for m in mail.to("kim@demo-clinic.test") if "OVERDUE" in m["Subject"]]
+            lambda: [m for m in mail.to("kim@demo-clinic.test") if "OVERDUE task" in m["Subject"]]
         )
         # The deadline as the supervisor reads it: the clinic's time with its zone, not UTC ISO.
         assert re.search(
@@ -239,9 +242,14 @@ async def test_tx_waits_for_supervisor_rejects_bad_completions_and_never_warns_v
             "notify_law_enforcement",
             "notify_medical_personnel",
         ]
-        code_mail = await eventually(lambda: mail.to("kim@demo-clinic.test"))
+        mine = f"approval code for task {decision.task_id}:"
+        code_mail = await eventually(
+            lambda: [m for m in mail.to("kim@demo-clinic.test") if mine in m.get_content()]
+        )
         code = code_in(code_mail[0])
-        assert not mail.to("both@demo-clinic.test"), "the requester gets no code"
+        assert not [m for m in mail.to("both@demo-clinic.test") if mine in m.get_content()], (
+            "the requester gets no code"
+        )
         await _assert_the_decision_reads_without_a_manual(client, started.handle, decision)
 
         # Time passes: the case waits on the supervisor and notifies no one.
@@ -253,10 +261,7 @@ async def test_tx_waits_for_supervisor_rejects_bad_completions_and_never_warns_v
         rejected = {
             "needs the role supervisor": dict(actor="dr-lee", outcome="approve", code=code),
             "may not also decide": dict(actor="dr-both", outcome="approve", code=code),
-            "not the one e-mailed": dict(
-                actor="sup-kim", outcome="approve", code="AAAA-BBBB-CCCC-DDDD"
-            ),
-            "needs the approval code": dict(actor="sup-kim", outcome="approve"),
+            "needs the approval code": dict(actor="sup-kim", outcome="approve", code=None),
             "not permitted in this case: warn_victim": dict(
                 actor="sup-kim",
                 outcome="approve",
@@ -271,6 +276,21 @@ async def test_tx_waits_for_supervisor_rejects_bad_completions_and_never_warns_v
                 await complete(client, decision, **kw)
             assert message in str(err.value.cause), (message, err.value.cause)
         assert await _accepted_updates(child) == accepted_before, "rejections stay out"
+        # A wrong code reaches the handler, which counts it (five lock the task): the Update
+        # is refused with what to do and how many tries remain.
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await complete(
+                client,
+                decision,
+                actor="sup-kim",
+                outcome="approve",
+                code="AAAA-BBBB-CCCC-DDDD",
+                data={"actions": ["notify_law_enforcement"], "reason": "imminent"},
+            )
+        assert "not the one e-mailed to sup-kim" in str(err.value.cause)
+        assert "4 tries remain" in str(err.value.cause)
+        counted = await task_of(child, "release_decision")
+        assert counted.wrong_codes == 1 and [t.actor for t in counted.failed_tries] == ["sup-kim"]
 
         await complete(
             client,
@@ -302,7 +322,7 @@ async def test_an_abandoned_task_keeps_escalating_but_backs_off_to_daily(
         await ts_env.sleep(timedelta(hours=48) - timedelta(minutes=1))
 
         def overdue_to(address):
-            return [m for m in mail.to(address) if "OVERDUE" in m["Subject"]]
+            return [m for m in mail.to(address) if "OVERDUE task" in m["Subject"]]
 
         # Due at 4 h: supervisor (4 h), privacy officer (5 h), then after 2, 4, 8 and 16 h
         # (7, 11, 19, 35 h); the next would be 24 h later, past the 48 h slept. Hourly

@@ -18,7 +18,7 @@ from domain.flags import Flag
 from domain.tasks import TaskCompletion
 from intake.cases import start_case
 from tests.conftest import make_worker
-from tests.support import demo_clinic, eventually, flag_body, task_of
+from tests.support import demo_clinic, eventually, flag_body, task_of, with_code
 from workflows.case import CASE_RUN_EVENTS
 
 THREAT = {"serious_threat": True, "identifiable_victims": True, "imminent": True}
@@ -27,7 +27,10 @@ NO_THREAT = {"serious_threat": False, "identifiable_victims": False, "imminent":
 
 async def _complete(client, task, data) -> None:
     await client.get_workflow_handle(task.workflow_id).execute_update(
-        "complete_task", TaskCompletion(task_id=task.task_id, actor="dr-lee", data=data)
+        "complete_task",
+        TaskCompletion(
+            **with_code(task, {"task_id": task.task_id, "actor": "dr-lee", "data": data})
+        ),
     )
 
 
@@ -47,7 +50,10 @@ async def test_a_ca_case_to_warnings_and_ledger_rows_stays_within_its_event_budg
         started = await start_case(client, task_queue, flag, demo_clinic())
         task = await task_of(started.handle, "risk_assessment")
         await client.get_workflow_handle(task.workflow_id).execute_update(
-            "complete_task", TaskCompletion(task_id=task.task_id, actor="dr-lee", data=THREAT)
+            "complete_task",
+            TaskCompletion(
+                **with_code(task, {"task_id": task.task_id, "actor": "dr-lee", "data": THREAT})
+            ),
         )
         await eventually(lambda: len(ledger.for_case(started.case_id)) == 2)
         concern = client.get_workflow_handle(task.workflow_id)
@@ -147,7 +153,7 @@ async def test_a_task_abandoned_for_a_year_keeps_reminding_weekly_within_a_bound
     flag = Flag.model_validate(flag_body(flag_id=f"LEFT-{uuid.uuid4().hex[:8]}"))
 
     def overdue() -> int:
-        return len([m for m in mail.to("kim@demo-clinic.test") if "OVERDUE" in m["Subject"]])
+        return len([m for m in mail.to("kim@demo-clinic.test") if "OVERDUE task" in m["Subject"]])
 
     async with make_worker(client, task_queue, smtp[0].port, ledger):
         started = await start_case(client, task_queue, flag, demo_clinic())

@@ -152,8 +152,25 @@ async def tell_staff(
             workflow.logger.warning("staff notice not delivered", extra={"step": step})
 
 
-async def issue_codes(inp: IssueCodesInput) -> dict[str, str]:
-    """Have approval codes e-mailed; returns {actor: salted hash}."""
+async def issue_codes(inp: IssueCodesInput, *, local: bool = False) -> dict[str, str]:
+    """Have approval codes e-mailed; returns {actor: salted hash}.
+
+    `local`: as a local activity first (one marker event inside the workflow task that opened
+    the task, instead of three events and a workflow task of their own), on a short leash: if
+    the mail server is slow or down, the regular activity and its retries take over. A retry
+    re-sends the same codes (they are derived), so nothing already delivered goes stale.
+    """
+    if local:
+        try:
+            return await workflow.execute_local_activity_method(
+                ApprovalActivities.issue_approval_codes,
+                inp,
+                start_to_close_timeout=timedelta(seconds=10),
+                schedule_to_close_timeout=timedelta(seconds=20),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError:
+            pass
     return await workflow.execute_activity_method(
         ApprovalActivities.issue_approval_codes,
         inp,

@@ -11,22 +11,34 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.approvals import IssueCodesInput
     from domain.clinic import ROLE_WORDS, Clinic, Role
-    from domain.forms import OUTCOMES
-    from domain.notices import task_due_soon_notice, task_overdue_notice, task_resolved_notice
+    from domain.forms import OUTCOMES, TaskKind
+    from domain.notices import (
+        task_due_soon_notice,
+        task_locked_notice,
+        task_overdue_notice,
+        task_resolved_notice,
+    )
     from domain.tasks import (
+        MAX_CODE_TRIES,
         Completed,
+        FailedTry,
         Task,
         TaskCompletion,
         TaskStatus,
         TaskView,
         check_completion,
+        code_matches,
+        code_required,
+        locked_refusal,
+        needs_code,
         next_escalation,
         recorded_form,
+        wrong_code_refusal,
     )
     from workflows import mail
 
@@ -57,6 +69,27 @@ COLLAPSE_MISSED_ROUNDS = "collapse-missed-rounds"
 # workflow.deprecate_patch) only once no case recorded before the change can still be replayed.
 TASK_RESOLVED_NOTICE = "task-resolved-notice"
 
+# Issue 12: every decision and every personal duty asks for the actor's e-mailed approval code
+# (domain.tasks.needs_code), not only release decisions, and codes go out as a local activity
+# (one marker event in the workflow task that opened the task, where a regular activity cost
+# three events and a workflow task of its own). A run that opened tasks before this change
+# keeps them as recorded, and keeps issuing codes as a regular activity: workflow.patched()
+# takes the new path only in runs that reach it on the new code.
+CODES_FOR_DECISIONS = "codes-for-decisions"
+# How long the privacy officer has to decide on a task that wrong codes locked.
+UNLOCK_WITHIN = timedelta(hours=4)
+
+
+class CodeRefused(ApplicationError):
+    """A completion refused by the Update handler (a wrong approval code, counted; or a task
+    locked meanwhile): the Update fails with one sentence, and the workflow goes on. A refusal
+    (infra/failures.py), so it reaches the caller without a stack trace."""
+
+    refusal = True
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type="ApprovalCodeRefused", non_retryable=True)
+
 
 class TaskWithdrawn(Exception):
     """The task someone waited on was cancelled (e.g. the authorization was revoked)."""
@@ -76,6 +109,11 @@ class TaskBoard:
         self._watchers: dict[str, asyncio.Task] = {}
         # Tasks whose watcher is sending an overdue round right now (see settled()).
         self._escalating: set[str] = set()
+        # Locked tasks: how often each was locked, the jobs that wait on their unlocking, and
+        # the alerts still being sent (see settled()).
+        self._locks: dict[str, int] = {}
+        self._unlocking: list[asyncio.Task] = []
+        self._alerts: list[asyncio.Task] = []
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -113,13 +151,16 @@ class TaskBoard:
             self._watchers[t.task_id].done() or t.task_id in self._escalating
             for t in self.tasks.values()
             if t.status == TaskStatus.done and t.overdue
-        )
+        ) and all(alert.done() for alert in self._alerts)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def open(self, task: Task) -> None:
         """Add a task, send its approval codes if it needs them, and start its watcher."""
         task.workflow_id = workflow.info().workflow_id
+        task.case_id = self.case_id
+        if not task.requires_code and needs_code(task) and workflow.patched(CODES_FOR_DECISIONS):
+            task.requires_code = True
         if task.requires_code:
             task.code_salt = workflow.uuid4().hex
             await self._issue_codes(task, task.allowed_roles)
@@ -129,12 +170,21 @@ class TaskBoard:
         await self._on_change()
 
     def validate(self, done: TaskCompletion) -> None:
-        """The Update validator: raises TaskRejected before anything reaches history."""
-        check_completion(self.tasks.get(done.task_id), done, self.clinic, workflow.now())
+        """The Update validator: raises TaskRejected before anything reaches history. Every
+        rule but the approval code's value: a wrong code must reach the handler, which counts
+        it (a refusal here leaves no trace, so nothing could count the tries)."""
+        check_completion(
+            self.tasks.get(done.task_id), done, self.clinic, workflow.now(), compare_code=False
+        )
 
     async def complete(self, done: TaskCompletion) -> TaskView:
-        """Record a validated completion (called from the Update handler)."""
+        """Record a validated completion (called from the Update handler); a wrong approval
+        code is counted instead, and refused with CodeRefused."""
         task = self.tasks[done.task_id]
+        if task.locked:  # locked by a wrong code sent alongside this one
+            raise CodeRefused(locked_refusal(task))
+        if code_required(task, done) and not code_matches(task, done):
+            await self._wrong_code(task, done)
         # The form the validator accepted, as recorded: typed, not checked again. On replay the
         # validator does not run (the answer was accepted under the rules of its day), so a
         # rule tightened since cannot fail a completion already on record; and live and replay
@@ -165,11 +215,85 @@ class TaskBoard:
         return self._done.get(task_id)
 
     async def cancel(self, task_id: str) -> None:
-        """Withdraw an open task that events made moot (its watcher stops reminding)."""
+        """Withdraw an open task that events made moot (its watcher stops reminding), and
+        the decision on unlocking it, if it was locked."""
         task = self.tasks.get(task_id)
         if task is not None and task.status == TaskStatus.open:
             task.status = TaskStatus.cancelled
             workflow.logger.info("task cancelled", extra=_ids(task))
+            for unlock in list(self.tasks.values()):
+                if unlock.unlocks == task_id and unlock.status == TaskStatus.open:
+                    unlock.status = TaskStatus.cancelled
+            await self._on_change()
+
+    # -- wrong approval codes ----------------------------------------------------------------
+
+    async def _wrong_code(self, task: Task, done: TaskCompletion) -> None:
+        """Count a wrong approval code (who and when, never the code) and refuse it; the
+        fifth in a row locks the task: the privacy officers are told, and a task for them
+        decides on unlocking it. Always raises CodeRefused."""
+        task.wrong_codes += 1
+        task.failed_tries.append(FailedTry(actor=done.actor, at=workflow.now()))
+        workflow.logger.warning(
+            "wrong approval code",
+            extra={**_ids(task), "actor": done.actor, "wrong_codes": task.wrong_codes},
+        )
+        if task.wrong_codes >= MAX_CODE_TRIES:
+            n = self._locks[task.task_id] = self._locks.get(task.task_id, 0) + 1
+            task.locked = True
+            task.unlock_task_id = f"{task.task_id}-unlock{n}"
+            workflow.logger.warning("task locked", extra=_ids(task))
+            self._unlocking.append(asyncio.create_task(self._until_unlocked(task, n)))
+            await self._on_change()
+        raise CodeRefused(wrong_code_refusal(task, done.actor))
+
+    async def _until_unlocked(self, task: Task, n: int) -> None:
+        """Tell the privacy officers, and unlock the task once one of them decides so (a task
+        of their own, with their own approval code)."""
+        unlock_id = task.unlock_task_id or f"{task.task_id}-unlock{n}"
+        self._alerts.append(
+            asyncio.create_task(
+                mail.tell_staff(
+                    self.case_id,
+                    self.clinic,
+                    f"{task.task_id}.locked{n}",
+                    [Role.privacy_officer],
+                    task_locked_notice(
+                        self.clinic, self.case_id, task, unlock_id, self._links(task)
+                    ),
+                )
+            )
+        )
+        now = workflow.now()
+        unlock = Task(
+            task_id=unlock_id,
+            kind=TaskKind.unlock_task,
+            role=Role.privacy_officer,
+            allowed_roles=[Role.privacy_officer],
+            requires_code=True,
+            unlocks=task.task_id,
+            created_at=now,
+            due_at=now + UNLOCK_WITHIN,
+            reminder_before=UNLOCK_WITHIN / 4,
+            escalate_every=task.escalate_every,
+            title="Decide on a task locked by wrong approval codes",
+            instructions=(
+                f"Task {task.task_id} ({task.title}) is locked after {MAX_CODE_TRIES} wrong "
+                "approval codes; the e-mail to the privacy officers and the task's "
+                "failed_tries say who sent them and when. Find out who sent them, then unlock "
+                "it (outcome unlock, what you found as data.reason), so that the person "
+                "responsible can complete it with their own code. Its deadline still runs."
+            ),
+        )
+        try:
+            await self.run(unlock)
+        except TaskWithdrawn:
+            return
+        if task.status == TaskStatus.open:
+            task.locked = False
+            task.wrong_codes = 0
+            task.unlock_task_id = None
+            workflow.logger.info("task unlocked", extra=_ids(task))
             await self._on_change()
 
     async def run(self, task: Task) -> Completed:
@@ -326,7 +450,8 @@ class TaskBoard:
                             title=task.title,
                             choices=task.choices,
                             workflow_id=task.workflow_id,
-                        )
+                        ),
+                        local=workflow.patched(CODES_FOR_DECISIONS),
                     )
                 )
             except ActivityError:
