@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import os
 import secrets
 import signal
@@ -20,7 +22,7 @@ import uvicorn
 from temporalio.client import Client
 
 from audit.archive import ensure_schedule
-from domain.clinic import ClinicDirectory, hash_api_key
+from domain.clinic import Clinic, ClinicDirectory, hash_api_key
 from infra.keyring import Keyring
 from infra.ledger_db import Ledger
 from infra.logging import configure as configure_logging
@@ -63,6 +65,21 @@ def dev_api_key(var: Path) -> str:
     if key := os.environ.get("CONFIDE_DEV_API_KEY"):
         return key
     return read_or_create(var / "dev-api-key", lambda: secrets.token_urlsafe(24))
+
+
+def dev_person_tokens(var: Path, clinic: Clinic) -> dict[str, str]:
+    """In dev only (CONFIDE_ENV=dev): a personal API token for each person on the demo roster,
+    so tasks can be completed over HTTP as that person (intake/identity.py). Each is derived
+    from one secret made on first start and kept in var/, so they stay the same across
+    restarts and a person added to the roster gets one too."""
+    if os.environ.get("CONFIDE_ENV") != "dev":
+        return {}
+    secret = read_or_create(var / "dev-person-tokens.secret", lambda: secrets.token_hex(32))
+    return {
+        m.id: f"dev-{m.id}-"
+        + hmac.new(secret.encode(), m.id.encode(), hashlib.sha256).hexdigest()[:24]
+        for m in clinic.staff
+    }
 
 
 def dev_keyring(var: Path) -> None:
@@ -146,8 +163,13 @@ async def run_dev() -> None:
     dev_keyring(var)
     directory = ClinicDirectory.load(settings.clinics_file)
     demo = directory.get(DEMO_CLINIC)
+    people: dict[str, str] = {}
     if demo is not None:
         demo.api_key_sha256.append(hash_api_key(key))
+        people = dev_person_tokens(var, demo)
+        for member in demo.staff:
+            if member.id in people:
+                member.token_sha256.append(hash_api_key(people[member.id]))
 
     log = open(var / "temporal.log", "ab")  # noqa: SIM115 (lives as long as the process)
     proc = subprocess.Popen(
@@ -183,7 +205,7 @@ async def run_dev() -> None:
             # The banner promises a listening API: wait until uvicorn has bound its port.
             while not server.started and not api.done():
                 await asyncio.sleep(0.05)
-            print(banner(settings, key), flush=True)
+            print(banner(settings, key, people), flush=True)
             await stop.wait()
             print("\nconfide dev: stopping ...", flush=True)
             server.should_exit = True
@@ -211,7 +233,18 @@ def role_links(settings: Settings, clinic_id: str) -> str:
     )
 
 
-def banner(settings: Settings, key: str) -> str:
+def person_lines(people: dict[str, str]) -> str:
+    """One line per person on the demo roster: their dev token."""
+    if not people:
+        return ""
+    lines = "\n".join(f"  {person:<17} {token}" for person, token in people.items())
+    return (
+        "\nPeople complete tasks as themselves, with their own token (the API key cannot):\n"
+        "  POST /v1/cases/<case>/tasks/<task> with Authorization: Bearer <token>\n" + lines + "\n"
+    )
+
+
+def banner(settings: Settings, key: str, people: dict[str, str] | None = None) -> str:
     """What `make run` prints once everything is up."""
     api = f"http://127.0.0.1:{settings.api_port}"
     return f"""
@@ -226,7 +259,7 @@ Confide dev stack is up.
 
 Work waiting on each role (overdue first; each task links to its page in the Web UI):
 {role_links(settings, "demo-clinic")}
-
+{person_lines(people or {})}
 Try:  CONFIDE_API_KEY={key} .venv/bin/confide flag deploy/dev/sample-flag.json
       .venv/bin/temporal workflow show -w demo-clinic.F-1001 \\
           --address {settings.temporal_address} --codec-endpoint {codec_endpoint(settings)} \\

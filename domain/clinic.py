@@ -44,6 +44,13 @@ class StaffMember(BaseModel):
     name: str
     email: Email
     roles: list[Role]
+    # How the person signs in to the intake API (intake/identity.py): sha256 hex of each of
+    # their personal API tokens (the tokens themselves are never stored), and the `sub` of
+    # their account at the clinic's OIDC issuer where it is not their roster id. Read from the
+    # clinics file only: `exclude` keeps both out of every dump, so the clinic snapshot a case
+    # carries in its workflow input (and so in history) never holds them.
+    token_sha256: list[str] = Field(default_factory=list, exclude=True, repr=False)
+    oidc_subject: str | None = Field(default=None, exclude=True, repr=False)
 
 
 class AgencyKind(StrEnum):
@@ -148,8 +155,17 @@ class Clinic(BaseModel):
         return next((a for a in self.agencies if a.kind == kind), None)
 
     def public(self) -> Clinic:
-        """The clinic without its key hashes: what a case snapshot carries."""
-        return self.model_copy(update={"api_key_sha256": []})
+        """The clinic without its key hashes or its staff's sign-in details: what a case
+        snapshot carries."""
+        return self.model_copy(
+            update={
+                "api_key_sha256": [],
+                "staff": [
+                    s.model_copy(update={"token_sha256": [], "oidc_subject": None})
+                    for s in self.staff
+                ],
+            }
+        )
 
 
 def hash_api_key(key: str) -> str:
@@ -177,4 +193,14 @@ class ClinicDirectory(BaseModel):
         for clinic in self.clinics:
             if any(hmac.compare_digest(digest, h) for h in clinic.api_key_sha256):
                 return clinic
+        return None
+
+    def by_staff_token(self, token: str) -> tuple[Clinic, StaffMember] | None:
+        """The clinic and roster entry a personal API token belongs to (constant-time
+        comparison of the hashes)."""
+        digest = hash_api_key(token)
+        for clinic in self.clinics:
+            for member in clinic.staff:
+                if any(hmac.compare_digest(digest, h) for h in member.token_sha256):
+                    return clinic, member
         return None

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.approvals import derive_code
 from domain.accounting import Suspension
 from domain.accounting_case import AccountingRequest
 from domain.authorization import Authorization, problems
@@ -36,7 +37,8 @@ from intake.cases import (
     start_case,
     start_legal_request,
 )
-from intake.codec_server import codec_router
+from intake.codec_server import codec_router, namespace_codecs
+from intake.identity import Identities, IdentityError, IdentitySettings, Person, System
 from intake.policy_store import jurisdictions
 from intake.work_list import render_page, ui_list_url, visibility_query, waiting_work
 from workflows.case import CaseWorkflow
@@ -69,7 +71,8 @@ class CompleteTaskBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     task_id: str | None = None
-    actor: str
+    # The person signed in (intake/identity.py); given, it must be them.
+    actor: str | None = None
     outcome: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     code: str | None = None
@@ -154,11 +157,14 @@ def create_app(
     *,
     ledger: Ledger,
     records: RecordsStore | None = None,
+    identity: IdentitySettings | None = None,
 ) -> FastAPI:
     """The FastAPI app (intake API and codec endpoints); pass a client in tests, or let it
     connect from the settings. The ledger is read to refuse a flag id already on record; the
-    records store serves release packets (default: the store beside the ledger)."""
+    records store serves release packets (default: the store beside the ledger). Who may call
+    is `identity` (default: IdentitySettings.from_env(), see intake/identity.py)."""
     records = records or RecordsStore(ledger.url)
+    identities = Identities(directory, identity or IdentitySettings.from_env())
     state: dict[str, Client] = {"client": client} if client else {}
 
     @asynccontextmanager
@@ -176,22 +182,45 @@ def create_app(
     codec = (client.data_converter if client else data_converter()).payload_codec
     if not isinstance(codec, EncryptionCodec):
         raise TypeError("the intake app needs a client built with infra.temporal.data_converter")
-    app.include_router(codec_router(codec, settings.codec_tokens(), settings.ui_origins))
+    app.include_router(
+        codec_router(
+            namespace_codecs(codec, directory, identities.settings, settings.temporal_namespace),
+            settings.codec_tokens(),
+            settings.ui_origins,
+            identities,
+            settings.temporal_namespace,
+        )
+    )
     bearer = HTTPBearer(auto_error=False)
 
-    def clinic_for(
+    def who(
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Clinic:
-        clinic = directory.by_api_key(creds.credentials) if creds else None
-        if clinic is None:
-            raise HTTPException(
-                401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"}
-            )
+    ) -> System | Person:
+        # A plain def: FastAPI runs it in a worker thread, where fetching an issuer's keys
+        # does not stall the event loop.
+        try:
+            return identities.resolve(creds.credentials if creds else None)
+        except IdentityError as e:
+            extra = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
+            raise HTTPException(e.status, e.message, headers=extra) from None
+
+    def clinic_for(caller: Annotated[System | Person, Depends(who)]) -> Clinic:
+        clinic = caller.clinic
         # The case's snapshot of the clinic carries where its staff work, for the links in
         # its task e-mails (a clinic's own configuration may name other addresses).
         return clinic if clinic.links else clinic.model_copy(update={"links": staff_links})
 
     Caller = Annotated[Clinic, Depends(clinic_for)]
+    secret: list[bytes] = []
+
+    def code_secret() -> bytes:
+        # The approval-code secret the workers derive the e-mailed codes from; read when first
+        # needed, so an API that never fills in a code does not need it.
+        if not secret:
+            secret.append(settings.code_secret())
+        return secret[0]
+
+    Signed = Annotated[System | Person, Depends(who)]
     staff_links = StaffLinks(
         work=settings.api_url, ui=settings.ui_url, namespace=settings.temporal_namespace
     )
@@ -467,10 +496,19 @@ def create_app(
 
     @app.post("/v1/cases/{case_id}/tasks/{task_id}", response_model=TaskView)
     async def complete_task(
-        case_id: str, task_id: str, body: CompleteTaskBody, caller: Caller
+        case_id: str, task_id: str, body: CompleteTaskBody, signed: Signed
     ) -> TaskView:
-        """Complete a task through the same `complete_task` Update the Web UI uses."""
-        own(case_id, caller)
+        """Complete a task through the same `complete_task` Update the Web UI uses. A person
+        completes it as themself (their own token or OIDC sign-in): `actor` is who signed in,
+        and where the task asks for an e-mailed approval code the API supplies that person's
+        own, as it can prove who they are. A clinic's API key completes no task."""
+        if not isinstance(signed, Person):
+            raise HTTPException(403, "a person must complete this task; use your own token")
+        own(case_id, signed.clinic)
+        if body.actor not in (None, signed.id):
+            raise HTTPException(
+                403, f"you are signed in as {signed.id} and cannot answer as someone else"
+            )
         if body.task_id not in (None, task_id):
             raise HTTPException(
                 422,
@@ -492,7 +530,17 @@ def create_app(
                     "or already completed)",
                 },
             )
-        done = TaskCompletion(**body.model_dump(exclude={"task_id"}), task_id=task_id)
+        code = body.code
+        if task.requires_code and not code:
+            # The code e-mailed to this person for this task: they proved who they are.
+            of_case = getattr(task, "case_id", "") or case_id
+            code = derive_code(code_secret(), of_case, task_id, signed.id)
+        done = TaskCompletion(
+            **body.model_dump(exclude={"task_id", "actor", "code"}),
+            task_id=task_id,
+            actor=signed.id,
+            code=code,
+        )
         try:
             return (
                 await state["client"]

@@ -64,6 +64,12 @@ def stop(proc: subprocess.Popen) -> str:
     return out
 
 
+def person_token(banner: str, roster_id: str) -> dict[str, str]:
+    """The header that signs in as a demo-roster person, with the dev token the banner prints."""
+    token = re.search(rf"^  {re.escape(roster_id)}\s+(dev-\S+)$", banner, re.M).group(1)
+    return {"Authorization": f"Bearer {token}"}
+
+
 def wait_until(check, timeout: float = 30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -109,15 +115,14 @@ def test_dev_stack_runs_a_case_stops_cleanly_and_resumes(tmp_path):
             )
         )
         task = case["tasks"][0]
-        r = httpx.post(
-            f"{api}/v1/cases/demo-clinic.DEV-1/tasks/{task['task_id']}",
-            headers=auth,
-            json={
-                "actor": "dr-lee",
-                "data": {"serious_threat": True, "identifiable_victims": True, "imminent": True},
-            },
-        )
+        url = f"{api}/v1/cases/demo-clinic.DEV-1/tasks/{task['task_id']}"
+        answer = {"data": {"serious_threat": True, "identifiable_victims": True, "imminent": True}}
+        # The clinic's key opens cases; a task is answered by a person, with their own token.
+        r = httpx.post(url, headers=auth, json=answer | {"actor": "dr-lee"})
+        assert r.status_code == 403, r.text
+        r = httpx.post(url, headers=person_token(banner, "dr-lee"), json=answer)
         assert r.status_code == 200, r.text
+        assert r.json()["completed_by"] == "dr-lee"
         mail_dir = tmp_path / "var" / "mail"
         wait_until(lambda: len(list(mail_dir.glob("*.eml"))) >= 3)
         names = " ".join(p.name for p in mail_dir.glob("*.eml"))
@@ -174,9 +179,10 @@ def test_dev_stack_runs_a_case_stops_cleanly_and_resumes(tmp_path):
     assert proc.returncode == 0, out
     assert "stopped" in out
 
-    # A second start resumes the same case from var/.
+    # A second start resumes the same case from var/, and the people keep their tokens.
     proc = start(env)
-    wait_for_banner(proc)
+    again_banner = wait_for_banner(proc)
+    assert person_token(again_banner, "po-diaz") == person_token(banner, "po-diaz")
     try:
         again = httpx.get(f"{api}/v1/cases/demo-clinic.DEV-1", headers=auth).json()
         assert len(again["disclosures"]) == 2 and again["status"] == "open"

@@ -13,16 +13,19 @@ from domain.clinic import ClinicDirectory, Role, StaffMember, hash_api_key
 from infra.settings import Settings
 from intake.app import MAX_BODY, create_app
 from tests.conftest import make_worker
+from tests.people import People
 from tests.support import demo_clinic, eventually, flag_body
 
 KEY = "test-key-" + uuid.uuid4().hex
 OTHER_KEY = "other-key-" + uuid.uuid4().hex
+# Tasks are completed by people signed in as themselves (intake/identity.py).
+PEOPLE = People()
 
 
 @pytest_asyncio.fixture
 async def api(dev_env, smtp, ledger, task_queue):
     """The intake app over ASGI, a worker on the dev server, both on a fresh task queue."""
-    demo = demo_clinic()
+    demo = PEOPLE.sign(demo_clinic())
     demo.api_key_sha256 = [hash_api_key(KEY)]
     other = demo.model_copy(
         update={"id": "other-clinic", "api_key_sha256": [hash_api_key(OTHER_KEY)]}
@@ -60,6 +63,7 @@ async def test_ca_flag_to_warnings_and_ledger_through_the_api(api, dev_env, mail
     r = await api.post(
         f"/v1/cases/{case_id}/tasks/{task['task_id']}",
         json={"actor": "sup-kim", "data": task["example"]["data"]},
+        headers=PEOPLE.as_("sup-kim"),
     )
     assert r.status_code == 422 and "needs the role clinician" in r.json()["reason"]
 
@@ -75,6 +79,7 @@ async def test_ca_flag_to_warnings_and_ledger_through_the_api(api, dev_env, mail
                 "notes": "threatened coworker",
             },
         },
+        headers=PEOPLE.as_("dr-lee"),
     )
     assert r.status_code == 200, r.text
 
@@ -202,6 +207,7 @@ async def test_child_abuse_end_to_end_every_reporter_files_and_the_case_closes_l
         id="dr-ray", name="Dr. Ray", email="ray@demo-clinic.test", roles=[Role.clinician]
     )
     demo.staff.append(ray)
+    demo = PEOPLE.sign(demo)
     settings = Settings.from_env().model_copy(update={"task_queue": task_queue})
     app = create_app(settings, ClinicDirectory(clinics=[demo]), dev_env.client, ledger=ledger)
     flag_id = f"CHILD-{uuid.uuid4().hex[:6]}"
@@ -241,6 +247,7 @@ async def test_child_abuse_end_to_end_every_reporter_files_and_the_case_closes_l
                             "taken_by": "Intake A",
                         },
                     },
+                    headers=PEOPLE.as_(reporter),
                 )
                 assert r.status_code == 200, r.text
                 written = await eventually(
@@ -250,6 +257,7 @@ async def test_child_abuse_end_to_end_every_reporter_files_and_the_case_closes_l
                 r = await http.post(
                     f"/v1/cases/{case_id}/tasks/{written['task_id']}",
                     json={"actor": reporter, "outcome": "submit", "data": {"reviewed": True}},
+                    headers=PEOPLE.as_(reporter),
                 )
                 assert r.status_code == 200, r.text
                 if reporter == "dr-lee":
@@ -285,7 +293,7 @@ async def test_openapi_document_is_served(api):
 
 @pytest.mark.parametrize("path", ["/v1/cases/demo-clinic.X/tasks/t1"])
 async def test_task_completion_body_is_validated(api, path):
-    r = await api.post(path, json={"data": {}})
+    r = await api.post(path, json={"actor": 5, "data": {}}, headers=PEOPLE.as_("dr-lee"))
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "actor"
 
 
@@ -322,8 +330,9 @@ async def test_completing_a_task_that_is_not_open_is_422(api):
         "data": {"serious_threat": False, "identifiable_victims": False, "imminent": False},
     }
     url = f"/v1/cases/{case_id}/tasks/{task['task_id']}"
-    assert (await api.post(url, json=body)).status_code == 200
-    again = await api.post(url, json=body)
+    lee = PEOPLE.as_("dr-lee")
+    assert (await api.post(url, json=body, headers=lee)).status_code == 200
+    again = await api.post(url, json=body, headers=lee)
     assert again.status_code == 422 and "not open" in again.json()["reason"]
 
 

@@ -19,10 +19,12 @@ from infra.records_db import RecordsStore
 from infra.settings import Settings
 from intake.app import create_app
 from tests.conftest import make_worker
+from tests.people import People
 from tests.support import CODE_PATTERN, demo_clinic, eventually, legal_request_body
 
 KEY = "legal-key-" + uuid.uuid4().hex
 OTHER_KEY = "legal-other-" + uuid.uuid4().hex
+PEOPLE = People()  # tasks are completed by people signed in as themselves
 VALID = {
     "signed": True,
     "issuer_has_jurisdiction": True,
@@ -37,7 +39,7 @@ async def legal(dev_env, smtp, ledger, task_queue):
     records = RecordsStore(ledger.url)
     records.migrate()
     records.seed_demo("demo-clinic", "P-301")
-    demo = demo_clinic()
+    demo = PEOPLE.sign(demo_clinic())
     demo.api_key_sha256 = [hash_api_key(KEY)]
     other = demo.model_copy(
         update={"id": "other-clinic", "api_key_sha256": [hash_api_key(OTHER_KEY)]}
@@ -84,6 +86,7 @@ async def test_court_order_packet_matches_its_manifest_the_ledger_and_opens(lega
             "outcome": "valid",
             "data": {**VALID, "instrument": "court_order"},
         },
+        headers=PEOPLE.as_("po-diaz"),
     )
     assert r.status_code == 200, r.text
     approval = await open_task(http, case_id, "release_approval")
@@ -99,6 +102,7 @@ async def test_court_order_packet_matches_its_manifest_the_ledger_and_opens(lega
             "code": code,
             "data": approval["example"]["data"] | {"reason": "order of the court"},
         },
+        headers=PEOPLE.as_("po-diaz"),
     )
     assert r.status_code == 200, r.text
 

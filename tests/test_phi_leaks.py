@@ -19,10 +19,12 @@ from infra.settings import Settings
 from infra.temporal import data_converter
 from intake.app import create_app
 from tests.conftest import make_worker
+from tests.people import People
 from tests.support import BIN, CODE_PATTERN, demo_clinic, eventually
 from workflows import search_attributes as sa
 
 KEY = "leak-key-" + uuid.uuid4().hex
+PEOPLE = People()  # tasks are completed by people signed in as themselves
 PHI = [
     "Zebediah",
     "Quuxworth",
@@ -114,7 +116,7 @@ async def file_stack(tmp_path, smtp, task_queue):
     )
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     ledger.migrate()
-    clinic = demo_clinic()
+    clinic = PEOPLE.sign(demo_clinic())
     clinic.api_key_sha256 = [hash_api_key(KEY)]
     settings = Settings.from_env().model_copy(update={"task_queue": task_queue})
     app = create_app(settings, ClinicDirectory(clinics=[clinic]), env.client, ledger=ledger)
@@ -139,7 +141,11 @@ async def _task(http, case_id, kind):
 
 
 async def _do(http, case_id, task, **body):
-    r = await http.post(f"/v1/cases/{case_id}/tasks/{task['task_id']}", json=body)
+    r = await http.post(
+        f"/v1/cases/{case_id}/tasks/{task['task_id']}",
+        json=body,
+        headers=PEOPLE.as_(body["actor"]),
+    )
     assert r.status_code == 200, r.text
 
 
@@ -157,6 +163,7 @@ async def test_no_phi_outside_encrypted_payloads(file_stack, mail, caplog, capfd
     bad = await http.post(
         f"/v1/cases/{ca}/tasks/{task['task_id']}",
         json={"actor": "dr-lee", "data": {**ASSESS, "victim": "Philomena"}},
+        headers=PEOPLE.as_("dr-lee"),
     )
     assert bad.status_code == 422 and "Philomena" not in bad.text
     await _do(http, ca, task, actor="dr-lee", data=ASSESS)

@@ -16,7 +16,14 @@ import httpx
 import pytest
 
 from tests.support import CODE_PATTERN, ROOT, flag_body
-from tests.test_dev_stack import stack_env, start, stop, wait_for_banner, wait_until
+from tests.test_dev_stack import (
+    person_token,
+    stack_env,
+    start,
+    stop,
+    wait_for_banner,
+    wait_until,
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
@@ -184,7 +191,8 @@ def test_a_supervisors_day_from_the_role_link(tmp_path):
     env = stack_env(tmp_path)
     proc = start(env)
     # The role link as `make run` prints it.
-    role_link = re.search(r"^  supervisor\s+(\S+)$", wait_for_banner(proc), re.M).group(1)
+    banner = wait_for_banner(proc)
+    role_link = re.search(r"^  supervisor\s+(\S+)$", banner, re.M).group(1)
     api = f"http://127.0.0.1:{env['CONFIDE_API_PORT']}"
     auth = {"Authorization": "Bearer dev-stack-test-key"}
     mail = tmp_path / "var" / "mail"
@@ -210,7 +218,7 @@ def test_a_supervisors_day_from_the_role_link(tmp_path):
         r = httpx.post(
             f"{api}/v1/cases/demo-clinic.DAY-1/tasks/c1-1-risk_assessment",
             json=assessment,
-            headers=auth,
+            headers=person_token(banner, "dr-lee"),
         )
         assert r.status_code == 200, r.text
         code_mail = wait_until(

@@ -15,9 +15,11 @@ from infra.settings import Settings
 from intake.app import create_app
 from intake.work_list import WorkItem, WorkList, by_urgency, render_page, visibility_query
 from tests.conftest import make_worker
+from tests.people import People
 from tests.support import demo_clinic, eventually, flag_body
 
 KEY = "work-key-" + uuid.uuid4().hex
+PEOPLE = People()  # tasks are completed by people signed in as themselves
 NOW = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
 
 
@@ -88,8 +90,10 @@ def test_the_visibility_query_lists_open_concern_workflows_of_one_clinic_and_rol
 @pytest_asyncio.fixture
 async def work(dev_env, smtp, ledger, task_queue):
     """The intake app for a clinic of the test's own (the dev server is shared)."""
-    clinic = demo_clinic().model_copy(
-        update={"id": f"wl-{uuid.uuid4().hex[:8]}", "api_key_sha256": [hash_api_key(KEY)]}
+    clinic = PEOPLE.sign(
+        demo_clinic().model_copy(
+            update={"id": f"wl-{uuid.uuid4().hex[:8]}", "api_key_sha256": [hash_api_key(KEY)]}
+        )
     )
     settings = Settings.from_env().model_copy(update={"task_queue": task_queue})
     app = create_app(settings, ClinicDirectory(clinics=[clinic]), dev_env.client, ledger=ledger)
@@ -131,7 +135,11 @@ async def test_a_role_link_lists_the_task_waiting_on_that_role_and_only_there(wo
         "outcome": "completed",
         "data": {"serious_threat": True, "identifiable_victims": True, "imminent": True},
     }
-    r = await api.post(f"/v1/cases/{case_id}/tasks/c1-1-risk_assessment", json=done)
+    r = await api.post(
+        f"/v1/cases/{case_id}/tasks/c1-1-risk_assessment",
+        json=done,
+        headers=PEOPLE.as_("dr-lee", clinic_id),
+    )
     assert r.status_code == 200, r.text
     page = await eventually(lambda: _listing(api, clinic_id, "supervisor", concern))
     assert "Release decision" in page
