@@ -1,5 +1,6 @@
 """The intake API as the benchmark runs it: uvicorn in a process of its own, the demo clinic
-with the run's API key (BENCH_API_KEY), settings from the environment bench/stack.py sets.
+with the run's API key (BENCH_API_KEY) and dr-lee's personal token (BENCH_PERSON_TOKEN),
+settings from the environment bench/stack.py sets.
     python -m bench.api_server
 """
 
@@ -22,6 +23,9 @@ async def main() -> None:
     settings = Settings.from_env()
     clinic = demo_clinic()
     clinic.api_key_sha256 = [hash_api_key(os.environ["BENCH_API_KEY"])]
+    lee = clinic.member("dr-lee")
+    assert lee is not None
+    lee.token_sha256 = [hash_api_key(os.environ["BENCH_PERSON_TOKEN"])]
     client = await connect(settings)
     app = create_app(
         settings, ClinicDirectory(clinics=[clinic]), client, ledger=Ledger(settings.ledger_url)

@@ -190,6 +190,8 @@ class Stack:
             "CONFIDE_CODE_SECRET": secrets.token_hex(32),
             "CONFIDE_CODEC_TOKENS": secrets.token_urlsafe(16),
             "BENCH_API_KEY": self.api_key,
+            # dr-lee's personal token: a task is completed by a person, not the clinic's key.
+            "BENCH_PERSON_TOKEN": secrets.token_urlsafe(16),
             "BENCH_BASELINE_QUEUE": self.baseline_queue,
             "BENCH_BASELINE_DB": str(self.baseline_db),
         }
