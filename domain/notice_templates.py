@@ -115,9 +115,9 @@ The task is due by {{ due }}.
 
 {% set workflow = "the workflow " ~ workflow_id if workflow_id else "the case's workflow" %}
 {% set roster_id = "your roster id (" ~ actor ~ ")" if actor else "your own roster id" %}
-How to answer: in the Temporal Web UI, open {{ workflow }} and read what the
-{{ "decision" if release else "task" }} rests on in its Current Details, under User Metadata,
-which also give the answers ready to paste. Then
+How to answer: in the Temporal Web UI, open {{ workflow }} and read
+{{ "what the decision rests on" if release else "the task" }} in its Current Details, under
+User Metadata, which also give the answers ready to paste. Then
 choose More Actions, then Send an Update, enter the Update name complete_task, and send your
 answer with {{ roster_id }} as the actor and this code as the code. The confide command line and
 the HTTP API take the same answer.
@@ -127,9 +127,9 @@ the code.
 """,
     "task_locked": """\
 The task "{{ task.title }}" (task id {{ task.task_id }}) on case {{ case_id }} is locked: it
-received {{ tries }} wrong approval codes in a row, the last sent as {{ last_actor }} at
-{{ last_at }}. The wrong codes were sent as {{ actors }}. Five wrong codes in a row are more
-than typing slips: please find out who sent them, and why.
+received {{ tries }} wrong approval codes in a row, {{ "all " if single else "" }}sent as
+{{ actors }}, the last at {{ last_at }}. Five wrong codes in a row are more than typing slips:
+please find out who sent them, and why.
 
 Nobody can complete the task until a privacy officer decides. To unlock it, complete the task
 {{ unlock_task_id }} with the reason (what you found); your approval code for it comes in a

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from domain.clinic import ESCALATION_ORDER, Clinic, Role
+from domain.clinic import ESCALATION_ORDER, Clinic, Role, StaffMember
 from domain.forms import (
     ASK_COUNSEL,
     DECISIONS,
@@ -359,8 +359,13 @@ def check_completion(
                 f"task {task.task_id} needs the approval code e-mailed to {done.actor}"
             )
         if done.actor not in task.code_hashes:
-            # Nothing to guess: no code was delivered to this person (not yet issued, or
-            # their address refused it), so this is not counted as a wrong try.
+            # Nothing to guess: no code was delivered to this person (assigned to someone
+            # else, not yet issued, or their address refused it): not counted as a wrong try.
+            if done.actor not in eligible_actors(task, clinic):
+                raise TaskRejected(
+                    f"task {task.task_id} is assigned to {task.assignee}, who alone has a code "
+                    "for it until it escalates"
+                )
             raise TaskRejected(
                 f"no approval code was e-mailed to {done.actor} for task {task.task_id}; "
                 "ask the privacy officer to check the roster address"
@@ -491,7 +496,9 @@ def next_escalation(task: Task) -> Role | None:
 
 def eligible_actors(task: TaskFields, clinic: Clinic) -> list[str]:
     """The roster ids that may complete a task now: the assignee of a personal duty, else
-    everyone holding an allowed role, less the requester where four eyes are needed."""
+    everyone holding an allowed role, less the requester where four eyes are needed. An
+    assigned task that needs a code: its assignee, and those of the roles it escalated to
+    (who alone were e-mailed codes, see `code_recipients`)."""
     if task.only_assignee:
         return [task.assignee] if task.assignee else []
     return [
@@ -499,7 +506,28 @@ def eligible_actors(task: TaskFields, clinic: Clinic) -> list[str]:
         for s in clinic.staff
         if set(s.roles) & set(task.allowed_roles)
         and not (task.four_eyes and s.id == task.requester)
+        and not (_assigned_coded(task, clinic) and s.id != task.assignee and task.role in s.roles)
     ]
+
+
+def _assigned_coded(task: TaskFields, clinic: Clinic) -> bool:
+    member = clinic.member(task.assignee) if task.assignee else None
+    return task.requires_code and member is not None and task.role in member.roles
+
+
+def code_recipients(task: TaskFields, clinic: Clinic, roles: list[Role]) -> list[StaffMember]:
+    """Who is e-mailed a code when a task opens (`roles` its allowed roles) or escalates
+    (`roles` those it was widened to): everyone in those roles less the requester of a
+    four-eyes decision; but an assigned task opens with a code for its assignee only (not one
+    for every clinician on the roster), and others get theirs when it escalates."""
+    people = [
+        s
+        for s in clinic.staff
+        if set(s.roles) & set(roles) and not (task.four_eyes and s.id == task.requester)
+    ]
+    if _assigned_coded(task, clinic) and task.role in roles:
+        people = [s for s in people if s.id == task.assignee or task.role not in s.roles]
+    return people
 
 
 def completion_example(task: Task, actor: str | None = None) -> dict[str, Any]:

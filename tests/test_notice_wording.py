@@ -527,3 +527,33 @@ def test_the_approval_mail_links_the_task_and_the_approvers_own_work_lists():
     assert all(line in notice.body for line in links)
     # A case recorded without links (or a clinic without them) sends none.
     assert _links(inp.model_copy(update={"clinic": demo_clinic()}), kim) == []
+
+
+def test_the_lockout_alert_names_the_task_who_and_when_and_the_unlock_task_never_a_patient():
+    from domain.notices import task_locked_notice
+    from domain.tasks import FailedTry, Task
+
+    clinic = demo_clinic()
+    now = datetime(2026, 12, 4, 21, 0, tzinfo=UTC)
+    task = Task(
+        task_id="c1-1-risk_assessment",
+        kind=TaskKind.risk_assessment,
+        role=Role.clinician,
+        allowed_roles=[Role.clinician],
+        created_at=now,
+        due_at=now + timedelta(hours=4),
+        reminder_before=timedelta(hours=1),
+        escalate_every=timedelta(hours=1),
+        title="Risk assessment (threat to others)",
+        instructions="Assess.",
+        workflow_id="demo-clinic.F-1.c1-threat_to_others",
+        wrong_codes=5,
+        failed_tries=[FailedTry(actor="dr-lee", at=now)] * 4 + [FailedTry(actor="sup-kim", at=now)],
+    )
+    notice = task_locked_notice(clinic, "demo-clinic.F-1", task, "c1-1-risk_assessment-unlock1")
+    assert notice.subject == (
+        "[Demo Clinic] Task locked after wrong approval codes (case demo-clinic.F-1)"
+    )
+    assert "5 wrong approval codes in a row, sent as dr-lee and sup-kim, the last at" in notice.body
+    assert "complete the task c1-1-risk_assessment-unlock1 with the reason" in notice.body
+    assert "Fri, Dec 4, 2026, 5:00 PM PST" in notice.body  # due, in the clinic's time

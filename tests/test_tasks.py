@@ -640,3 +640,85 @@ def test_the_ready_answer_names_the_assignee_never_another_eligible_person(clini
     assert '"actor": "dr-lee"' in text and '"actor": "dr-adams"' not in text
     unassigned = risk_task(assignee=None)
     assert '"actor": "<clinician id>"' in render_details("h", [unassigned], clinic=two)
+
+
+# ----------------------------------------------------------------- approval codes (issue 12)
+
+
+def test_every_decision_and_personal_duty_needs_a_code_records_of_acts_do_not():
+    from domain.forms import DECISIONS
+    from domain.tasks import needs_code
+
+    for kind in TaskKind:
+        task = risk_task(kind=kind, choices=[])
+        assert needs_code(task) == (kind in DECISIONS), kind
+    assert TaskKind.risk_assessment in DECISIONS and TaskKind.release_approval in DECISIONS
+    assert TaskKind.call_person not in DECISIONS and TaskKind.record_action not in DECISIONS
+    # A personal duty, whatever its kind (the oral report of abuse).
+    assert needs_code(risk_task(kind=TaskKind.oral_report, only_assignee=True, choices=[]))
+
+
+def test_the_validator_lets_a_wrong_code_through_to_be_counted_but_not_a_missing_one(clinic):
+    task = release_task()
+    check_completion(task, approve(code="AAAA-BBBB-CCCC-DDDD"), clinic, compare_code=False)
+    with pytest.raises(TaskRejected, match="needs the approval code e-mailed to sup-kim"):
+        check_completion(task, approve(code=None), clinic, compare_code=False)
+
+
+def test_a_wrong_code_is_told_the_tries_left_and_a_locked_task_refuses_everyone(clinic):
+    from domain.tasks import MAX_CODE_TRIES, locked_refusal, wrong_code_refusal
+
+    task = release_task(wrong_codes=3)
+    assert "(2 tries remain before the task locks)" in wrong_code_refusal(task, "sup-kim")
+    assert "(1 try remains" in wrong_code_refusal(release_task(wrong_codes=4), "sup-kim")
+    locked = release_task(wrong_codes=MAX_CODE_TRIES, locked=True, unlock_task_id="t-unlock1")
+    assert "now locked" in wrong_code_refusal(locked, "sup-kim")
+    for who in ("sup-kim", "po-diaz"):
+        code = KIM_CODE if who == "sup-kim" else DIAZ_CODE
+        with pytest.raises(TaskRejected, match="is locked after 5 wrong approval codes"):
+            check_completion(locked, approve(actor=who, code=code), clinic)
+    assert "(task t-unlock1)" in locked_refusal(locked)
+    # Neither the code typed nor the hashes reach the message or the public view.
+    assert "482913" not in wrong_code_refusal(task, "sup-kim")
+    assert "code_hashes" not in locked.public().model_dump_json()
+
+
+def test_asking_counsel_needs_no_code():
+    from domain.tasks import code_required
+
+    task = release_task(kind=TaskKind.release_approval)
+    assert not code_required(task, done(outcome="ask_counsel", note="may we?"))
+    assert code_required(task, done(outcome="approve"))
+
+
+def test_an_assigned_task_mails_a_code_to_its_assignee_only_until_it_escalates(clinic):
+    from domain.tasks import code_recipients, eligible_actors
+
+    both = StaffMember(id="dr-ray", name="Dr. Ray", email="ray@x.test", roles=[Role.clinician])
+    roster = clinic.model_copy(update={"staff": [*clinic.staff, both]})
+    task = risk_task(requires_code=True)
+    assert [s.id for s in code_recipients(task, roster, task.allowed_roles)] == ["dr-lee"]
+    assert eligible_actors(task, roster) == ["dr-lee"]
+    with pytest.raises(TaskRejected, match="assigned to dr-lee, who alone has a code"):
+        check_completion(
+            task,
+            TaskCompletion(task_id=task.task_id, actor="dr-ray", data=RISK_DATA, code="X"),
+            roster,
+        )
+    # Escalated to the supervisor: they get codes and may act; dr-ray still may not.
+    task.allowed_roles.append(Role.supervisor)
+    assert [s.id for s in code_recipients(task, roster, [Role.supervisor])] == ["sup-kim"]
+    assert eligible_actors(task, roster) == ["dr-lee", "sup-kim"]
+    # Without codes (tasks opened before issue 12) every clinician may, as before.
+    assert eligible_actors(risk_task(), roster) == ["dr-lee", "dr-ray"]
+
+
+def test_current_details_show_a_locked_task_and_the_wrong_codes_so_far(clinic):
+    counted = render_details("## Case", [release_task(wrong_codes=2)], clinic=clinic)
+    assert "2 wrong approval codes sent; it locks at 5" in counted
+    locked = render_details(
+        "## Case",
+        [release_task(wrong_codes=5, locked=True, unlock_task_id="c1-2-release_decision-unlock1")],
+        clinic=clinic,
+    )
+    assert "**LOCKED**" in locked and "c1-2-release_decision-unlock1" in locked

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         TaskView,
         check_completion,
         code_matches,
+        code_recipients,
         code_required,
         locked_refusal,
         needs_code,
@@ -428,11 +429,7 @@ class TaskBoard:
 
     async def _issue_codes(self, task: Task, roles: list[Role]) -> None:
         approvers = [
-            s
-            for s in self.clinic.staff
-            if set(s.roles) & set(roles)
-            and not (task.four_eyes and s.id == task.requester)
-            and s.id not in task.code_hashes
+            s for s in code_recipients(task, self.clinic, roles) if s.id not in task.code_hashes
         ]
         if approvers:
             try:
