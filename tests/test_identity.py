@@ -8,7 +8,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
+import socket
 import time
 import uuid
 from datetime import UTC, datetime
@@ -97,6 +99,32 @@ def test_a_good_oidc_token_verified_against_jwks_over_http(issuer):
             who = ids.resolve(issuer.token("sup-kim"))
             assert isinstance(who, Person) and who.id == "sup-kim"
         assert server.fetches == 1  # the key set is cached, not fetched per request
+
+
+def test_a_rotated_key_in_the_jwks_file_is_read_without_a_restart(issuer, jwks_file):
+    directory, _, _ = clinics()
+    ids = Identities(directory, issuer.settings(jwks_file))
+    assert ids.resolve(issuer.token()).id == "dr-lee"
+    rotated = Issuer()
+    with pytest.raises(IdentityError) as e:
+        ids.resolve(rotated.token())
+    assert e.value.status == 401
+    keys = issuer.jwks()["keys"] + rotated.jwks()["keys"]
+    jwks_file.write_text(json.dumps({"keys": keys}))
+    os.utime(jwks_file, (time.time() + 5, time.time() + 5))  # a new mtime, however fast
+    assert ids.resolve(rotated.token("sup-kim")).id == "sup-kim"
+    assert ids.resolve(issuer.token()).id == "dr-lee"
+
+
+def test_an_unreachable_jwks_endpoint_is_503_not_a_trace(issuer):
+    directory, _, _ = clinics()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    ids = Identities(directory, issuer.settings(jwks_url=f"http://127.0.0.1:{port}/certs"))
+    with pytest.raises(IdentityError) as e:
+        ids.resolve(issuer.token())
+    assert e.value.status == 503 and "could not be fetched" in e.value.message
 
 
 def refusals(issuer: Issuer, stranger: Issuer) -> list[tuple[str, str, int]]:
