@@ -66,7 +66,12 @@ def namespace_codecs(
             raise ValueError(f"CONFIDE_CODEC_NAMESPACES: {name!r} names unknown clinic")
         codec = default
         if entry.keyring is not None:
-            codec = EncryptionCodec(Keyring.model_validate_json(entry.keyring.read_text()))
+            try:
+                codec = EncryptionCodec(Keyring.model_validate_json(entry.keyring.read_text()))
+            except (OSError, ValueError):
+                raise ValueError(
+                    f"CONFIDE_CODEC_NAMESPACES: the keyring of {name!r} is missing or not a keyring"
+                ) from None
         served[name] = NamespaceCodec(codec, entry.clinic or only)
     return served
 
@@ -134,6 +139,10 @@ def codec_router(
         served = namespaces.get(name)
         if served is None:
             raise _Refused(404, "this codec endpoint serves no such namespace")
+        if who is not None and served.clinic is None:
+            raise _Refused(
+                403, "this namespace is shared by several clinics, so no person decodes it"
+            )
         if who is not None and served.clinic != who.clinic.id:
             raise _Refused(403, "this namespace holds another clinic's cases")
         return served

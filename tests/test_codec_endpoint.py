@@ -272,3 +272,31 @@ async def test_a_non_ascii_codec_token_is_401_not_500(codec_http):
         r = await codec_http.post(path, content=body(encoded), headers=headers)
         assert r.status_code == 401, (path, r.text)
         assert "Zebediah" not in r.text
+
+
+async def test_one_namespace_shared_by_clinics_is_decoded_by_no_person(issuer, ledger, monkeypatch):
+    """With no namespace mapping and several clinics in the directory, one namespace holds
+    them all: a person of any of them could otherwise read the others' payloads."""
+    monkeypatch.setenv("CONFIDE_CODEC_TOKENS", TOKEN)
+    clinics = [demo_clinic(), demo_clinic().model_copy(update={"id": "other-clinic"})]
+    with JwksServer(issuer) as server:
+        app = create_app(
+            Settings.from_env(),
+            ClinicDirectory(clinics=clinics),
+            ledger=ledger,
+            identity=issuer.settings(jwks_url=server.url),
+        )
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://intake"
+        ) as http:
+            [encoded] = await data_converter().payload_codec.encode([plain({"n": "Zebediah"})])
+            r = await http.post(
+                "/codec/decode",
+                content=body(encoded),
+                headers=ui_headers(issuer.token(), "default"),
+            )
+            assert r.status_code == 403 and "shared" in r.json()["error"]
+            r = await http.post(
+                f"/codec/{TOKEN}/decode", content=body(encoded), headers={"x-namespace": "default"}
+            )
+            assert r.status_code == 200
