@@ -47,6 +47,11 @@ def test_histories_exist_for_every_path_and_outcome():
     assert "demo-clinic.HIST-V3-CA-CHILD-ABUSE.c1-child_abuse-v1-dr-lee.json" in names
     for run in (1, 2):
         assert f"demo-clinic.HIST-V3-CA-CALL-RENEWED.c1-threat_to_others.run{run}.json" in names
+    # Issue 12: every decision and personal duty with its code (a local activity), and a
+    # release decision locked by five wrong codes, then unlocked by the privacy officer.
+    for scenario in ("C-CA-MANDATORY", "C-TX-LOCKOUT"):
+        assert f"demo-clinic.HIST-{scenario}.c1-threat_to_others.json" in names
+    assert "demo-clinic.HIST-C-CA-CHILD-ABUSE.c1-child_abuse-v1-dr-lee.json" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

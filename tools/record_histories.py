@@ -44,6 +44,7 @@ from tests.support import (  # noqa: E402
     flag_body,
     legal_request_body,
     start_smtp,
+    with_code,
 )
 from workflows import search_attributes as sa  # noqa: E402
 from workflows.case import CaseWorkflow  # noqa: E402
@@ -61,8 +62,11 @@ async def _task(handle, kind):
 
 
 async def _done(client, task, **kw):
+    # With the code e-mailed to the actor where the task needs one (every decision and
+    # personal duty since issue 12), unless the scenario gives its own.
+    answer = with_code(task, {"task_id": task.task_id, **kw})
     await client.get_workflow_handle(task.workflow_id).execute_update(
-        "complete_task", TaskCompletion(task_id=task.task_id, **kw)
+        "complete_task", TaskCompletion(**answer)
     )
 
 
@@ -121,6 +125,41 @@ async def tx_permissive(env, client, handle, sink):
         code=code,
         data={"actions": ["notify_law_enforcement"], "reason": "imminent"},
     )
+    await env.sleep(timedelta(days=7))
+    await _done(client, await _task(handle, "reassessment"), actor="dr-lee", data=NO_THREAT)
+
+
+async def tx_lockout(env, client, handle, sink):
+    """Issue 12: the release decision locked by five wrong codes, unlocked by the privacy
+    officer's coded decision, then approved with the supervisor's own code."""
+    from temporalio.client import WorkflowUpdateFailedError
+
+    await _done(client, await _task(handle, "risk_assessment"), actor="dr-lee", data=THREAT)
+    decision = await _task(handle, "release_decision")
+    approve = {"actions": ["notify_law_enforcement"], "reason": "imminent"}
+    for _ in range(5):
+        try:
+            await _done(
+                client,
+                decision,
+                actor="sup-kim",
+                outcome="approve",
+                code="AAAA-BBBB-CCCC-DDDD",
+                data=approve,
+            )
+        except WorkflowUpdateFailedError:
+            pass
+        else:
+            raise AssertionError("a wrong code was accepted")
+    unlock = await _task(handle, "unlock_task")
+    await _done(client, unlock, actor="po-diaz", data={"reason": "sup-kim mistyped"})
+
+    async def unlocked():
+        tasks = await handle.query(CaseWorkflow.tasks)
+        return any(t.task_id == decision.task_id and not t.locked for t in tasks)
+
+    await eventually(unlocked)
+    await _done(client, decision, actor="sup-kim", outcome="approve", data=approve)
     await env.sleep(timedelta(days=7))
     await _done(client, await _task(handle, "reassessment"), actor="dr-lee", data=NO_THREAT)
 
@@ -546,6 +585,11 @@ async def main() -> None:
                 ("V3-CA-OVERDUE", "US-CA", ca_overdue_then_closed, None),
                 ("V3-CA-CHILD-ABUSE", "US-CA", ca_child_abuse, CHILD),
                 ("V3-CA-CALL-RENEWED", "US-CA", ca_call_renewed, NO_EMAIL_VICTIM),
+                # Issue 12: every decision and personal duty with its e-mailed code (issued as
+                # a local activity); a task locked by wrong codes and unlocked.
+                ("C-CA-MANDATORY", "US-CA", ca_mandatory, None),
+                ("C-TX-LOCKOUT", "US-TX", tx_lockout, None),
+                ("C-CA-CHILD-ABUSE", "US-CA", ca_child_abuse, CHILD),
             ]:
                 if (OUT / f"demo-clinic.HIST-{name}.json").exists() and "--all" not in sys.argv:
                     print(f"kept tests/histories/demo-clinic.HIST-{name}*.json (on record)")
