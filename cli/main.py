@@ -217,7 +217,7 @@ def tasks(
 
     rows = _run(_open_tasks(clinic))
     if as_json:
-        layout.print_json([{"case_id": c, **t.model_dump(mode="json")} for c, t in rows])
+        layout.print_json([{**t.model_dump(mode="json"), "case_id": c} for c, t in rows])
         return
     out = layout.console()
     listing = TaskListing(
