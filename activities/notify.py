@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -11,6 +12,10 @@ from enum import StrEnum
 import aiosmtplib
 import structlog
 from pydantic import BaseModel, SecretStr
+from sqlalchemy import Column, DateTime, MetaData, String, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -96,11 +101,75 @@ class NoticeReceipt(BaseModel):
     sent_at: datetime
 
 
-class NoticeActivities:
-    """Sends notices; holds the SMTP settings it was built with."""
+# What the mail server accepted, by (Message-ID, recipient): see SentLog.
+sent_notices = Table(
+    "sent_notices",
+    MetaData(),
+    Column("message_id", String(200), primary_key=True),
+    Column("recipient", String(320), primary_key=True),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+)
 
-    def __init__(self, smtp: SmtpSettings) -> None:
+
+class SentLog:
+    """Which messages the mail server has accepted, by (Message-ID, recipient), in a database
+    every worker shares (the ledger's): looked up before a send, written the moment the
+    server's 250 is read. A retry of an activity whose worker died after the 250 but before
+    Temporal heard of it, or a local activity run again because its workflow task was lost,
+    then returns the first receipt instead of sending the message a second time.
+
+    Exactly once is not possible with SMTP alone: a crash after the server took the message and
+    before its 250 reached us still sends it again (RFC 1047), with the same Message-ID. The log
+    serves delivery, never blocks it: if the database cannot be read the message is sent (a
+    lost warning is worse than a repeated one), and if it cannot be written the send stands.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        sent_notices.metadata.create_all(engine, checkfirst=True)
+
+    def _get(self, message_id: str, to: str) -> datetime | None:
+        q = select(sent_notices.c.sent_at).where(
+            sent_notices.c.message_id == message_id, sent_notices.c.recipient == to
+        )
+        with self._engine.connect() as conn:
+            at = conn.execute(q).scalar()
+        if at is None:
+            return None
+        return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite drops the offset
+
+    def _put(self, message_id: str, to: str, at: datetime) -> None:
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        stmt = (
+            dialect.insert(sent_notices)
+            .values(message_id=message_id, recipient=to, sent_at=at)
+            .on_conflict_do_nothing()
+        )
+        with self._engine.begin() as conn:
+            conn.execute(stmt)
+
+    async def sent_at(self, message_id: str, to: str) -> datetime | None:
+        """When the server accepted this message for `to`, if it did; None when unknown."""
+        try:
+            return await asyncio.to_thread(self._get, message_id, to)
+        except SQLAlchemyError as e:
+            log.warning("sent log unreadable: sending", error=type(e).__name__)
+            return None
+
+    async def mark(self, message_id: str, to: str, at: datetime) -> None:
+        try:
+            await asyncio.to_thread(self._put, message_id, to, at)
+        except SQLAlchemyError as e:
+            log.warning("sent log not written", error=type(e).__name__)
+
+
+class NoticeActivities:
+    """Sends notices; holds the SMTP settings it was built with, and the sent log that keeps a
+    retry from sending a message the server already accepted (None: no such check)."""
+
+    def __init__(self, smtp: SmtpSettings, sent: SentLog | None = None) -> None:
         self._smtp = smtp
+        self._sent = sent
 
     @activity.defn(name="send_notice")
     async def send_notice(self, inp: SendNoticeInput) -> NoticeReceipt:
@@ -108,7 +177,7 @@ class NoticeActivities:
 
         Failure messages carry the SMTP code only: the server's own text may echo the address.
         """
-        return await deliver(self._smtp, compose(self._smtp, inp), inp)
+        return await deliver(self._smtp, compose(self._smtp, inp), inp, sent=self._sent)
 
     @activity.defn(name="send_staff_notice")
     async def send_staff_notice(self, inp: StaffNoticeInput) -> dict[str, NoticeReceipt]:
@@ -138,7 +207,9 @@ class NoticeActivities:
                 body=inp.body,
             )
             try:
-                done[r.recipient_key] = await deliver(self._smtp, compose(self._smtp, one), one)
+                done[r.recipient_key] = await deliver(
+                    self._smtp, compose(self._smtp, one), one, sent=self._sent
+                )
             except ApplicationError as e:
                 if e.type != PERMANENT:
                     raise
@@ -179,12 +250,34 @@ def transfer_encoding(body: str) -> str:
 
 
 async def deliver(
-    smtp: SmtpSettings, msg: EmailMessage, inp: SendNoticeInput, *, what: str = "notice"
+    smtp: SmtpSettings,
+    msg: EmailMessage,
+    inp: SendNoticeInput,
+    *,
+    what: str = "notice",
+    sent: SentLog | None = None,
 ) -> NoticeReceipt:
     """Hand one message to the mail server; SMTP trouble becomes a PHI-free ApplicationError
-    (4xx and connection trouble retry, a 5xx refusal is permanent). `what` names it in logs."""
+    (4xx and connection trouble retry, a 5xx refusal is permanent). `what` names it in logs.
+    With a sent log, a message the server already accepted is not sent again."""
+    if sent is not None and (at := await sent.sent_at(msg["Message-ID"], inp.to)) is not None:
+        log.info(
+            f"{what} already sent",
+            step=inp.step,
+            recipient_key=inp.recipient_key,
+            message_id=msg["Message-ID"],
+        )
+        return NoticeReceipt(message_id=msg["Message-ID"], sent_at=at)
+    # aiosmtplib.send() spelled out, so the sent log is written as soon as the server's 250
+    # for the message is read, before the QUIT that follows it.
+    client = aiosmtplib.SMTP(**smtp.connection())  # type: ignore[arg-type]
     try:
-        await aiosmtplib.send(msg, **smtp.connection())  # type: ignore[arg-type]
+        try:
+            await client.connect()
+            await client.send_message(msg)
+        except BaseException:
+            client.close()
+            raise
     except aiosmtplib.SMTPAuthenticationError as e:
         # Our credentials, not the message: retried (an operator fixes the secret and every
         # waiting notice goes out) rather than marking each message permanently refused.
@@ -203,13 +296,20 @@ async def deliver(
         raise ApplicationError(
             f"mail server unreachable ({type(e).__name__})", type="MailServerUnreachable"
         ) from None
+    at = datetime.now(UTC)
+    if sent is not None:
+        await sent.mark(msg["Message-ID"], inp.to, at)
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()  # the message was accepted; only the goodbye failed
     log.info(
         f"{what} sent",
         step=inp.step,
         recipient_key=inp.recipient_key,
         message_id=msg["Message-ID"],
     )
-    return NoticeReceipt(message_id=msg["Message-ID"], sent_at=datetime.now(UTC))
+    return NoticeReceipt(message_id=msg["Message-ID"], sent_at=at)
 
 
 def _failure(inp: SendNoticeInput, code: int, what: str) -> ApplicationError:
