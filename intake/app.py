@@ -1,6 +1,7 @@
 """The intake API clinic systems call (DESIGN.md §3)."""
 
 import asyncio
+import re
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -40,13 +41,24 @@ from intake.cases import (
 from intake.codec_server import codec_router, namespace_codecs
 from intake.identity import Identities, IdentityError, IdentitySettings, Person, System
 from intake.policy_store import jurisdictions
+from intake.rate_limit import RateLimiter
 from intake.work_list import render_page, ui_list_url, visibility_query, waiting_work
 from workflows.case import CaseWorkflow
 
 MAX_BODY = 64 * 1024
+# Ids in URL paths: a case id is "<clinic id>.<own id>", each a domain.flags.OpaqueKey; a task id
+# is built from such keys and words (workflows/*: "c1-2-release_decision"); a packet link's token
+# is secrets.token_urlsafe. Anything else is refused before it reaches Temporal or the database.
+CASE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64}$")
+TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+LINK_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 # A packet link is for one download, soon: long enough to fetch it, too short to linger in mail.
 PACKET_LINK_TTL = timedelta(minutes=15)
 FUTURE_SKEW = timedelta(minutes=10)
+# The instants a case's clocks run from may be late, not ancient: a flag "flagged" in the year
+# 20 is overdue by two thousand years, and its workflow would walk every missed escalation
+# round in one workflow task (found by the generated requests of tests/test_hostile_input.py).
+PAST_LIMIT = timedelta(days=3653)
 
 
 class FlagAccepted(BaseModel):
@@ -116,6 +128,12 @@ def _invalid(field: str, problem: str) -> HTTPException:
     )
 
 
+def not_ancient(field: str, value: datetime | None) -> None:
+    """Refuse an instant more than PAST_LIMIT (10 years) ago."""
+    if value is not None and value < datetime.now(UTC) - PAST_LIMIT:
+        raise _invalid(field, "is more than 10 years in the past")
+
+
 def latest_packet(s: CaseStatus) -> tuple[str, str] | None:
     """(packet id, SHA-256) of the newest packet a case produced, if any."""
     if s.legal is not None and s.legal.packet is not None:
@@ -158,6 +176,7 @@ def create_app(
     ledger: Ledger,
     records: RecordsStore | None = None,
     identity: IdentitySettings | None = None,
+    rate_limiter: RateLimiter | None = None,
 ) -> FastAPI:
     """The FastAPI app (intake API and codec endpoints); pass a client in tests, or let it
     connect from the settings. The ledger is read to refuse a flag id already on record; the
@@ -165,6 +184,8 @@ def create_app(
     is `identity` (default: IdentitySettings.from_env(), see intake/identity.py)."""
     records = records or RecordsStore(ledger.url)
     identities = Identities(directory, identity or IdentitySettings.from_env())
+    # Intake (the POSTs that open cases) is rate-limited per clinic: intake/rate_limit.py.
+    limiter = rate_limiter or RateLimiter.from_env()
     state: dict[str, Client] = {"client": client} if client else {}
 
     @asynccontextmanager
@@ -225,11 +246,16 @@ def create_app(
         work=settings.api_url, ui=settings.ui_url, namespace=settings.temporal_namespace
     )
 
+    def limited(caller: Caller) -> None:
+        limiter.check(caller.id)
+
+    Limited = [Depends(limited)]
+
     def own(case_id: str, caller: Clinic) -> None:
-        # A case id is exactly "<clinic>.<flag>"; anything else (a concern's workflow id, say)
-        # is not a case.
-        if case_id.count(".") != 1:
-            raise HTTPException(404, f"no case {case_id}")
+        # A case id is exactly "<clinic>.<flag>"; anything else (a concern's workflow id, a
+        # path with "../", an over-long or non-ASCII id) is not a case. Errors never quote it.
+        if not CASE_ID.match(case_id):
+            raise HTTPException(404, "no such case")
         if case_id.split(".", 1)[0] != caller.id:
             raise HTTPException(403, "this case belongs to another clinic")
 
@@ -238,7 +264,7 @@ def create_app(
             status = await state["client"].get_workflow_handle(case_id).query(CaseWorkflow.status)
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND:
-                raise HTTPException(404, f"no case {case_id}") from None
+                raise HTTPException(404, "no such case") from None
             raise HTTPException(503, "the workflow service is unavailable") from None
         return await fresh_concerns(state["client"], status)
 
@@ -256,14 +282,16 @@ def create_app(
                 raise HTTPException(503, "the workflow service is unavailable") from None
             raise HTTPException(
                 409,
-                f"{own_id} belongs to an earlier case on record in the ledger; send a new id",
+                f"this {own_id.split()[0]} id belongs to an earlier case on record in the "
+                "ledger; send a new id",
             ) from None
 
     def accepted(started: Started, own_id: str, response: Response) -> FlagAccepted:
         if not started.same_body:
             raise HTTPException(
                 409,
-                f"{own_id} was already sent with a different body; send a new id for a new case",
+                f"this {own_id.split()[0]} id was already sent with a different body; send a "
+                "new id for a new case",
             )
         if not started.created:
             response.status_code = 200
@@ -280,12 +308,15 @@ def create_app(
                 "jurisdiction", "not a US state or DC Confide has policy for (e.g. US-CA)"
             )
 
-    @app.post("/v1/flags", status_code=202, response_model=FlagAccepted)
+    @app.post("/v1/flags", status_code=202, response_model=FlagAccepted, dependencies=Limited)
     async def submit_flag(flag: Flag, caller: Caller, response: Response) -> FlagAccepted:
         """Open a case for a flagged session (idempotent on clinic + flag id)."""
         if flag.clinic_id != caller.id:
             raise HTTPException(403, "the API key belongs to another clinic")
         known_jurisdiction(flag.jurisdiction)
+        not_ancient("flagged_at", flag.flagged_at)
+        for i, concern in enumerate(flag.concerns):
+            not_ancient(f"concerns[{i}].known_at", concern.known_at)
         roster_errors = roster_problems(flag, caller)
         if roster_errors:
             raise HTTPException(422, {"error": "invalid request", "errors": roster_errors})
@@ -293,7 +324,9 @@ def create_app(
         started = await start_case(state["client"], settings.task_queue, flag, caller)
         return accepted(started, f"flag {flag.flag_id}", response)
 
-    @app.post("/v1/legal-requests", status_code=202, response_model=FlagAccepted)
+    @app.post(
+        "/v1/legal-requests", status_code=202, response_model=FlagAccepted, dependencies=Limited
+    )
     async def submit_legal_request(
         request: LegalRequest, caller: Caller, response: Response
     ) -> FlagAccepted:
@@ -304,11 +337,15 @@ def create_app(
         known_jurisdiction(request.jurisdiction)
         if request.served_at > datetime.now(UTC) + FUTURE_SKEW:
             raise _invalid("served_at", "is in the future")
+        not_ancient("served_at", request.served_at)
+        not_ancient("response_due", request.response_due)
         await refuse_reused_id(request.clinic_id, request.request_id)
         started = await start_legal_request(state["client"], settings.task_queue, request, caller)
         return accepted(started, f"request {request.request_id}", response)
 
-    @app.post("/v1/authorizations", status_code=202, response_model=FlagAccepted)
+    @app.post(
+        "/v1/authorizations", status_code=202, response_model=FlagAccepted, dependencies=Limited
+    )
     async def submit_authorization(
         auth: Authorization, caller: Caller, response: Response
     ) -> FlagAccepted:
@@ -333,14 +370,19 @@ def create_app(
             if current.status != "on_hold":
                 raise HTTPException(
                     409,
-                    f"authorization {auth.authorization_id} is {current.status}, not on hold: "
+                    f"this authorization is {current.status}, not on hold: "
                     "a changed authorization needs a new authorization_id",
                 )
             await update(started.case_id, "correct", Correction(authorization=auth, problems=found))
             started.same_body = True
         return accepted(started, f"authorization {auth.authorization_id}", response)
 
-    @app.post("/v1/accounting-requests", status_code=202, response_model=FlagAccepted)
+    @app.post(
+        "/v1/accounting-requests",
+        status_code=202,
+        response_model=FlagAccepted,
+        dependencies=Limited,
+    )
     async def submit_accounting_request(
         request: AccountingRequest, caller: Caller, response: Response
     ) -> FlagAccepted:
@@ -350,12 +392,13 @@ def create_app(
         asked = request.requested_at or datetime.now(UTC)
         if asked > datetime.now(UTC) + FUTURE_SKEW:
             raise _invalid("requested_at", "is in the future")
+        not_ancient("requested_at", asked)
         if request.period_from and request.period_from > asked.date():
             raise _invalid("period_from", "is after requested_at")
         started = await start_accounting(state["client"], settings.task_queue, request, caller)
         return accepted(started, f"request {request.request_id}", response)
 
-    @app.post("/v1/accounting-suspensions", status_code=201)
+    @app.post("/v1/accounting-suspensions", status_code=201, dependencies=Limited)
     async def suspend_accounting(suspension: Suspension, caller: Caller) -> dict[str, Any]:
         """A health-oversight or law-enforcement statement that suspends the accounting of
         disclosures to it (164.528(a)(2)); an oral one lasts 30 days at most."""
@@ -377,13 +420,13 @@ def create_app(
         # The workflow has closed (revoked, expired): say so rather than "not found".
         ended = await case_status(case_id)
         raise HTTPException(
-            422, {"error": f"{name} refused", "reason": f"{case_id} has ended ({ended.status})"}
+            422, {"error": f"{name} refused", "reason": f"the case has ended ({ended.status})"}
         )
 
     async def own_authorization(case_id: str, caller: Clinic) -> None:
         own(case_id, caller)
         if (await case_status(case_id)).path != "authorization":
-            raise HTTPException(404, f"{case_id} is not an authorization")
+            raise HTTPException(404, "this case is not an authorization")
 
     @app.post("/v1/cases/{case_id}/revoke")
     async def revoke_authorization(
@@ -419,7 +462,7 @@ def create_app(
         own(case_id, caller)
         found = latest_packet(await case_status(case_id))
         if found is None:
-            raise HTTPException(404, f"case {case_id} has no packet (yet)")
+            raise HTTPException(404, "this case has no packet (yet)")
         packet_id, sha256 = found
         if await asyncio.to_thread(records.downloaded, packet_id):
             raise HTTPException(
@@ -435,7 +478,7 @@ def create_app(
     @app.get("/v1/packets/{token}", name="download_packet", include_in_schema=True)
     async def download_packet(token: str) -> Response:
         """The packet behind a one-time link: the link is the credential, and it works once."""
-        found = await asyncio.to_thread(records.redeem, token)
+        found = await asyncio.to_thread(records.redeem, token) if LINK_TOKEN.match(token) else None
         if found is None:
             raise HTTPException(
                 410, "this link has expired or was already used; ask the clinic for a new one"
@@ -505,6 +548,8 @@ def create_app(
         if not isinstance(signed, Person):
             raise HTTPException(403, "a person must complete this task; use your own token")
         own(case_id, signed.clinic)
+        if not TASK_ID.match(task_id):
+            raise HTTPException(404, "no such task")
         if body.actor not in (None, signed.id):
             raise HTTPException(
                 403, f"you are signed in as {signed.id} and cannot answer as someone else"
@@ -526,8 +571,7 @@ def create_app(
                 422,
                 {
                     "error": "task not completed",
-                    "reason": f"task {task_id} is not open in case {case_id} (unknown, "
-                    "or already completed)",
+                    "reason": "this task is not open in this case (unknown, or already completed)",
                 },
             )
         code = body.code

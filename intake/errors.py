@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -18,7 +21,8 @@ def field_path(loc: tuple) -> str:
     """('body', 'concerns', 0, 'victims', 0, 'name') -> 'concerns[0].victims[0].name'."""
     out = ""
     for part in loc[1:] if loc and loc[0] in ("body", "path", "query", "header") else loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        name = str(part) if isinstance(part, int) else _name(str(part))
+        out += f"[{name}]" if isinstance(part, int) else (f".{name}" if out else name)
     return out or "body"
 
 
@@ -29,7 +33,7 @@ def install(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {
-                "field": field_path(tuple(e["loc"])),
+                "field": "body" if e["type"] == "json_invalid" else field_path(tuple(e["loc"])),
                 "problem": "body is not valid JSON" if e["type"] == "json_invalid" else e["msg"],
             }
             for e in exc.errors()
@@ -50,10 +54,16 @@ def install(app: FastAPI) -> None:
 
 
 class BodyLimit:
-    """ASGI middleware: refuse request bodies over `limit` bytes with 413.
+    """ASGI middleware: refuse request bodies over `limit` bytes with 413, and, for the JSON API
+    (`/v1/`), a body that is not strict JSON before any handler parses it.
 
     The body is read here, up to the limit, and replayed to the app: a chunked upload without
-    Content-Length is caught too, before the app tries to parse it.
+    Content-Length is caught too, before the app tries to parse it. A body sent to `/v1/` must
+    be `application/json` (else 415), valid UTF-8, JSON without NaN or Infinity, no deeper than
+    `MAX_DEPTH`, with no key twice in one object (Python's parser would keep the last one
+    silently), and no control character other than tab, CR and LF in any string (a NUL cannot
+    be stored in PostgreSQL text): else 422 naming the field. (Line breaks in an e-mail address
+    are refused by domain.flags.Email, with the body's other problems.)
     """
 
     def __init__(self, app, limit: int) -> None:
@@ -79,6 +89,15 @@ class BodyLimit:
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
+        if body and scope.get("path", "").startswith("/v1/"):
+            refused = json_body_problem(headers.get(b"content-type", b""), body)
+            if refused is not None:
+                status, field, problem = refused
+                return await _send_json(
+                    send,
+                    status,
+                    {"error": "invalid request", "errors": [{"field": field, "problem": problem}]},
+                )
         sent = False
 
         async def replay():
@@ -91,17 +110,107 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-class _TooLarge(Exception):
-    pass
+MAX_DEPTH = 32
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
-async def _too_large(send, limit: int) -> None:
-    body = f'{{"error":"request body larger than {limit} bytes"}}'.encode()
+class _Refused(Exception):
+    def __init__(self, field: str, problem: str) -> None:
+        self.field, self.problem = field, problem
+
+
+def json_body_problem(content_type: bytes, body: bytes) -> tuple[int, str, str] | None:
+    """(status, field, problem) when a JSON API body must be refused before parsing, else None.
+
+    The problem names the field (by its path, e.g. `concerns[0].victims[0].email`), never the
+    value: a body is PHI.
+    """
+    media, _, params = content_type.decode("latin-1").partition(";")
+    if media.strip().lower() != "application/json":
+        return 415, "content-type", "must be application/json"
+    charset = params.strip().lower()
+    if charset and charset.replace(" ", "") not in ("charset=utf-8", "charset=utf8"):
+        return 415, "content-type", "must be application/json in UTF-8"
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return 422, "body", "is not valid UTF-8"
+    depth = deepest = 0
+    for m in _BRACKET.finditer(_STRING.sub("", text)):
+        depth += 1 if m.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_DEPTH:
+        return 422, "body", f"is nested deeper than {MAX_DEPTH} levels"
+    try:
+        tree = json.loads(text, object_pairs_hook=_Pairs, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return 422, "body", "body is not valid JSON"
+    try:
+        _walk(tree, "")
+    except _Refused as r:
+        return 422, r.field or "body", r.problem
+    return None
+
+
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs, in order, duplicates kept (to be refused)."""
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError("NaN and Infinity are not JSON")
+
+
+def _name(key: str) -> str:
+    # A key is named in an error only when it looks like a field name: an arbitrary key is
+    # input like any other, and is not echoed.
+    return key if _SAFE_KEY.match(key) else "(a key)"
+
+
+def _walk(node: Any, path: str) -> None:
+    if isinstance(node, _Pairs):
+        seen: set[str] = set()
+        for key, value in node:
+            where = f"{path}.{_name(key)}" if path else _name(key)
+            _check_text(key, where)
+            if key in seen:
+                raise _Refused(where, "appears twice in the same object")
+            seen.add(key)
+            _walk(value, where)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            _walk(item, f"{path}[{i}]")
+    elif isinstance(node, str):
+        _check_text(node, path)
+
+
+def _check_text(text: str, where: str) -> None:
+    if _CONTROL.search(text):
+        raise _Refused(where, "contains a control character")
+    if _SURROGATE.search(text):
+        raise _Refused(where, "contains an unpaired surrogate (not valid Unicode)")
+
+
+async def _send_json(send, status: int, body: dict) -> None:
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/json")],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+
+async def _too_large(send, limit: int) -> None:
+    await _send_json(
+        send,
+        413,
+        {
+            "error": f"request body larger than {limit} bytes",
+            "errors": [{"field": "body", "problem": f"is larger than {limit} bytes"}],
+        },
+    )
