@@ -20,13 +20,18 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
+from pydantic import ValidationError
 from schemathesis import GenerationMode
 
+from domain.clinic import ClinicDirectory
+from domain.flags import Flag
+from harness import ROOT
+from infra.payloads import PayloadConverter
 from intake.app import MAX_BODY
 from intake.errors import MAX_DEPTH
 from tests.conftest import make_worker
-from tests.intake_api import BASE, Api, intake_api, record
-from tests.support import authorization_body, eventually, flag_body, legal_request_body
+from tests.intake_api import BASE, Api, intake_api, open_cases, record
+from tests.support import authorization_body, flag_body, legal_request_body
 
 # Examples per operation and generation mode: 12 operations x 2 modes x 45 = 1,080 requests.
 EXAMPLES = 45
@@ -75,31 +80,6 @@ def problems_in(response: httpx.Response, submitted: set[str], allowed: set[str]
                 if any(candidate in a for a in answered):
                     found.append(f"echoed a submitted value of {len(candidate)} characters")
     return found
-
-
-async def open_cases(api: Api) -> list[str]:
-    """One case of each kind at clinic A, for generated requests to aim at."""
-    tag = uuid.uuid4().hex[:6]
-    bodies = [
-        ("/v1/flags", flag_body(flag_id=f"HF-{tag}")),
-        ("/v1/legal-requests", legal_request_body(request_id=f"HL-{tag}")),
-        ("/v1/authorizations", authorization_body(authorization_id=f"HA-{tag}")),
-        (
-            "/v1/accounting-requests",
-            {"clinic_id": "demo-clinic", "request_id": f"HR-{tag}", "patient": {"ref": "P-301"}},
-        ),
-    ]
-    ids = []
-    for path, body in bodies:
-        r = await api.http.post(path, json=body)
-        assert r.status_code == 202, (path, r.text)
-        ids.append(r.json()["case_id"])
-
-    async def answering():
-        return all([(await api.http.get(f"/v1/cases/{c}")).status_code == 200 for c in ids])
-
-    await eventually(answering)
-    return ids
 
 
 async def stuck_workflows(client, task_queue: str) -> list[str]:
@@ -476,3 +456,25 @@ async def test_an_email_without_line_breaks_is_still_accepted(api, path):
             body[key] = f"OK-{uuid.uuid4().hex[:8]}"
     r = await api.http.post(path, json=body)
     assert r.status_code == 202, r.text
+
+
+def test_a_line_break_in_a_staff_email_in_the_clinics_file_is_refused_at_load():
+    data = json.loads((ROOT / "deploy/dev/clinics.json").read_text())
+    data["clinics"][0]["staff"][0]["email"] = "sup-kim\r\n@clinic.test"
+    with pytest.raises(ValidationError, match="line breaks"):
+        ClinicDirectory.model_validate(data)
+    data["clinics"][0]["staff"][0]["email"] = "sup-kim@clinic.test"
+    ClinicDirectory.model_validate(data)
+
+
+def test_a_recorded_payload_with_a_line_break_in_an_email_still_decodes():
+    """The rule is for new input: a workflow input recorded before it is not re-judged when a
+    worker decodes it (Temporal's converter validates JSON), so its history still replays."""
+    body = flag_body(flag_id="OLD-EMAIL")
+    body["concerns"][0]["victims"][0]["email"] = "casey\r\n@example.org"
+    with pytest.raises(ValidationError, match="line breaks"):
+        Flag.model_validate(body)  # at intake
+    converter = PayloadConverter()
+    (payload,) = converter.to_payloads([body])
+    (decoded,) = converter.from_payloads([payload], [Flag])
+    assert decoded.concerns[0].victims[0].email == "casey\r\n@example.org"
