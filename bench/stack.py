@@ -189,6 +189,8 @@ class Stack:
             "CONFIDE_KEYRING_FILE": str(keyring_file),
             "CONFIDE_CODE_SECRET": secrets.token_hex(32),
             "CONFIDE_CODEC_TOKENS": secrets.token_urlsafe(16),
+            # The benchmark measures throughput, not the per-clinic intake limit (429s).
+            "CONFIDE_RATE_LIMIT_PER_MINUTE": "0",
             "BENCH_API_KEY": self.api_key,
             # dr-lee's personal token: a task is completed by a person, not the clinic's key.
             "BENCH_PERSON_TOKEN": secrets.token_urlsafe(16),
