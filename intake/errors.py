@@ -111,8 +111,6 @@ class BodyLimit:
 
 
 MAX_DEPTH = 32
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKET = re.compile(r"[\[\]{}]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -139,16 +137,18 @@ def json_body_problem(content_type: bytes, body: bytes) -> tuple[int, str, str] 
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return 422, "body", "is not valid UTF-8"
-    depth = deepest = 0
-    for m in _BRACKET.finditer(_STRING.sub("", text)):
-        depth += 1 if m.group() in "[{" else -1
-        deepest = max(deepest, depth)
-    if deepest > MAX_DEPTH:
-        return 422, "body", f"is nested deeper than {MAX_DEPTH} levels"
+    # The C parser is linear in the body's length, and stops a nesting deeper than the
+    # interpreter's recursion limit itself. (A regular expression over the raw text, tried
+    # first, took 19 s on 64 KiB of quote-backslash pairs: each quote began a string that
+    # ran to the end of the body.)
     try:
         tree = json.loads(text, object_pairs_hook=_Pairs, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
+    except RecursionError:
+        return 422, "body", f"is nested deeper than {MAX_DEPTH} levels"
+    except ValueError:
         return 422, "body", "body is not valid JSON"
+    if _depth(tree) > MAX_DEPTH:
+        return 422, "body", f"is nested deeper than {MAX_DEPTH} levels"
     try:
         _walk(tree, "")
     except _Refused as r:
@@ -158,6 +158,18 @@ def json_body_problem(content_type: bytes, body: bytes) -> tuple[int, str, str] 
 
 class _Pairs(list):
     """A JSON object as its (key, value) pairs, in order, duplicates kept (to be refused)."""
+
+
+def _depth(tree: Any) -> int:
+    """How deeply arrays and objects nest (without recursion: the walk comes after this)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, list):  # an array, or an object's pairs
+            deepest = max(deepest, depth)
+            items = (v for _, v in node) if isinstance(node, _Pairs) else node
+            stack.extend((item, depth + 1) for item in items)
+    return deepest
 
 
 def _no_constant(name: str) -> float:

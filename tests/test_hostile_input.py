@@ -315,6 +315,12 @@ async def test_hand_written_attacks_are_4xx_naming_field_and_problem(api):
     # Deeply nested: refused before parsing (a deep enough one would exhaust the parser's stack).
     await expect(await raw(api, "/v1/flags", nested(MAX_DEPTH + 5)), 422, "body")
     await expect(await raw(api, "/v1/flags", b"[" * 30000 + b"]" * 30000), 422, "body")
+    # Bodies that cost a naive scanner quadratic time (one took 19 s before the fix): each is
+    # answered at once.
+    for slow in (b'"\\' * 32000, (b'"' + b"a" * 100) * 640, b'{"a":' * 13000):
+        started = time.monotonic()
+        await expect(await raw(api, "/v1/flags", slow), 422, "body")
+        assert time.monotonic() - started < 2.0
     # Invalid UTF-8, a lone surrogate, NUL and other control characters, NaN, a huge number.
     bad_utf8 = json.dumps(flag_body(flag_id="U8-1")).encode().replace(b"Casey", b"Ca\xffsey")
     await expect(await raw(api, "/v1/flags", bad_utf8), 422, "body")
@@ -382,9 +388,10 @@ async def test_hand_written_attacks_are_4xx_naming_field_and_problem(api):
     record(
         "hostile-bodies",
         fault="hand-written hostile bodies: oversized (plain and chunked), nested deeper than "
-        f"{MAX_DEPTH}, invalid UTF-8, lone surrogate, NUL, NaN, 5,000-digit number, duplicate "
-        "keys, 6 wrong content types, CR/LF or tab in each of 6 e-mail fields, homoglyph, "
-        "over-long and path-like ids, dates 2,000 years ago",
+        f"{MAX_DEPTH}, 64 KiB built to make a JSON scanner quadratic, invalid UTF-8, lone "
+        "surrogate, NUL, NaN, 5,000-digit number, duplicate keys, 6 wrong content types, "
+        "CR/LF, tab, U+2028 or bidi override in each of 6 e-mail fields, homoglyph, over-long "
+        "and path-like ids, dates 2,000 years ago",
         times=checks,
         checked="4xx (413/415/422) with a JSON body naming the field and the problem; no "
         "traceback; the submitted value never in the answer",
