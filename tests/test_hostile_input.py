@@ -31,7 +31,7 @@ from intake.app import MAX_BODY
 from intake.errors import MAX_DEPTH
 from tests.conftest import make_worker
 from tests.intake_api import BASE, Api, intake_api, open_cases, record
-from tests.support import authorization_body, flag_body, legal_request_body
+from tests.support import authorization_body, eventually, flag_body, legal_request_body
 
 # Examples per operation and generation mode: 12 operations x 2 modes x 45 = 1,080 requests.
 EXAMPLES = 45
@@ -39,8 +39,10 @@ MIN_REQUESTS = 1000
 # Submitted strings shorter than this are not looked for in answers: "0" or "US-CA" occur in
 # any answer by chance.
 ECHO_MIN = 6
-# A workflow task that runs away is failed after 2 s (the SDK's deadlock detector).
+# A workflow task that runs away is failed after 2 s (the SDK's deadlock detector) and
+# retried at once; a stuck one shows attempt 2 or more within STUCK_RETRY.
 STUCK_AFTER = 3.0
+STUCK_RETRY = 10.0
 
 
 @pytest_asyncio.fixture
@@ -83,16 +85,29 @@ def problems_in(response: httpx.Response, submitted: set[str], allowed: set[str]
 
 
 async def stuck_workflows(client, task_queue: str) -> list[str]:
-    """Workflows on the queue with a failed workflow task (a deadlock, a payload that does not
-    decode): what a hostile body accepted at intake can do to a worker."""
-    stuck = []
+    """Workflows on the queue whose workflow task failed and keeps failing (a deadlock, a
+    payload that does not decode): what a hostile body accepted at intake can do to a worker.
+    A one-off failure that a retry got past (a slow activation on a loaded machine) is not
+    stuck; a runaway loop fails every attempt."""
+    failed = []
     async for wf in client.list_workflows(f"TaskQueue = '{task_queue}'"):
-        async for event in client.get_workflow_handle(
-            wf.id, run_id=wf.run_id
-        ).fetch_history_events():
+        handle = client.get_workflow_handle(wf.id, run_id=wf.run_id)
+        async for event in handle.fetch_history_events():
             if event.HasField("workflow_task_failed_event_attributes"):
-                stuck.append(wf.id)
+                failed.append(handle)
                 break
+    stuck = []
+    for handle in failed:
+
+        async def failing_again(handle=handle) -> bool:
+            raw = (await handle.describe()).raw_description
+            return raw.HasField("pending_workflow_task") and raw.pending_workflow_task.attempt > 1
+
+        try:
+            await eventually(failing_again, timeout=STUCK_RETRY)
+            stuck.append(handle.id)
+        except AssertionError:
+            pass  # it got past the failure
     return stuck
 
 
