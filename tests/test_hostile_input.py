@@ -122,9 +122,15 @@ async def test_generated_requests_never_5xx_trace_or_echo(api, dev_env, task_que
     loop = asyncio.get_running_loop()
     stats: Counter[str] = Counter()
     failures: list[str] = []
-    # Mostly clinic A's key, so generated bodies get past authentication; some clinic B's key,
-    # none, or a wrong one.
-    keys = [api.key_a] * 16 + [api.key_b, None, "not-a-key", "\u0430-key"]
+    # The open tasks of those cases, for generated task completions to aim at.
+    task_ids = [
+        t["task_id"] for c in cases for t in (await api.http.get(f"/v1/cases/{c}")).json()["tasks"]
+    ]
+    assert task_ids
+    # Mostly clinic A's key or A's staff (a person completes tasks), so generated bodies get
+    # past authentication; some clinic B's key, none, a wrong one, a non-ASCII one.
+    keys = [api.key_a] * 10 + [api.people_a[p] for p in ("dr-lee", "sup-kim", "po-diaz")] * 2
+    keys += [api.key_b, None, "not-a-key", "\u0430-key"]
 
     def send(case, key: str | None) -> httpx.Response:
         kwargs = case.as_transport_kwargs(base_url=BASE)
@@ -173,6 +179,8 @@ async def test_generated_requests_never_5xx_trace_or_echo(api, dev_env, task_que
                     if aim in ("own", "real")
                     else f"demo-clinic.X{rng.randrange(10**6)}"
                 )
+                if "task_id" in case.path_parameters and aim == "real":
+                    case.path_parameters["task_id"] = rng.choice(task_ids)
             submitted = strings(case.body) | strings(case.query or {})
             submitted |= strings(case.path_parameters or {})
             response = send(case, key)
@@ -216,7 +224,8 @@ async def test_generated_requests_never_5xx_trace_or_echo(api, dev_env, task_que
     record(
         "schemathesis",
         fault="generated requests from /openapi.json (schemathesis, positive and negative, "
-        f"{len(operations)} operations, 4 kinds of credentials)",
+        f"{len(operations)} operations; clinic A's key and staff, clinic B's key, none, a "
+        "wrong one, a non-ASCII one)",
         times=total,
         checked="no 5xx, no traceback text, no submitted value in any answer; no workflow "
         "started by an accepted request stuck on a failing workflow task",
