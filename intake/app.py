@@ -43,6 +43,7 @@ from intake.identity import Identities, IdentityError, IdentitySettings, Person,
 from intake.policy_store import jurisdictions
 from intake.rate_limit import RateLimiter
 from intake.work_list import render_page, ui_list_url, visibility_query, waiting_work
+from workflows import search_attributes
 from workflows.case import CaseWorkflow
 
 MAX_BODY = 64 * 1024
@@ -191,7 +192,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         if "client" not in state:
+            settings.check_service()
             state["client"] = await connect(settings)
+            await search_attributes.check_registered(state["client"], settings.temporal_namespace)
         # Packet links are served from the records store: its tables must exist even when the
         # API starts before any worker has created them.
         await asyncio.to_thread(records.migrate)
@@ -242,6 +245,30 @@ def create_app(
         return secret[0]
 
     Signed = Annotated[System | Person, Depends(who)]
+
+    def work_viewer(request: Request, clinic: Clinic) -> Person:
+        """Who may see a clinic's work lists outside dev: a person on its roster. A browser
+        follows the link from an e-mail, so the credential is the one the clinic's sign-in
+        proxy forwards (oauth2-proxy's X-Forwarded-Access-Token / X-Auth-Request-Access-Token)
+        or an Authorization header; the page names no patient, but the roster and the shape
+        of a clinic's open duties are still the clinic's business."""
+        header = request.headers.get("authorization", "")
+        credential = (
+            header[7:].strip()
+            if header.lower().startswith("bearer ")
+            else request.headers.get("x-forwarded-access-token")
+            or request.headers.get("x-auth-request-access-token")
+        )
+        try:
+            caller = identities.resolve(credential)
+        except IdentityError as e:
+            raise HTTPException(
+                e.status, "sign in through the clinic's sign-in page, then open the link again"
+            ) from None
+        if not isinstance(caller, Person) or caller.clinic.id != clinic.id:
+            raise HTTPException(403, f"only staff of {clinic.id} may see its work lists")
+        return caller
+
     staff_links = StaffLinks(
         work=settings.api_url, ui=settings.ui_url, namespace=settings.temporal_namespace
     )
@@ -597,11 +624,13 @@ def create_app(
             raise HTTPException(422, {"error": "task not completed", "reason": message}) from None
 
     @app.get("/work/{clinic_id}/{role}", response_class=HTMLResponse, include_in_schema=False)
-    async def work_page(clinic_id: str, role: str) -> HTMLResponse:
+    async def work_page(clinic_id: str, role: str, request: Request) -> HTMLResponse:
         """The role link: open work waiting on a role, overdue first (intake/work_list.py)."""
         clinic = directory.get(clinic_id)
         if clinic is None:
             raise HTTPException(404, f"no clinic {clinic_id}")
+        if not settings.dev:
+            await asyncio.to_thread(work_viewer, request, clinic)
         if role not in Role.__members__:
             raise HTTPException(
                 404, f"no role {role}; use one of {', '.join(r.value for r in Role)}"

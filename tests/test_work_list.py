@@ -164,3 +164,38 @@ async def _listing(api, clinic_id: str, role: str, workflow_id: str) -> str | No
 async def _gone(api, clinic_id: str, role: str) -> bool:
     page = (await api.get(f"/work/{clinic_id}/{role}")).text
     return "Nothing is waiting on" in page
+
+
+async def test_outside_dev_only_the_clinics_own_staff_see_its_work_lists(dev_env, ledger):
+    """Production: the link in an e-mail opens behind the clinic's sign-in proxy, which
+    forwards the person's token; no token, a system's key or another clinic's person: refused."""
+    ours = PEOPLE.sign(
+        demo_clinic().model_copy(
+            update={"id": f"wl-{uuid.uuid4().hex[:8]}", "api_key_sha256": [hash_api_key(KEY)]}
+        )
+    )
+    theirs = PEOPLE.sign(demo_clinic().model_copy(update={"id": f"wl-{uuid.uuid4().hex[:8]}"}))
+    settings = Settings.from_env().model_copy(update={"env": "production"})
+    app = create_app(
+        settings, ClinicDirectory(clinics=[ours, theirs]), dev_env.client, ledger=ledger
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://intake"
+    ) as http:
+        page = f"/work/{ours.id}/supervisor"
+        r = await http.get(page)
+        assert r.status_code == 401
+        assert r.json() == {
+            "error": "sign in through the clinic's sign-in page, then open the link again"
+        }
+        r = await http.get(page, headers={"Authorization": f"Bearer {KEY}"})
+        assert r.status_code == 403 and "only staff of" in r.text
+        stranger = PEOPLE.as_("sup-kim", theirs.id)["Authorization"].removeprefix("Bearer ")
+        r = await http.get(page, headers={"X-Forwarded-Access-Token": stranger})
+        assert r.status_code == 403
+        own = PEOPLE.as_("sup-kim", ours.id)["Authorization"].removeprefix("Bearer ")
+        for header in ("X-Forwarded-Access-Token", "X-Auth-Request-Access-Token"):
+            r = await http.get(page, headers={header: own})
+            assert r.status_code == 200 and "waiting on supervisors" in r.text, r.text
+        r = await http.get(page, headers=PEOPLE.as_("dr-lee", ours.id))
+        assert r.status_code == 200

@@ -61,8 +61,7 @@ async def check_registered(client, namespace: str) -> None:
     wrong = [
         f"{key.name} ({t})"
         for key, t in TYPE_NAMES.items()
-        if existing.get(key.name)
-        != IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{_proto_name(t)}")
+        if existing.get(key.name) != IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{_proto_name(t)}")
     ]
     if wrong:
         raise NotRegistered(
