@@ -7,6 +7,7 @@ field that slips in (a model dumped into `extra`, a library's context).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -54,8 +55,10 @@ def _mask(key: str, value):
     return value
 
 
-def configure(level: str = "INFO") -> None:
-    """JSON logs on stderr for structlog and the standard library (temporalio, uvicorn)."""
+def configure(level: str | None = None) -> None:
+    """JSON logs on stderr for structlog and the standard library (temporalio, uvicorn), at
+    `level`, else CONFIDE_LOG_LEVEL, else INFO."""
+    level = (level or os.environ.get("CONFIDE_LOG_LEVEL") or "INFO").upper()
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
