@@ -25,7 +25,10 @@ from domain.tasks import Completed, TaskView
 # 3: the case hears of open tasks and deadlines changing and of the concern ending, not of
 #    every phase (a phase alone is read from the concern), and the signal carries no notices
 #    or disclosures; the case's ConfideStatus is open / overdue / closed / needs_attention.
-HISTORY_VERSION = 3
+# 4: every decision and personal duty asks for the actor's e-mailed approval code, and codes go
+#    out as a local activity (issue 12; workflows/task_board.py CODES_FOR_DECISIONS, which
+#    other paths gate with workflow.patched: the version costs no marker event).
+HISTORY_VERSION = 4
 
 
 class CaseInput(BaseModel):

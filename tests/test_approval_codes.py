@@ -142,11 +142,21 @@ async def test_five_wrong_codes_lock_the_task_until_the_privacy_officer_unlocks_
         and e.workflow_execution_update_completed_event_attributes.outcome.HasField("failure")
     ]
     assert len(refusals) == MAX_CODE_TRIES, "each wrong code is on record, nothing more"
-    assert any(
-        CODES_FOR_DECISIONS.encode() in e.marker_recorded_event_attributes.SerializeToString()
+    # History version 4: codes by the case's version (no patch marker), each issue one
+    # local-activity marker, not an activity and a workflow task.
+    markers = [
+        e.marker_recorded_event_attributes.SerializeToString()
         for e in concern_events
         if e.HasField("marker_recorded_event_attributes")
-    )
+    ]
+    assert any(b"issue_approval_codes" in m for m in markers)
+    assert not any(CODES_FOR_DECISIONS.encode() in m for m in markers)
+    assert not [
+        e
+        for e in concern_events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "issue_approval_codes"
+    ]
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(
         json.dumps(

@@ -34,14 +34,15 @@ NO_THREAT = {"serious_threat": False, "identifiable_victims": False, "imminent":
 
 
 async def close_after_reassessment(
-    env, client, handle, kind: str = "reassessment", data: dict | None = None
+    env, client, handle, kind: str = "reassessment", data: dict | None = None, actor="dr-lee"
 ):
-    """A week on, the follow-up re-assessment finds the threat over; the case's result."""
+    """A week on, the follow-up re-assessment (by the flag's clinician, its assignee, who alone
+    has its code) finds the threat over; the case's result."""
     await env.sleep(timedelta(days=7))
     await complete(
         client,
         await open_task(handle, kind),
-        actor="dr-lee",
+        actor=actor,
         data=NO_THREAT if data is None else data,
     )
     return await handle.result()
@@ -306,7 +307,7 @@ async def test_tx_waits_for_supervisor_rejects_bad_completions_and_never_warns_v
         rows = await eventually(lambda: ledger.for_case(started.case_id))
         assert [r.recipient_key for r in rows] == ["agency-law_enforcement"]
         assert "611.004" in rows[0].legal_basis
-        result = await close_after_reassessment(ts_env, client, started.handle)
+        result = await close_after_reassessment(ts_env, client, started.handle, actor="dr-both")
     assert not mail.to("casey@example.org"), "Texas never notifies the victim"
     assert [d.recipient_key for d in result.disclosures] == ["agency-law_enforcement"]
 

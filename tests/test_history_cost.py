@@ -35,8 +35,10 @@ async def _complete(client, task, data) -> None:
 
 
 # Issue 10's target is 60. Version 1 took 119 here, version 2 54-72, version 3 56-62 (the
-# concern's workflow tasks vary with how its activity completions batch). The budget leaves
-# room for that variance and still catches a regression of one more signal or activity.
+# concern's workflow tasks vary with how its activity completions batch), version 4 (the risk
+# assessment asks for the clinician's e-mailed code, issued as a local activity: one marker)
+# 57-63. The budget leaves room for that variance and still catches a regression of one more
+# signal or activity.
 BUDGET = 66
 
 
@@ -44,7 +46,7 @@ async def test_a_ca_case_to_warnings_and_ledger_rows_stays_within_its_event_budg
     dev_env, smtp, mail, ledger, task_queue
 ):
     client = dev_env.client
-    assert HISTORY_VERSION == 3
+    assert HISTORY_VERSION == 4
     flag = Flag.model_validate(flag_body(flag_id=f"COST-{uuid.uuid4().hex[:8]}"))
     async with make_worker(client, task_queue, smtp[0].port, ledger):
         started = await start_case(client, task_queue, flag, demo_clinic())

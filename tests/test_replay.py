@@ -52,6 +52,7 @@ def test_histories_exist_for_every_path_and_outcome():
     for scenario in ("C-CA-MANDATORY", "C-TX-LOCKOUT"):
         assert f"demo-clinic.HIST-{scenario}.c1-threat_to_others.json" in names
     assert "demo-clinic.HIST-C-CA-CHILD-ABUSE.c1-child_abuse-v1-dr-lee.json" in names
+    assert "demo-clinic.HIST-C-L-SUBPOENA.json" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

@@ -342,8 +342,9 @@ async def legal_scenario(env, client, queue, sink, name, instrument, steps):
 
 async def _approve(client, handle, sink):
     approval = await _task(handle, "release_approval")
+    mine = f"approval code for task {approval.task_id}:"
     mail = await eventually(
-        lambda: [m for m in sink.to("diaz@demo-clinic.test") if "approval code" in m.get_content()]
+        lambda: [m for m in sink.to("diaz@demo-clinic.test") if mine in m.get_content()]
     )
     code = re.search(CODE_PATTERN, mail[-1].get_content()).group(1)
     await _done(
@@ -585,8 +586,9 @@ async def main() -> None:
                 ("V3-CA-OVERDUE", "US-CA", ca_overdue_then_closed, None),
                 ("V3-CA-CHILD-ABUSE", "US-CA", ca_child_abuse, CHILD),
                 ("V3-CA-CALL-RENEWED", "US-CA", ca_call_renewed, NO_EMAIL_VICTIM),
-                # Issue 12: every decision and personal duty with its e-mailed code (issued as
-                # a local activity); a task locked by wrong codes and unlocked.
+                # History version 4 (issue 12): every decision and personal duty with its
+                # e-mailed code (issued as a local activity); a task locked by wrong codes and
+                # unlocked by the privacy officer.
                 ("C-CA-MANDATORY", "US-CA", ca_mandatory, None),
                 ("C-TX-LOCKOUT", "US-TX", tx_lockout, None),
                 ("C-CA-CHILD-ABUSE", "US-CA", ca_child_abuse, CHILD),
@@ -599,6 +601,9 @@ async def main() -> None:
                 ("L-SUBPOENA", "attorney_subpoena", legal_subpoena),
                 ("L-ORDER-COUNSEL", "court_order", legal_order_counsel),
                 ("L-DUE-OBJECTED", "attorney_subpoena", legal_due_objected),
+                # Issue 12: the classification and the release approval coded (the legal path
+                # gates it with workflow.patched, having no history version).
+                ("C-L-SUBPOENA", "attorney_subpoena", legal_subpoena),
             ]:
                 if (OUT / f"demo-clinic.HIST-{name}.json").exists() and "--all" not in sys.argv:
                     print(f"kept tests/histories/demo-clinic.HIST-{name}.json (on record)")

@@ -96,7 +96,10 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
         self.phase = Phase.oral_report
         self.notifications: list[NoticeRecord] = []
         self.disclosures: list[Disclosure] = []
-        self.board = TaskBoard(inp.case_id, inp.clinic, self._publish)
+        # History version 4 codes every decision and personal duty (domain.case).
+        self.board = TaskBoard(
+            inp.case_id, inp.clinic, self._publish, coded=inp.history_version >= 4
+        )
 
     @workflow.run
     @tells_case_if_failed

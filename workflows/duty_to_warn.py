@@ -92,7 +92,10 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         self.decision: DutyDecision | None = None
         self.notifications: list[NoticeRecord] = []
         self.disclosures: list[Disclosure] = []
-        self.board = TaskBoard(inp.case_id, inp.clinic, self._publish)
+        # History version 4 codes every decision and personal duty (domain.case).
+        self.board = TaskBoard(
+            inp.case_id, inp.clinic, self._publish, coded=inp.history_version >= 4
+        )
         self._seq = 0
         self._round = 1
         self.consent: PatientConsent | None = None

@@ -100,10 +100,18 @@ class TaskBoard:
     """All tasks of one workflow, with a watcher per open task."""
 
     def __init__(
-        self, case_id: str, clinic: Clinic, on_change: Callable[[], Awaitable[None]]
+        self,
+        case_id: str,
+        clinic: Clinic,
+        on_change: Callable[[], Awaitable[None]],
+        coded: bool | None = None,
     ) -> None:
+        """`coded`: whether this run codes every decision and personal duty and issues codes
+        as a local activity (CODES_FOR_DECISIONS), where the workflow's input says so (a
+        flag's concerns, by history version); None: as workflow.patched() decides."""
         self.case_id = case_id
         self.clinic = clinic
+        self._coded = coded
         self.tasks: dict[str, Task] = {}
         self._done: dict[str, Completed] = {}
         self._on_change = on_change
@@ -160,7 +168,7 @@ class TaskBoard:
         """Add a task, send its approval codes if it needs them, and start its watcher."""
         task.workflow_id = workflow.info().workflow_id
         task.case_id = self.case_id
-        if not task.requires_code and needs_code(task) and workflow.patched(CODES_FOR_DECISIONS):
+        if not task.requires_code and needs_code(task) and self._codes_for_decisions():
             task.requires_code = True
         if task.requires_code:
             task.code_salt = workflow.uuid4().hex
@@ -448,13 +456,19 @@ class TaskBoard:
                             choices=task.choices,
                             workflow_id=task.workflow_id,
                         ),
-                        local=workflow.patched(CODES_FOR_DECISIONS),
+                        local=self._codes_for_decisions(),
                     )
                 )
             except ActivityError:
                 # Mail down past its retries: the task still stands and still escalates
                 # (the next role gets codes then); failing here would kill the case.
                 workflow.logger.warning("approval codes not issued", extra=_ids(task))
+
+    def _codes_for_decisions(self) -> bool:
+        """Whether this run takes the CODES_FOR_DECISIONS path (see `__init__`)."""
+        if self._coded is not None:
+            return self._coded
+        return workflow.patched(CODES_FOR_DECISIONS)
 
     def _links(self, task: Task) -> list[str]:
         """Where to do it: the task's page and the work list of each role that may act (when
