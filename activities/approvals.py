@@ -67,7 +67,9 @@ class ApprovalActivities:
 
     @activity.defn(name="issue_approval_codes")
     async def issue_approval_codes(self, inp: IssueCodesInput) -> dict[str, str]:
-        """E-mail each approver their code; return only {actor: salted hash}.
+        """E-mail each approver their code; return only {actor: salted hash}. The workflow runs
+        it as a local activity where it can (workflows/mail.py `issue_codes`), so its e-mails
+        and the hashes cost the history one marker.
 
         An approver whose address the mail server refuses permanently is left out (and
         logged) rather than failing the others: the decision escalates to the next role anyway.

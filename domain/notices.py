@@ -234,9 +234,10 @@ def approval_code_notice(
     workflow_id: str = "",
     links: Sequence[str] = (),
 ) -> Notice:
-    """The one-time approval code for a release decision, to the approver's roster address:
-    the code on a line of its own, the deadline, the choices in words, how to answer, and
-    where (`links`)."""
+    """The one-time approval code for a task, to the person's roster address: the code on a
+    line of its own, the deadline, the choices in words (release decisions), how to answer,
+    and where (`links`). A release decision is worded as one; any other decision or personal
+    duty as a task whose answer is recorded under the person's name."""
     ask_counsel = kind is not None and ASK_COUNSEL in OUTCOMES[kind]
     choices_text = ""
     if kind == TaskKind.release_decision:

@@ -64,6 +64,23 @@ def complete_task_dialog(page):
     return dialog, submit
 
 
+def mailed_code(mail, address: str, task_id: str) -> str:
+    """The approval code the dev stack's mail sink holds for `address` and `task_id`, as the
+    person reads it from the e-mail (every decision needs one: issue 12)."""
+
+    def find():
+        for path in mail.glob("*.eml"):
+            if address not in path.name:
+                continue
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            text = message.get_content()
+            if f"approval code for task {task_id}:" in text:
+                return re.search(CODE_PATTERN, text).group(1)
+        return None
+
+    return wait_until(find)
+
+
 def test_supervisor_completes_the_assessment_in_the_web_ui(tmp_path):
     env = stack_env(tmp_path)
     proc = start(env)
@@ -114,7 +131,9 @@ def test_supervisor_completes_the_assessment_in_the_web_ui(tmp_path):
             shown = dialog.inner_text()
             assert 'File "' not in shown and "Traceback" not in shown, shown
             page.screenshot(path=str(tmp_path / "update-refused.png"))
-            submit(dict(update, actor="dr-lee"))
+            # The assessor, with the code e-mailed to him for this task.
+            code = mailed_code(tmp_path / "var" / "mail", "lee@demo-clinic.test", update["task_id"])
+            submit(dict(update, actor="dr-lee", code=code))
             page.get_by_text("Update successful").first.wait_for(timeout=15_000)
             browser.close()
         mail = tmp_path / "var" / "mail"
@@ -162,6 +181,10 @@ def test_privacy_officer_classifies_a_court_order_in_the_web_ui(tmp_path):
             submit(update)
             dialog.get_by_text("contradicts the request as received").wait_for()
             update["data"]["instrument"] = "court_order"
+            # The privacy officer's classification is a decision: with her e-mailed code.
+            update["code"] = mailed_code(
+                tmp_path / "var" / "mail", "diaz@demo-clinic.test", update["task_id"]
+            )
             submit(update)
             page.get_by_text("Update successful").first.wait_for(timeout=15_000)
             browser.close()
@@ -221,11 +244,7 @@ def test_a_supervisors_day_from_the_role_link(tmp_path):
             headers=person_token(banner, "dr-lee"),
         )
         assert r.status_code == 200, r.text
-        code_mail = wait_until(
-            lambda: [p for p in mail.glob("*.eml") if "kim@demo-clinic.test" in p.name]
-        )
-        message = email.message_from_bytes(code_mail[0].read_bytes(), policy=email.policy.default)
-        code = re.search(CODE_PATTERN, message.get_content()).group(1)
+        code = mailed_code(mail, "kim@demo-clinic.test", "c1-2-release_decision")
 
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
