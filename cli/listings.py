@@ -56,6 +56,10 @@ def _task_block(item: OpenTask, listing: TaskListing) -> list[str]:
     rows = [("due", due), ("who", _who(t, clinic))]
     if t.requires_code:
         rows.append(("code", "needs the approval code e-mailed to the person deciding"))
+    if t.locked:
+        rows.append(
+            ("locked", f"after wrong codes; a privacy officer decides ({t.unlock_task_id})")
+        )
     rows += [("case", item.case_id), ("task", t.task_id), ("workflow", t.workflow_id)]
     title = fill(t.title.split(), "OVERDUE  " if t.overdue else "", "", listing.width)
     return title + fields(rows, listing.width)

@@ -108,6 +108,8 @@ ROWS = [
             role=Role.privacy_officer,
             allowed_roles=[Role.privacy_officer],
             requires_code=True,
+            locked=True,
+            unlock_task_id="l-release_approval-unlock1",
         ),
     ),
     (
@@ -163,6 +165,9 @@ def test_open_tasks_read_as_blocks_within_80_columns():
     assert f"  who       {everyone}" in lines
     assert "  who       dr-lee only (a personal duty)" in lines
     assert "  code      needs the approval code e-mailed to the person deciding" in lines
+    # Locked by five wrong codes (issue 12): who unlocks it, and the task that decides.
+    assert "  locked    after wrong codes; a privacy officer decides" in text
+    assert "l-release_approval-unlock1" in text
     # A clinic not in the clinics file: UTC, which the time says.
     assert "  due       Fri, Dec 4, 2026, 6:00 PM UTC" in lines
     assert "confide complete CASE TASK" in text
