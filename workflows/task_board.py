@@ -259,23 +259,9 @@ class TaskBoard:
     async def _until_unlocked(self, task: Task, n: int) -> None:
         """Tell the privacy officers, and unlock the task once one of them decides so (a task
         of their own, with their own approval code)."""
-        unlock_id = task.unlock_task_id or f"{task.task_id}-unlock{n}"
-        self._alerts.append(
-            asyncio.create_task(
-                mail.tell_staff(
-                    self.case_id,
-                    self.clinic,
-                    f"{task.task_id}.locked{n}",
-                    [Role.privacy_officer],
-                    task_locked_notice(
-                        self.clinic, self.case_id, task, unlock_id, self._links(task)
-                    ),
-                )
-            )
-        )
         now = workflow.now()
         unlock = Task(
-            task_id=unlock_id,
+            task_id=task.unlock_task_id or f"{task.task_id}-unlock{n}",
             kind=TaskKind.unlock_task,
             role=Role.privacy_officer,
             allowed_roles=[Role.privacy_officer],
@@ -293,6 +279,22 @@ class TaskBoard:
                 "it (outcome unlock, what you found as data.reason), so that the person "
                 "responsible can complete it with their own code. Its deadline still runs."
             ),
+            workflow_id=task.workflow_id,
+        )
+        # The alert goes alongside: a mail server that is down must not keep the decision off
+        # the board (its sends retry for minutes), and the run waits for it before it ends.
+        self._alerts.append(
+            asyncio.create_task(
+                mail.tell_staff(
+                    self.case_id,
+                    self.clinic,
+                    f"{task.task_id}.locked{n}",
+                    [Role.privacy_officer],
+                    task_locked_notice(
+                        self.clinic, self.case_id, task, unlock.task_id, self._links(unlock)
+                    ),
+                )
+            )
         )
         try:
             await self.run(unlock)
