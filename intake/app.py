@@ -281,7 +281,7 @@ def create_app(
     def own(case_id: str, caller: Clinic) -> None:
         # A case id is exactly "<clinic>.<flag>"; anything else (a concern's workflow id, a
         # path with "../", an over-long or non-ASCII id) is not a case. Errors never quote it.
-        if not CASE_ID.match(case_id):
+        if not CASE_ID.fullmatch(case_id):
             raise HTTPException(404, "no such case")
         if case_id.split(".", 1)[0] != caller.id:
             raise HTTPException(403, "this case belongs to another clinic")
@@ -505,7 +505,9 @@ def create_app(
     @app.get("/v1/packets/{token}", name="download_packet", include_in_schema=True)
     async def download_packet(token: str) -> Response:
         """The packet behind a one-time link: the link is the credential, and it works once."""
-        found = await asyncio.to_thread(records.redeem, token) if LINK_TOKEN.match(token) else None
+        found = None
+        if LINK_TOKEN.fullmatch(token):
+            found = await asyncio.to_thread(records.redeem, token)
         if found is None:
             raise HTTPException(
                 410, "this link has expired or was already used; ask the clinic for a new one"
@@ -575,7 +577,7 @@ def create_app(
         if not isinstance(signed, Person):
             raise HTTPException(403, "a person must complete this task; use your own token")
         own(case_id, signed.clinic)
-        if not TASK_ID.match(task_id):
+        if not TASK_ID.fullmatch(task_id):
             raise HTTPException(404, "no such task")
         if body.actor not in (None, signed.id):
             raise HTTPException(

@@ -179,7 +179,7 @@ def _no_constant(name: str) -> float:
 def _name(key: str) -> str:
     # A key is named in an error only when it looks like a field name: an arbitrary key is
     # input like any other, and is not echoed.
-    return key if _SAFE_KEY.match(key) else "(a key)"
+    return key if _SAFE_KEY.fullmatch(key) else "(a key)"
 
 
 def _walk(node: Any, path: str) -> None:
