@@ -118,8 +118,11 @@ async def test_a_case_in_flight_survives_the_deploy(
             await eventually(lambda: waiting_a_week(client.get_workflow_handle(task.workflow_id)))
     assert overdue_and_resolved(mail, task.task_id)[1] == set(), "the old code sends none"
 
-    # The deploy: a new worker with today's code and no cache, so every workflow task replays
-    # the history from the start, including the escalated task completed under the old code.
+    # The deploy: a new worker with today's code and an empty cache, so its first workflow
+    # task replays the history from the start, including the escalated task completed under
+    # the old code. (With no cache at all, the re-assessment's workflow task, which runs a
+    # local activity for its code e-mail, timed out here attempt after attempt, the local
+    # activity never started: a worker without a cache is a test's device, not a deployment's.)
     async with make_worker(
         client,
         task_queue,
@@ -127,7 +130,6 @@ async def test_a_case_in_flight_survives_the_deploy(
         ledger,
         records=records,
         workflow_runner=UnsandboxedWorkflowRunner(),
-        max_cached_workflows=0,
     ):
         # To the re-assessment's time and no further: past it, the time-skipping server would
         # jump over the 10 s workflow-task timeout while the worker runs that task's local
