@@ -74,8 +74,9 @@ TASK_RESOLVED_NOTICE = "task-resolved-notice"
 # (domain.tasks.needs_code), not only release decisions, and codes go out as a local activity
 # (one marker event in the workflow task that opened the task, where a regular activity cost
 # three events and a workflow task of its own). A run that opened tasks before this change
-# keeps them as recorded, and keeps issuing codes as a regular activity: workflow.patched()
-# takes the new path only in runs that reach it on the new code.
+# keeps them as recorded, and keeps issuing codes as a regular activity: a flag's concerns
+# take the new path from history version 4 (domain.case; no marker), every other path where
+# workflow.patched() with this id says so (only in runs that reach it on the new code).
 CODES_FOR_DECISIONS = "codes-for-decisions"
 # How long the privacy officer has to decide on a task that wrong codes locked.
 UNLOCK_WITHIN = timedelta(hours=4)
