@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint system-deps bench clean
+.PHONY: run test lint system-deps bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,6 +31,16 @@ lint: $(STAMP)
 # and bench/results.png. `$(PY) -m bench.run --help` for parts and sizes; BENCH_ARGS passes them.
 bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# The long fault tests of issue 12 (about 20 minutes): tests/chaos at full size (50 cases and 12
+# worker kills, a 10-minute mail outage, a 2-minute ledger outage); `make test` runs them small.
+# Each writes var/reliability/*.json; tools/reliability_table.py renders them. CHAOS_ARGS passes
+# pytest options (e.g. CHAOS_ARGS='-k worker'); CHAOS_SEED repeats a run's kill points.
+chaos: $(STAMP)
+	CHAOS_CASES=50 CHAOS_KILLS=12 CHAOS_SERVER_CASES=30 CHAOS_MAIL_CASES=20 \
+	CHAOS_SMTP_OUTAGE=600 CHAOS_LEDGER_OUTAGE=120 \
+	$(PY) -m pytest tests/chaos $(CHAOS_ARGS)
+	$(PY) tools/reliability_table.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -44,6 +44,7 @@ class Case:
     path: str
     started_at: float = field(default_factory=time.time)
     completed: list[str] = field(default_factory=list)
+    completed_kinds: list[str] = field(default_factory=list)
     settled_at: float | None = None
     view: dict | None = None
 
@@ -170,6 +171,7 @@ async def complete_open_tasks(client: Client, sink: CountingSink, case: Case, vi
         except (TimeoutError, RPCError):
             continue  # no worker right now: the next round tries again
         case.completed.append(task["task_id"])
+        case.completed_kinds.append(task["kind"])
         done += 1
     return done
 
@@ -198,7 +200,12 @@ async def quiet(client: Client, workflow_id: str) -> bool:
         WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED,
         WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW,
     ):
-        raise AssertionError(f"{workflow_id} ended {WorkflowExecutionStatus.Name(status)}")
+        why = ""
+        async for e in client.get_workflow_handle(workflow_id).fetch_history_events():
+            if e.HasField("workflow_execution_failed_event_attributes"):
+                f = e.workflow_execution_failed_event_attributes.failure
+                why = f"{f.message} / {f.cause.message} / {f.stack_trace[-1500:]}"
+        raise AssertionError(f"{workflow_id} ended {WorkflowExecutionStatus.Name(status)}: {why}")
     if raw.pending_activities or raw.HasField("pending_workflow_task"):
         return False
     for child in raw.pending_children:
@@ -246,6 +253,16 @@ async def drive(
                 calm[c.case_id] = 0
                 continue
             c.view = view
+            failed = [x for x in view.get("concerns") or [] if x.get("phase") == "failed"]
+            if failed or view.get("status") == "failed":
+                ids = [x["workflow_id"] for x in failed] or [c.case_id]
+                reasons = []
+                for wid in ids:
+                    try:
+                        await quiet(client_of(), wid)
+                    except AssertionError as e:
+                        reasons.append(str(e))
+                raise AssertionError(f"{c.case_id} ({c.path}) failed: {reasons}")
             if view.get("tasks"):
                 calm[c.case_id] = 0
                 if not hold or c.case_id not in hold:
