@@ -162,7 +162,10 @@ def render_page(clinic: Clinic, role: Role, work: WorkList, ui_list: str, now: d
         "<td><code>{case}</code></td><td>{who}</td><td><code>{task_id}</code></td></tr>".format(
             cls=' class="late"' if i.task.overdue else "",
             due=esc(local(i.task.due_at, clinic.timezone)),
-            flag=" <strong>OVERDUE</strong>" if i.task.overdue else "",
+            flag=(" <strong>OVERDUE</strong>" if i.task.overdue else "")
+            # Locked after five wrong codes: nobody on this list can act until the privacy
+            # officer decides the unlock task (listed on their own page).
+            + (" <strong>LOCKED</strong>" if i.task.locked else ""),
             link=esc(i.web_ui),
             title=esc(i.task.title),
             what=esc(PATH_WORDS.get(i.path, i.path)),

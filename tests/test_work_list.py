@@ -69,6 +69,16 @@ def test_the_page_reads_in_clinic_time_and_links_each_task_to_its_workflow_page(
     assert "Nothing is waiting on the privacy officer." in empty and "<table>" not in empty
 
 
+def test_a_locked_task_says_so_on_the_list():
+    locked = _item("locked", 2)
+    locked.task.locked = True
+    page = render_page(
+        demo_clinic(), Role.supervisor, WorkList(items=[locked, _item("open", 3)]), "u", NOW
+    )
+    assert page.count("<strong>LOCKED</strong>") == 1
+    assert page.index("LOCKED") < page.index("F-open")
+
+
 def test_a_workflow_whose_tasks_cannot_be_read_is_listed_never_hidden():
     """No worker answering (or a fault) must not read as no work waiting."""
     stuck = WorkList(items=[], unreadable={"demo-clinic.F-9.c1-threat_to_others": "http://ui/w"})
