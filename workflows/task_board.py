@@ -370,9 +370,10 @@ class TaskBoard:
                 ):
                     every = ABANDONED_INTERVAL
             deadline = deadline + every
-            if missed:
-                while deadline <= workflow.now():
-                    deadline += every
+            if missed and deadline <= workflow.now():
+                # The next round after now, in one step (the same instant the old loop of one
+                # round at a time reached; a clock started centuries ago took it millions).
+                deadline += every * ((workflow.now() - deadline) // every + 1)
         if round_ and self._tell_resolved(task):
             await self._resolved(task, list(dict.fromkeys(told)))
 
