@@ -97,7 +97,6 @@ class ChaosStack:
             self.procs[name].stop()
         self.smtp.stop()
         self.ledger.engine.dispose()
-        self.records.engine.dispose() if hasattr(self.records, "engine") else None
 
     def start_temporal(self) -> None:
         log = open(self.tmp / "temporal.log", "ab")  # noqa: SIM115 (closed with the process)
