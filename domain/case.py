@@ -28,7 +28,10 @@ from domain.tasks import Completed, TaskView
 # 4: every decision and personal duty asks for the actor's e-mailed approval code, and codes go
 #    out as a local activity (issue 12; workflows/task_board.py CODES_FOR_DECISIONS, which
 #    other paths gate with workflow.patched: the version costs no marker event).
-HISTORY_VERSION = 4
+# 5: a coded task is on the board, its clock running and its overdue mark shown, before its
+#    codes are e-mailed (workflows/task_board.py VISIBLE_BEFORE_CODES): a mail outage no
+#    longer hides a mandated report.
+HISTORY_VERSION = 5
 
 
 class CaseInput(BaseModel):

@@ -46,7 +46,7 @@ async def test_a_ca_case_to_warnings_and_ledger_rows_stays_within_its_event_budg
     dev_env, smtp, mail, ledger, task_queue
 ):
     client = dev_env.client
-    assert HISTORY_VERSION == 4
+    assert HISTORY_VERSION == 5
     flag = Flag.model_validate(flag_body(flag_id=f"COST-{uuid.uuid4().hex[:8]}"))
     async with make_worker(client, task_queue, smtp[0].port, ledger):
         started = await start_case(client, task_queue, flag, demo_clinic())

@@ -94,7 +94,11 @@ class DutyToWarnWorkflow(ConcernWorkflowBase):
         self.disclosures: list[Disclosure] = []
         # History version 4 codes every decision and personal duty (domain.case).
         self.board = TaskBoard(
-            inp.case_id, inp.clinic, self._publish, coded=inp.history_version >= 4
+            inp.case_id,
+            inp.clinic,
+            self._publish,
+            coded=inp.history_version >= 4,
+            visible_first=inp.history_version >= 5,
         )
         self._seq = 0
         self._round = 1

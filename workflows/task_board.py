@@ -78,6 +78,14 @@ TASK_RESOLVED_NOTICE = "task-resolved-notice"
 # take the new path from history version 4 (domain.case; no marker), every other path where
 # workflow.patched() with this id says so (only in runs that reach it on the new code).
 CODES_FOR_DECISIONS = "codes-for-decisions"
+# A coded task used to join the board (and start its clock) only once its codes were e-mailed,
+# and an escalation that widened who may act published the task as overdue only after the new
+# roles' codes went out: with the mail server down, a mandated report was invisible, and then
+# on time past its deadline, for as long as the retries ran (tests/chaos/test_mail_down.py).
+# Now the task, and its overdue mark, show first and the codes follow. A flag's concerns take
+# this path from history version 5 (no marker), every other path where workflow.patched()
+# with this id says so; runs that went the old way replay as recorded.
+VISIBLE_BEFORE_CODES = "visible-before-codes"
 # How long the privacy officer has to decide on a task that wrong codes locked.
 UNLOCK_WITHIN = timedelta(hours=4)
 
@@ -106,6 +114,7 @@ class TaskBoard:
         clinic: Clinic,
         on_change: Callable[[], Awaitable[None]],
         coded: bool | None = None,
+        visible_first: bool | None = None,
     ) -> None:
         """`coded`: whether this run codes every decision and personal duty and issues codes
         as a local activity (CODES_FOR_DECISIONS), where the workflow's input says so (a
@@ -113,6 +122,8 @@ class TaskBoard:
         self.case_id = case_id
         self.clinic = clinic
         self._coded = coded
+        # VISIBLE_BEFORE_CODES, as `coded`: from the input where it says, else patched().
+        self._visible_first = visible_first
         self.tasks: dict[str, Task] = {}
         self._done: dict[str, Completed] = {}
         self._on_change = on_change
@@ -173,11 +184,21 @@ class TaskBoard:
             task.requires_code = True
         if task.requires_code:
             task.code_salt = workflow.uuid4().hex
+            if self._visible_before_codes():
+                # On the board, its clock running, before the mail server is asked for
+                # anything: an answer sent before the code arrives is refused as not coded.
+                self._add(task)
+                await self._on_change()
+                await self._issue_codes(task, task.allowed_roles)
+                return
             await self._issue_codes(task, task.allowed_roles)
+        self._add(task)
+        await self._on_change()
+
+    def _add(self, task: Task) -> None:
         self.tasks[task.task_id] = task
         self._watchers[task.task_id] = asyncio.create_task(self._watch(task))
         workflow.logger.info("task opened", extra=_ids(task))
-        await self._on_change()
 
     def validate(self, done: TaskCompletion) -> None:
         """The Update validator: raises TaskRejected before anything reaches history. Every
@@ -415,6 +436,8 @@ class TaskBoard:
             new_role = next_escalation(task)
         new_role = climbed[-1] if climbed else None
         if task.requires_code and added:
+            if self._visible_before_codes():
+                await self._on_change()  # overdue shows now; the codes may wait on the mail
             await self._issue_codes(task, added)
         workflow.logger.warning(
             "task overdue",
@@ -467,6 +490,12 @@ class TaskBoard:
                 # Mail down past its retries: the task still stands and still escalates
                 # (the next role gets codes then); failing here would kill the case.
                 workflow.logger.warning("approval codes not issued", extra=_ids(task))
+
+    def _visible_before_codes(self) -> bool:
+        """Whether this run takes the VISIBLE_BEFORE_CODES path (see `__init__`)."""
+        if self._visible_first is not None:
+            return self._visible_first
+        return workflow.patched(VISIBLE_BEFORE_CODES)
 
     def _codes_for_decisions(self) -> bool:
         """Whether this run takes the CODES_FOR_DECISIONS path (see `__init__`)."""
