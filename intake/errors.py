@@ -12,7 +12,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError, RPCStatusCode
 
 log = structlog.get_logger("confide.intake")
 
@@ -44,6 +46,34 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) else {"error": exc.detail}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _ledger_down(_: Request, exc: DBAPIError) -> JSONResponse:
+        # The ledger is read before a request starts anything (a reused id is refused), so
+        # nothing was accepted; every intake request is idempotent, so repeating it is safe.
+        log.warning("ledger database unavailable", error_type=type(exc.orig).__name__)
+        return JSONResponse(
+            {
+                "error": "the ledger database is not answering; send the same request again in a "
+                "minute (repeating it is safe)"
+            },
+            status_code=503,
+            headers={"Retry-After": "60"},
+        )
+
+    @app.exception_handler(RPCError)
+    async def _temporal_down(_: Request, exc: RPCError) -> JSONResponse:
+        if exc.status not in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            return await _unexpected(_, exc)
+        log.warning("workflow service unavailable", status=exc.status.name)
+        return JSONResponse(
+            {
+                "error": "the workflow service is not answering; send the same request again in "
+                "a minute (repeating it is safe)"
+            },
+            status_code=503,
+            headers={"Retry-After": "60"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
