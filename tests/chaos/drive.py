@@ -278,6 +278,19 @@ async def drive(
         await asyncio.sleep(0.5)  # the next look: polling, as `eventually` does
 
 
+async def final_views(http: httpx.AsyncClient, cases: list[Case]) -> list[str]:
+    """Look at every settled case once more (what the tally compares with the ledger);
+    returns the cases whose view changed since they settled."""
+    changed = []
+    for c in cases:
+        view = await case_view(http, c.case_id)
+        if view is not None:
+            if c.view is not None and view.get("disclosures") != c.view.get("disclosures"):
+                changed.append(c.case_id)
+            c.view = view
+    return changed
+
+
 @dataclass
 class Tally:
     cases: int = 0

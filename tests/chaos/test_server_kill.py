@@ -16,7 +16,16 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-from tests.chaos.drive import Case, case_view, drive, new_case_body, start_cases, tag, tally
+from tests.chaos.drive import (
+    Case,
+    case_view,
+    drive,
+    final_views,
+    new_case_body,
+    start_cases,
+    tag,
+    tally,
+)
 from tests.chaos.results import Clock, seeded, size, write_result
 from tests.chaos.stack import ChaosStack
 
@@ -101,6 +110,8 @@ async def test_server_restart_and_a_dead_worker_lose_no_case_and_timers_keep_dea
         fired = {name: await escalated(case) for name, case in watched.items()}
         await driving
         await drive(lambda: holder["http"], lambda: stack.client, stack.sink, everything, 600)
+        changed = await final_views(holder["http"], everything)
+        print("views changed after settling:", changed)
         t = tally(everything, stack.sink, stack.ledger)
         survivor = stack.procs["worker1"].alive() and not stack.procs["worker2"].alive()
     finally:
