@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
@@ -88,6 +88,37 @@ async def test_a_ca_case_to_warnings_and_ledger_rows_stays_within_its_event_budg
     assert total <= BUDGET, f"{total} events (case {len(case_history.events)})"
 
 
+async def _sleep_to_follow_up(ts_env, client, workflow_id: str) -> None:
+    """Skip time to the instant the week's follow-up timer fires, not past it.
+
+    The re-assessment it opens e-mails its code as a local activity. Were the skip still
+    running then (a skip of a flat 7 days ends a little after a timer started a moment before
+    it), the time-skipping server could jump over the 10 s workflow-task timeout while the
+    local activity ran, and the task's retries then stalled the skip for good (seen once in a
+    loaded fresh-clone run: "Timeout expired" after 3 minutes on a 7-day skip).
+    """
+    concern = client.get_workflow_handle(workflow_id)
+
+    async def follow_up_due():
+        # The latest run's 7-day timer (the first run's, then each new run's).
+        h = await concern.fetch_history()
+        starts = [
+            e
+            for e in h.events
+            if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+            and e.timer_started_event_attributes.start_to_fire_timeout.seconds == 7 * 86400
+        ]
+        if not starts:
+            return None
+        fires_at = starts[-1].event_time.ToDatetime(tzinfo=UTC) + timedelta(days=7)
+        # Until the run continues as new, the latest run's timer is last week's, long fired.
+        now = await ts_env.get_current_time()
+        return (fires_at, now) if fires_at > now else None
+
+    fires_at, now = await eventually(follow_up_due)
+    await ts_env.sleep(fires_at - now)
+
+
 async def _runs(client, workflow_id: str) -> list:
     """Every run of a workflow, oldest first, walking back from the latest through each run's
     `continued_execution_run_id` (the time-skipping server has no visibility list)."""
@@ -117,7 +148,7 @@ async def test_a_threat_renewed_weekly_for_a_year_stays_bounded(
         task = await task_of(started.handle, "risk_assessment")
         await _complete(client, task, THREAT)
         for week in range(weeks + 1):
-            await ts_env.sleep(timedelta(days=7))
+            await _sleep_to_follow_up(ts_env, client, task.workflow_id)
             task = await task_of(started.handle, "reassessment", not_id=task.task_id)
             # Renewed every week for a year; then the threat has passed.
             await _complete(client, task, THREAT if week < weeks else NO_THREAT)
