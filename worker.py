@@ -17,7 +17,7 @@ from activities.accounting import AccountingActivities
 from activities.approvals import ApprovalActivities
 from activities.archive import ArchiveActivities
 from activities.ledger import LedgerActivities
-from activities.notify import NoticeActivities
+from activities.notify import NoticeActivities, SentLog
 from activities.records import RecordsActivities
 from infra.archive_db import ArchiveStore
 from infra.ledger_db import Ledger
@@ -139,10 +139,12 @@ def build_worker(
     if records is None:
         records = RecordsStore(ledger.url)
         records.migrate()
-    notices = NoticeActivities(settings.smtp)
+    # The sent log in the ledger database: a retry never re-sends what the server accepted.
+    sent = SentLog(ledger.engine)
+    notices = NoticeActivities(settings.smtp, sent)
     approvals = ApprovalActivities(settings.code_secret(), notices)
     ledger_acts = LedgerActivities(ledger)
-    records_acts = RecordsActivities(records, settings.smtp)
+    records_acts = RecordsActivities(records, settings.smtp, sent=sent)
     accounting_acts = AccountingActivities(ledger, records)
     archive_acts = ArchiveActivities(client, ArchiveStore(ledger.engine))
     return Worker(

@@ -12,7 +12,7 @@ from enum import StrEnum
 import aiosmtplib
 import structlog
 from pydantic import BaseModel, SecretStr
-from sqlalchemy import Column, DateTime, MetaData, String, Table, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.notices import message_id
+from infra.sent_log import sent_notices
 
 PERMANENT = "PermanentDeliveryFailure"
 log = structlog.get_logger("confide.notify")
@@ -101,16 +102,6 @@ class NoticeReceipt(BaseModel):
     sent_at: datetime
 
 
-# What the mail server accepted, by (Message-ID, recipient): see SentLog.
-sent_notices = Table(
-    "sent_notices",
-    MetaData(),
-    Column("message_id", String(200), primary_key=True),
-    Column("recipient", String(320), primary_key=True),
-    Column("sent_at", DateTime(timezone=True), nullable=False),
-)
-
-
 class SentLog:
     """Which messages the mail server has accepted, by (Message-ID, recipient), in a database
     every worker shares (the ledger's): looked up before a send, written the moment the
@@ -125,8 +116,8 @@ class SentLog:
     """
 
     def __init__(self, engine: Engine) -> None:
+        # The table is made by the ledger's migrations (0003), which every worker runs at start.
         self._engine = engine
-        sent_notices.metadata.create_all(engine, checkfirst=True)
 
     def _get(self, message_id: str, to: str) -> datetime | None:
         q = select(sent_notices.c.sent_at).where(

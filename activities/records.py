@@ -17,7 +17,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.notify import NoticeReceipt, SendNoticeInput, SmtpSettings, compose, deliver
+from activities.notify import (
+    NoticeReceipt,
+    SendNoticeInput,
+    SentLog,
+    SmtpSettings,
+    compose,
+    deliver,
+)
 from domain.documents import DocumentMeta
 from domain.records import DisclosedDocument
 from infra.packet_pdf import PacketContent, render_packet
@@ -81,11 +88,17 @@ class RecordsActivities:
     """
 
     def __init__(
-        self, store: RecordsStore, smtp: SmtpSettings, source: RecordsSource | None = None
+        self,
+        store: RecordsStore,
+        smtp: SmtpSettings,
+        source: RecordsSource | None = None,
+        sent: SentLog | None = None,
     ) -> None:
         self._store = store
         self._source: RecordsSource = source if source is not None else store
         self._smtp = smtp
+        # A packet is a disclosure: a retry after a crash must not release it twice.
+        self._sent = sent
 
     @activity.defn(name="list_documents")
     async def list_documents(self, inp: ListDocumentsInput) -> list[DocumentMeta]:
@@ -190,7 +203,7 @@ class RecordsActivities:
             )
         msg = compose(self._smtp, inp)
         msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=inp.filename)
-        return await deliver(self._smtp, msg, inp, what="packet")
+        return await deliver(self._smtp, msg, inp, what="packet", sent=self._sent)
 
 
 async def _guarded(fn: Callable[..., T], *args: object) -> T:

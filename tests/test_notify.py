@@ -16,6 +16,7 @@ from activities.approvals import ApprovalActivities, IssueCodesInput
 from activities.notify import (
     NoticeActivities,
     SendNoticeInput,
+    SentLog,
     SmtpSettings,
     StaffAddress,
     StaffNoticeInput,
@@ -319,3 +320,19 @@ async def test_a_staff_notice_retried_after_trouble_reaches_each_person_once(smt
     assert receipts["staff-sup-kim"].message_id == message_id(
         "demo-clinic.F-1", "c1-risk_assessment.overdue3", "staff-sup-kim"
     )
+
+
+async def test_a_retry_does_not_resend_what_the_server_accepted(smtp, mail, ledger):
+    """The sent log (ledger database): a retried send after the server's 250 returns the first
+    receipt and sends nothing; another recipient of the same step is still sent."""
+    ctl, _ = smtp
+    acts = NoticeActivities(
+        SmtpSettings(host="127.0.0.1", port=ctl.port, timeout_seconds=10), SentLog(ledger.engine)
+    )
+    env = ActivityEnvironment()
+    first = await env.run(acts.send_notice, notice("casey@example.org"))
+    again = await env.run(acts.send_notice, notice("casey@example.org"))
+    assert again == first
+    assert len(mail.to("casey@example.org")) == 1
+    await env.run(acts.send_notice, notice("pat@example.org", recipient_key="victim-1"))
+    assert len(mail.to("pat@example.org")) == 1

@@ -1,10 +1,8 @@
-"""`confide worker` as the fault tests run it: worker.main(), with the notice activities given
-the sent log (activities.notify.SentLog) in the ledger database.
+"""`confide worker` as the fault tests run it: worker.main(), in a process the tests can SIGKILL.
 
-worker.build_worker does not pass one yet (the one line it needs is in the chaos README text:
-`NoticeActivities(settings.smtp, SentLog(ledger.engine))`); until it does, this wrapper adds
-it, and once it does, the wrapper changes nothing. CHAOS_SENT_LOG=0 runs the worker exactly as
-`confide worker` does, to see what happens without it.
+worker.build_worker gives the notice activities the sent log (activities.notify.SentLog) in the
+ledger database. CHAOS_SENT_LOG=0 runs the worker without it, to see what happens then (the
+duplicates the worker-kill test counts).
     python -m tests.chaos.worker_main
 """
 
@@ -15,19 +13,15 @@ import os
 
 import worker
 from activities.notify import NoticeActivities, SentLog, SmtpSettings
-from infra.ledger_db import Ledger
-from infra.settings import Settings
 
 
-class _WithSentLog(NoticeActivities):
+class _WithoutSentLog(NoticeActivities):
     def __init__(self, smtp: SmtpSettings, sent: SentLog | None = None) -> None:
-        if sent is None:
-            sent = SentLog(Ledger(Settings.from_env().ledger_url).engine)
-        super().__init__(smtp, sent)
+        super().__init__(smtp, None)
 
 
 if __name__ == "__main__":
-    if os.environ.get("CHAOS_SENT_LOG", "1") != "0":
-        worker.NoticeActivities = _WithSentLog  # type: ignore[misc]
+    if os.environ.get("CHAOS_SENT_LOG", "1") == "0":
+        worker.NoticeActivities = _WithoutSentLog  # type: ignore[misc]
     asyncio.run(worker.main())
     os._exit(0)  # no interpreter teardown under a live Temporal client (sdk-python#300)
