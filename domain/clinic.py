@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.flags import Email, OpaqueKey
+from domain.jurisdiction import Jurisdiction
 
 
 class Role(StrEnum):
@@ -65,6 +66,10 @@ class AgencyKind(StrEnum):
     licensing_agency = "licensing_agency"
     medical_examiner = "medical_examiner"
     prosecutor = "prosecutor"
+    # Receiving agencies some statutes name beside the protective services: a court (e.g. a
+    # report to the probate court) and a professional licensing board.
+    court = "court"
+    licensing_board = "licensing_board"
 
 
 # Each kind of agency as a person reads it (notices name the clinic's configured agency where
@@ -79,6 +84,8 @@ AGENCY_WORDS: dict[AgencyKind, str] = {
     AgencyKind.licensing_agency: "the licensing agency",
     AgencyKind.medical_examiner: "the medical examiner",
     AgencyKind.prosecutor: "the prosecutor",
+    AgencyKind.court: "the court",
+    AgencyKind.licensing_board: "the licensing board",
 }
 
 
@@ -123,7 +130,7 @@ class Clinic(BaseModel):
     id: OpaqueKey
     name: str
     timezone: str = "America/Los_Angeles"
-    jurisdiction: Annotated[str, StringConstraints(pattern=r"^US-[A-Z]{2}$")]
+    jurisdiction: Jurisdiction
     reply_to: Email
     staff: Annotated[list[StaffMember], Field(min_length=1)]
     agencies: list[Agency] = []

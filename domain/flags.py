@@ -19,9 +19,11 @@ from pydantic import (
     model_validator,
 )
 
+# Re-exported: legal requests and authorizations import it from here.
+from domain.jurisdiction import Jurisdiction as Jurisdiction
+
 # Opaque keys become part of workflow ids and URLs, so they are restricted to a safe alphabet.
 OpaqueKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-Jurisdiction = Annotated[str, StringConstraints(pattern=r"^US-[A-Z]{2}$")]
 
 
 def _check_email(value: str | None, info: ValidationInfo) -> str | None:
@@ -105,6 +107,15 @@ class ConcernKind(StrEnum):
     dependent_adult_abuse = "dependent_adult_abuse"
 
 
+class Circumstance(StrEnum):
+    """Facts a flag may name that bring in a further, specific duty (domain.reporting's
+    AdditionalReport): a second agency, a shorter clock."""
+
+    serious_bodily_injury = "serious_bodily_injury"  # CA W&I 15630(b)(1)(A): police in 2 h
+    female_genital_mutilation = "female_genital_mutilation"  # England: FGM Act 2003 s.5B
+    death = "death"
+
+
 ABUSE_KINDS = {ConcernKind.child_abuse, ConcernKind.elder_abuse, ConcernKind.dependent_adult_abuse}
 
 
@@ -125,6 +136,9 @@ class Concern(_Strict):
     # Routing depends on these in some states (LA/SC child, CA/AL/AR/NJ/SC/TN elder).
     abuser_is_caretaker: bool | None = None
     setting: Literal["facility", "community"] | None = None
+    # Facts that bring in a further report (a second agency, a shorter clock): CA elder abuse
+    # with serious bodily injury in a facility; FGM in England.
+    circumstances: Annotated[list[Circumstance], Field(max_length=len(Circumstance))] = []
 
     @model_validator(mode="after")
     def _abuse_needs_victims(self) -> Concern:

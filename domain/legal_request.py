@@ -227,6 +227,17 @@ class LegalRequestRule(BaseModel):
     unverified: list[str] = []
     notes: str | None = None
     default: bool = False
+    # Added with the data for every state (issue 13); None in rules recorded before.
+    # Who must tell the patient of a subpoena for their records, and how long before production.
+    patient_notice: str | None = None
+    # The statute behind court_order_required.
+    court_order_basis: str | None = None
+    # The shortest lawful time from service of a records subpoena to its production date.
+    response_min_days: int | Literal["unverified"] | None = None
+    response_basis: str | None = None
+    # Outside the US: the privacy law a release rests on, in place of 45 CFR 164.512(e)
+    # (e.g. Data Protection Act 2018 Sch. 2 para 5).
+    privacy_basis: str | None = None
 
 
 class LegalRequestPolicy(BaseModel):

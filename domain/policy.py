@@ -111,6 +111,9 @@ class DutyToWarnRule(BaseModel):
     sources: list[str] = Field(min_length=1)
     unverified: list[str] = []
     notes: str | None = None
+    # Outside the US: the privacy law a warning rests on, in place of 45 CFR 164.512(j) (e.g.
+    # Ontario PHIPA s.40(1)). None for US jurisdictions; older snapshots lack it.
+    privacy_basis: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> DutyToWarnRule:
@@ -243,10 +246,15 @@ FEDERAL_DEFAULT_THREAT = [Action.warn_victim, Action.notify_law_enforcement]
 FEDERAL_DEFAULT_SELF = [Action.notify_emergency_contact, Action.notify_medical_personnel]
 
 
+def _federal(rule: DutyToWarnRule) -> str:
+    """The privacy-law permission a warning rests on: HIPAA's, or the jurisdiction's own."""
+    return rule.privacy_basis or FEDERAL_BASIS
+
+
 def _basis(rule: DutyToWarnRule) -> str:
     if rule.statute == "unverified":
-        return FEDERAL_BASIS
-    return f"{rule.statute}; {FEDERAL_BASIS}"
+        return _federal(rule)
+    return f"{rule.statute}; {_federal(rule)}"
 
 
 def _permitted(rule: DutyToWarnRule, default: list[Action]) -> list[Action]:
@@ -294,7 +302,7 @@ def decide_threat(
         return DutyDecision(
             mode=DecisionMode.ask,
             permitted=permitted,
-            legal_basis=FEDERAL_BASIS,
+            legal_basis=_federal(rule),
             reason="imminent serious threat without an identifiable victim",
             unverified=unverified,
         )
@@ -346,7 +354,7 @@ def decide_self_harm(rule: DutyToWarnRule, *, risk_level: str) -> DutyDecision:
     return DutyDecision(
         mode=DecisionMode.ask,
         permitted=[a for a in permitted if a not in rule.forbidden_actions],
-        legal_basis=FEDERAL_BASIS,
+        legal_basis=_federal(rule),
         reason=f"risk level {risk_level}: disclosure permitted; a supervisor decides",
         unverified=bool(rule.unverified),
     )

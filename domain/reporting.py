@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.clinic import AgencyKind
+from domain.flags import Circumstance
 
 CHILD_BASIS = "45 CFR 164.512(b)(1)(ii) (report of child abuse or neglect)"
 ADULT_BASIS = "45 CFR 164.512(c) (report of abuse, neglect or domestic violence)"
@@ -73,6 +74,19 @@ class Delegation(StrEnum):
     unverified = "unverified"
 
 
+class Duty(StrEnum):
+    """Whether the law requires a report or only permits one.
+
+    England has no general statutory duty to report child abuse: a referral to children's
+    social care is a disclosure in the public interest that someone decides on, not a duty
+    on a clock. The workflow follows the data: a permissive rule opens a supervisor decision
+    first, and only an approved referral becomes a report.
+    """
+
+    mandatory = "mandatory"
+    permissive = "permissive"
+
+
 class AgencyRoute(BaseModel):
     """A receiving agency, and when it is the right one."""
 
@@ -83,6 +97,34 @@ class AgencyRoute(BaseModel):
     when: Literal[
         "always", "caretaker_abuser", "non_caretaker_abuser", "facility", "community", "death"
     ] = "always"
+
+
+class AdditionalReport(BaseModel):
+    """A second report the same facts require, to another agency, usually on a shorter clock:
+    CA W&I 15630(b)(1)(A) (serious bodily injury in a long-term care facility: law enforcement
+    within 2 hours); England's FGM duty (police, within one month) where child abuse itself
+    carries no duty. It applies when the concern's setting and circumstances match."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    agency: AgencyRoute
+    # None = immediately, with no numeric bound (Confide applies `Timers.oral_immediately`).
+    deadline: Deadline | None = None
+    setting: Literal["any", "facility", "community"] = "any"
+    circumstance: Circumstance | None = None
+    # Who the duty falls on, where narrower than the rule's reporters (England's FGM duty:
+    # regulated health and social care professionals and teachers).
+    reporters: str | None = None
+    statute: str
+    sources: list[str] = Field(min_length=1)
+    unverified: list[str] = []
+    note: str | None = None
+
+    def applies(self, setting: str | None, circumstances: Sequence[str]) -> bool:
+        """Whether a concern with this setting and these circumstances triggers it."""
+        if self.setting != "any" and setting != self.setting:
+            return False
+        return self.circumstance is None or self.circumstance in circumstances
 
 
 class ReportingRule(BaseModel):
@@ -116,6 +158,17 @@ class ReportingRule(BaseModel):
     notes: str | None = None
     # True for the conservative default applied where the reference has no data.
     default: bool = False
+    # Fields added for statutes the first schema could not say (issue 13). Defaults keep the
+    # rules recorded in earlier case histories valid and their meaning unchanged.
+    duty: Duty = Duty.mandatory
+    additional: list[AdditionalReport] = []
+    # Who must report where the statute names them (professions, exemptions); and where any
+    # person must report but only in some cases (SC: actual knowledge), what that part is.
+    reporters: str | None = None
+    universal_scope: str | None = None
+    # The privacy law a disclosure rests on outside the US (it replaces the HIPAA permission):
+    # e.g. "UK GDPR Art. 6(1)(e), 9(2)(g); Data Protection Act 2018 Sch. 1 para 18".
+    privacy_basis: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ReportingRule:
@@ -133,8 +186,14 @@ class ReportingRule(BaseModel):
     @property
     def legal_basis(self) -> str:
         """Statute plus the HIPAA permission the disclosure rests on."""
-        federal = CHILD_BASIS if self.kind == "child_abuse" else ADULT_BASIS
+        federal = self.privacy_basis or (CHILD_BASIS if self.kind == "child_abuse" else ADULT_BASIS)
         return f"{self.statute}; {federal}"
+
+    def additional_for(
+        self, setting: str | None, circumstances: Sequence[str]
+    ) -> list[AdditionalReport]:
+        """The further reports a concern with this setting and these circumstances needs."""
+        return [a for a in self.additional if a.applies(setting, circumstances)]
 
 
 def default_rule(jurisdiction: str, kind: Literal["child_abuse", "elder_abuse"]) -> ReportingRule:

@@ -332,7 +332,7 @@ def create_app(
     def known_jurisdiction(jurisdiction: str) -> None:
         if jurisdiction not in jurisdictions():
             raise _invalid(
-                "jurisdiction", "not a US state or DC Confide has policy for (e.g. US-CA)"
+                "jurisdiction", "not a jurisdiction Confide has policy for (e.g. US-CA, CA-ON, GB-ENG)"
             )
 
     @app.post("/v1/flags", status_code=202, response_model=FlagAccepted, dependencies=Limited)

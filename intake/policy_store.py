@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from domain.jurisdiction import parts
 from domain.legal_request import LegalRequestPolicy, LegalRequestRule
 from domain.policy import DutyToWarnRule, PolicySnapshot, Timers
 from domain.reporting import ZONE_MARGIN, Calendar, ReportingRule, default_rule
@@ -83,17 +84,20 @@ def covered(kind: Kind) -> list[str]:
 
 
 @cache
-def _holidays(state: str, first: int, last: int) -> tuple[date, ...]:
+def _holidays(country: str, subdivision: str, first: int, last: int) -> tuple[date, ...]:
     import holidays as holidays_lib
 
-    return tuple(
-        sorted(holidays_lib.country_holidays("US", subdiv=state, years=list(range(first, last))))
+    days = holidays_lib.country_holidays(
+        country, subdiv=subdivision, years=list(range(first, last))
     )
+    return tuple(sorted(days))
 
 
-def holidays_for(state: str, years: range) -> list[date]:
-    """Public holidays of a US state (federal + state) from the maintained `holidays` library."""
-    return list(_holidays(state, years.start, years.stop))
+def holidays_for(jurisdiction: str, years: range) -> list[date]:
+    """Public holidays of a jurisdiction (national + subdivision: "US-CA", "CA-ON", "GB-ENG";
+    a bare "CA" is California) from the maintained `holidays` library."""
+    country, subdivision = parts(jurisdiction)
+    return list(_holidays(country, subdivision, years.start, years.stop))
 
 
 # Scan step for offset changes: far shorter than the months between two transitions, so none is
@@ -139,13 +143,13 @@ def frozen_offsets(timezone: str, years: range) -> tuple[list[tuple[int, int, in
     return list(_frozen_offsets(timezone, since, until)), until
 
 
-def calendar_for(state: str, timezone: str, start: int) -> Calendar:
+def calendar_for(jurisdiction: str, timezone: str, start: int) -> Calendar:
     """A clinic's calendar for `HORIZON_YEARS` from `start`: holidays and frozen UTC offsets."""
     years = range(start, start + HORIZON_YEARS)
     offsets, until = frozen_offsets(timezone, years)
     return Calendar(
         timezone=timezone,
-        holidays=holidays_for(state, years),
+        holidays=holidays_for(jurisdiction, years),
         offsets=offsets,
         offsets_until=until,
     )
@@ -165,11 +169,10 @@ def resolve_policy(
     """Resolve everything a case needs from the policy data into one hashed snapshot."""
     rule = duty_to_warn_rule(jurisdiction)
     timers = timers or Timers()
-    state = jurisdiction.removeprefix("US-")
     start = year or datetime.now(UTC).year
     child = reporting_rule(jurisdiction, "child_abuse")
     elder = reporting_rule(jurisdiction, "elder_abuse")
-    calendar = calendar_for(state, timezone, start)
+    calendar = calendar_for(jurisdiction, timezone, start)
     body = {
         "dtw": rule.model_dump(mode="json"),
         "child": child.model_dump(mode="json"),
