@@ -446,6 +446,31 @@ def policy_show(
     layout.show(out, describe(facts))
 
 
+@policy_app.command("coverage")
+def policy_coverage(
+    write: Annotated[
+        bool, typer.Option("--write", help="Also write the table to docs/policy-coverage.md")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Every cell as JSON")] = False,
+) -> None:
+    """Every jurisdiction x path (duty to warn, child abuse, elder abuse, court
+    orders and subpoenas): sourced, partly sourced (naming the unconfirmed values)
+    or on Confide's conservative default. Generated from the policy data."""
+    from pathlib import Path
+
+    from cli import coverage
+
+    table = coverage.rows()
+    if write:  # before printing: a reader that closes the pipe early must not skip it
+        path = Path(__file__).resolve().parent.parent / coverage.DOC
+        path.write_text(coverage.markdown(table))
+        layout.console(stderr=True).print(f"wrote {path}")
+    if as_json:
+        layout.print_json([r.model_dump(mode="json") for r in table])
+    else:
+        layout.show(layout.console(), coverage.text(table))
+
+
 app.command("accounting")(accounting)
 
 if __name__ == "__main__":
