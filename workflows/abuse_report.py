@@ -23,19 +23,23 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.abuse_report import KIND_TITLE, written_report
     from domain.case import ConcernInput, ConcernStatus, Phase
-    from domain.clinic import Agency, AgencyKind, Role, StaffMember
+    from domain.clinic import AGENCY_WORDS, Agency, AgencyKind, Role, StaffMember
     from domain.forms import (
         OralReportForm,
         PortalSubmissionForm,
+        ReleaseDecisionForm,
         TaskKind,
         WrittenReportForm,
     )
     from domain.notices import Notice, mandated_report_notice, report_under_way_notice
+    from domain.policy import Action, DecisionMode, DutyDecision
     from domain.records import Disclosure, NoticeRecord
     from domain.reporting import (
+        AdditionalReport,
         Calendar,
         Clock,
         Delegation,
+        Duty,
         ReportingRule,
         WrittenReport,
         due_at,
@@ -108,48 +112,70 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
     @workflow.run
     @tells_case_if_failed
     async def run(self, inp: ConcernInput) -> ConcernStatus:
-        """Tell, report orally, report in writing, inform the adult; never wait on approval."""
+        """Tell, report orally, report in writing, inform the adult; never wait on approval.
+
+        Where the law only permits the report (England: no statutory duty to report child
+        abuse), a supervisor decides first, and only an approved referral is reported. A
+        further report the facts require (a second agency, a shorter clock) runs alongside.
+        Rules recorded before these fields existed have neither, so their cases take the
+        same steps as before."""
         rule, timers = self.rule, inp.policy.timers
-        oral_due = (
-            due_at(rule.oral_deadline, self.known_at, self.calendar)
-            if rule.oral_deadline
-            else self.known_at + timers.oral_immediately
-        )
+        further = [
+            asyncio.create_task(self._further(i, report))
+            for i, report in enumerate(
+                rule.additional_for(inp.concern.setting, inp.concern.circumstances)
+            )
+        ]
+        if rule.duty == Duty.permissive:
+            if not await self._referral_approved():
+                await asyncio.gather(*further)
+                return await self._close()
+            oral_due = workflow.now() + timers.action_due
+        elif rule.oral_deadline:
+            oral_due = due_at(rule.oral_deadline, self.known_at, self.calendar)
+        else:
+            oral_due = self.known_at + timers.oral_immediately
         written_due = self._written_due(None)
         if not self._lean():  # version 2: the first task's opening publishes
             await self._publish()
-        telling = [  # coroutines: sent where awaited below
-            mail.tell_staff(
-                inp.case_id,
-                inp.clinic,
-                f"{self.prefix}.duty",
-                [Role.clinician],
-                mandated_report_notice(
-                    inp.clinic,
+        # A referral the supervisor approved is not a mandated report: the reporter's task
+        # e-mail (with its code) says what to do, and the supervisor made the decision.
+        telling = (
+            []
+            if rule.duty == Duty.permissive
+            else [  # coroutines: sent when awaited
+                mail.tell_staff(
                     inp.case_id,
-                    rule,
-                    self.kind,
-                    oral_due,
-                    written_due,
-                    workflow.info().workflow_id,
-                ),
-                only=[self.reporter],
-            ),
-            mail.tell_staff(
-                inp.case_id,
-                inp.clinic,
-                f"{self.prefix}.informed",
-                [Role.supervisor, Role.privacy_officer],
-                report_under_way_notice(
                     inp.clinic,
-                    inp.case_id,
-                    self.reporter,
-                    self.kind,
-                    oral_due,
-                    personal=rule.delegation in PERSONAL,
+                    f"{self.prefix}.duty",
+                    [Role.clinician],
+                    mandated_report_notice(
+                        inp.clinic,
+                        inp.case_id,
+                        rule,
+                        self.kind,
+                        oral_due,
+                        written_due,
+                        workflow.info().workflow_id,
+                    ),
+                    only=[self.reporter],
                 ),
-            ),
-        ]
+                mail.tell_staff(
+                    inp.case_id,
+                    inp.clinic,
+                    f"{self.prefix}.informed",
+                    [Role.supervisor, Role.privacy_officer],
+                    report_under_way_notice(
+                        inp.clinic,
+                        inp.case_id,
+                        self.reporter,
+                        self.kind,
+                        oral_due,
+                        personal=rule.delegation in PERSONAL,
+                    ),
+                ),
+            ]
+        )
         oral_task = self._task(
             TaskKind.oral_report,
             oral_due,
@@ -187,10 +213,95 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
             await informing
         if told is not None:
             await told  # the staff e-mails, before the run ends
+        await asyncio.gather(*further)
+        return await self._close()
+
+    async def _close(self) -> ConcernStatus:
         self.phase = Phase.closed
         await self._publish()
         await self._settle()
         return self._status()
+
+    # -- where the law permits, not requires --------------------------------------------------
+
+    async def _referral_approved(self) -> bool:
+        """A supervisor decides whether to refer (a disclosure the law permits, not one it
+        requires); the reporter who raised it may not decide it alone (four eyes)."""
+        inp, rule = self.inp, self.rule
+        action = (
+            Action.notify_child_protective_agency
+            if self.kind == "child_abuse"
+            else Action.other_appropriate_action
+        )
+        self.decision = DutyDecision(
+            mode=DecisionMode.ask,
+            permitted=[action],
+            legal_basis=rule.legal_basis,
+            reason=f"no statutory duty to report {KIND_TITLE[self.kind]} here; a referral is "
+            "permitted, and a supervisor decides",
+            unverified=self._policy_unverified(),
+        )
+        self.phase = Phase.awaiting_decision
+        now = workflow.now()
+        timers = inp.policy.timers
+        window = timers.decision_due
+        answer = await self.board.run(
+            Task(
+                task_id=f"{self.prefix}-{TaskKind.release_decision.value}",
+                kind=TaskKind.release_decision,
+                role=Role.supervisor,
+                allowed_roles=[Role.supervisor],
+                created_at=now,
+                due_at=now + window,
+                reminder_before=min(timers.reminder_before, window / 2),
+                escalate_every=timers.escalate_every,
+                escalate_to=[Role.privacy_officer],
+                title=f"Decide whether to refer {KIND_TITLE[self.kind]}",
+                instructions=f"{rule.jurisdiction} law does not require a report "
+                f"({rule.statute}); it permits a referral. Approve with the action "
+                f"'{action.value}' to refer (the reporter then makes it), or decline with a "
+                f"reason. Basis: {rule.legal_basis}.",
+                choices=[action.value],
+                requester=self.reporter,
+                four_eyes=True,
+                requires_code=True,
+            )
+        )
+        if answer.outcome != "approve":
+            return False
+        return action in answer.read(ReleaseDecisionForm).actions
+
+    # -- a further report the same facts require ------------------------------------------------
+
+    async def _further(self, index: int, report: AdditionalReport) -> None:
+        """Report to a second agency on its own clock, and record the disclosure."""
+        timers = self.inp.policy.timers
+        due = (
+            due_at(report.deadline, self.known_at, self.calendar)
+            if report.deadline
+            else self.known_at + timers.oral_immediately
+        )
+        words = AGENCY_WORDS[report.agency.kind]
+        task = self._task(
+            TaskKind.oral_report,
+            due,
+            f"Report to {words}: {report.name}",
+            f"{report.statute}: {report.agency.description}. Record: agency, number called, "
+            "time, who took the report, reference number.",
+            task_id=f"{self.prefix}-further-{index + 1}",
+        )
+        answer = await self.board.run(task)
+        form = answer.read(OralReportForm)
+        await self._record(
+            f"{self.prefix}.further-{index + 1}",
+            form.agency,
+            form.number_called,
+            "phone",
+            answer.completion.task_id,
+            f"{report.name}: identity of the victim and the alleged abuser, the disclosure "
+            "made in session",
+            at=form.called_at,
+        )
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -349,13 +460,14 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
         instructions: str,
         document: str | None = None,
         personal: bool = True,
+        task_id: str | None = None,
     ) -> Task:
         now = workflow.now()
         timers = self.inp.policy.timers
         window = max(due - now, timedelta(minutes=1))
         own = personal and self.rule.delegation in PERSONAL
         return Task(
-            task_id=f"{self.prefix}-{kind.value}",
+            task_id=task_id or f"{self.prefix}-{kind.value}",
             kind=kind,
             role=Role.clinician,
             allowed_roles=[Role.clinician],
