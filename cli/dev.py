@@ -60,8 +60,11 @@ def check_ports(settings: Settings) -> None:
                 ) from None
 
 
-def dev_api_key(var: Path) -> str:
-    """CONFIDE_DEV_API_KEY, else the key generated on first start and kept in var/."""
+def dev_api_key(var: Path, clinic_id: str = DEMO_CLINIC) -> str:
+    """The demo clinic's key: CONFIDE_DEV_API_KEY, else the key generated on first start and
+    kept in var/dev-api-key. Each other sample clinic gets its own, in var/dev-api-key-<id>."""
+    if clinic_id != DEMO_CLINIC:
+        return read_or_create(var / f"dev-api-key-{clinic_id}", lambda: secrets.token_urlsafe(24))
     if key := os.environ.get("CONFIDE_DEV_API_KEY"):
         return key
     return read_or_create(var / "dev-api-key", lambda: secrets.token_urlsafe(24))
@@ -162,14 +165,20 @@ async def run_dev() -> None:
     key = dev_api_key(var)
     dev_keyring(var)
     directory = ClinicDirectory.load(settings.clinics_file)
-    demo = directory.get(DEMO_CLINIC)
+    # Every clinic in the dev file gets a key and its people tokens: the demo clinic, and the
+    # sample clinics in other jurisdictions (Ontario, England) the walk-throughs use.
     people: dict[str, str] = {}
-    if demo is not None:
-        demo.api_key_sha256.append(hash_api_key(key))
-        people = dev_person_tokens(var, demo)
-        for member in demo.staff:
-            if member.id in people:
-                member.token_sha256.append(hash_api_key(people[member.id]))
+    others: dict[str, str] = {}
+    for clinic in directory.clinics:
+        clinic_key = dev_api_key(var, clinic.id)
+        clinic.api_key_sha256.append(hash_api_key(clinic_key))
+        if clinic.id != DEMO_CLINIC:
+            others[clinic.id] = clinic_key
+        tokens = dev_person_tokens(var, clinic)
+        for member in clinic.staff:
+            if member.id in tokens:
+                member.token_sha256.append(hash_api_key(tokens[member.id]))
+        people.update(tokens)
 
     log = open(var / "temporal.log", "ab")  # noqa: SIM115 (lives as long as the process)
     proc = subprocess.Popen(
@@ -205,7 +214,7 @@ async def run_dev() -> None:
             # The banner promises a listening API: wait until uvicorn has bound its port.
             while not server.started and not api.done():
                 await asyncio.sleep(0.05)
-            print(banner(settings, key, people), flush=True)
+            print(banner(settings, key, people, others), flush=True)
             await stop.wait()
             print("\nconfide dev: stopping ...", flush=True)
             server.should_exit = True
@@ -234,7 +243,7 @@ def role_links(settings: Settings, clinic_id: str) -> str:
 
 
 def person_lines(people: dict[str, str]) -> str:
-    """One line per person on the demo roster: their dev token."""
+    """One line per person on the dev rosters: their dev token."""
     if not people:
         return ""
     lines = "\n".join(f"  {person:<17} {token}" for person, token in people.items())
@@ -244,9 +253,17 @@ def person_lines(people: dict[str, str]) -> str:
     )
 
 
-def banner(settings: Settings, key: str, people: dict[str, str] | None = None) -> str:
+def banner(
+    settings: Settings,
+    key: str,
+    people: dict[str, str] | None = None,
+    others: dict[str, str] | None = None,
+) -> str:
     """What `make run` prints once everything is up."""
     api = f"http://127.0.0.1:{settings.api_port}"
+    samples = "".join(
+        f"  Sample clinic     {cid:<14} API key: {k}\n" for cid, k in (others or {}).items()
+    )
     return f"""
 Confide dev stack is up.
   Temporal Web UI   {settings.ui_url}
@@ -256,7 +273,7 @@ Confide dev stack is up.
   Ledger + records  {settings.ledger_url}   (demo patient P-301 has a chart)
   Codec endpoint    {codec_endpoint(settings)}
   Demo clinic       demo-clinic   API key: {key}
-
+{samples}
 Work waiting on each role (overdue first; each task links to its page in the Web UI):
 {role_links(settings, "demo-clinic")}
 {person_lines(people or {})}

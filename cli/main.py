@@ -453,9 +453,11 @@ def policy_coverage(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Every cell as JSON")] = False,
 ) -> None:
-    """Every jurisdiction x path (duty to warn, child abuse, elder abuse, court
-    orders and subpoenas): sourced, partly sourced (naming the unconfirmed values)
-    or on Confide's conservative default. Generated from the policy data."""
+    """How well each jurisdiction's rules are sourced, path by path.
+
+    Every jurisdiction x path (duty to warn, child abuse, elder abuse, court orders
+    and subpoenas): sourced, partly sourced (naming the unconfirmed values) or on
+    Confide's conservative default. Generated from the policy data."""
     from pathlib import Path
 
     from cli import coverage

@@ -72,6 +72,14 @@ SUBPOENA_BASIS = (
 )
 
 
+def release_basis(rule: LegalRequestRule, instrument: Instrument) -> str:
+    """The basis a release under this instrument records: HIPAA's in the US, else the
+    jurisdiction's privacy law (its rule's `privacy_basis`) naming the instrument."""
+    if rule.privacy_basis:
+        return f"{rule.privacy_basis} ({INSTRUMENT_TITLE[instrument]})"
+    return INSTRUMENT_BASIS.get(instrument, SUBPOENA_BASIS)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, hide_input_in_errors=True)
 

@@ -39,13 +39,41 @@ def _policy_data(name: str) -> dict:
     return json.loads(resources.files("domain").joinpath(f"policy_data/{name}.json").read_text())
 
 
+@cache
+def packs() -> dict[str, dict]:
+    """Jurisdictions outside the US reference, one file each in domain/policy_data/packs/
+    ("CA-ON.json"): every path's rule for the jurisdiction, hand-encoded from its own
+    sources. A new country is a new file, never a code change."""
+    folder = resources.files("domain").joinpath("policy_data/packs")
+    out = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            pack = json.loads(entry.read_text())
+            code = entry.name.removesuffix(".json")
+            if pack.get("jurisdiction") != code:
+                raise ValueError(f"policy pack {entry.name} is for {pack.get('jurisdiction')!r}")
+            out[code] = pack
+    return out
+
+
+def _with_packs(path: str, table: dict) -> dict:
+    """A path's table with each pack's rule for it added (a pack never replaces a US rule)."""
+    merged = dict(table)
+    for code, pack in packs().items():
+        if code in merged:
+            raise ValueError(f"policy pack {code} duplicates a rule in the {path} table")
+        if path in pack:
+            merged[code] = pack[path]
+    return merged
+
+
 # ------------------------------------------------------------------------------ duty to warn
 
 
 @cache
 def _duty_to_warn_table() -> dict[str, DutyToWarnRule]:
-    raw = _policy_data("duty_to_warn")
-    return {k: DutyToWarnRule.model_validate(v) for k, v in raw["jurisdictions"].items()}
+    raw = _with_packs("duty_to_warn", _policy_data("duty_to_warn")["jurisdictions"])
+    return {k: DutyToWarnRule.model_validate(v) for k, v in raw.items()}
 
 
 def jurisdictions() -> list[str]:
@@ -66,8 +94,8 @@ def duty_to_warn_rule(jurisdiction: str) -> DutyToWarnRule:
 
 @cache
 def _reporting_table(kind: str) -> dict[str, ReportingRule]:
-    raw = _policy_data(kind)
-    return {k: ReportingRule.model_validate(v) for k, v in raw["jurisdictions"].items()}
+    raw = _with_packs(kind, _policy_data(kind)["jurisdictions"])
+    return {k: ReportingRule.model_validate(v) for k, v in raw.items()}
 
 
 def reporting_rule(jurisdiction: str, kind: Kind) -> ReportingRule:
@@ -207,7 +235,7 @@ def _legal_table() -> dict:
 def legal_rule(jurisdiction: str) -> LegalRequestRule:
     """The sourced rule of a jurisdiction, or the conservative default marked unverified."""
     table = _legal_table()
-    raw = table["jurisdictions"].get(jurisdiction)
+    raw = _with_packs("legal_requests", table["jurisdictions"]).get(jurisdiction)
     if raw is not None:
         return LegalRequestRule.model_validate({"jurisdiction": jurisdiction, **raw})
     return LegalRequestRule.model_validate(

@@ -939,8 +939,35 @@ def encode(kind: str, state: str, fact: dict) -> ReportingRule:
     return ReportingRule.model_validate(rule)
 
 
+SUPPLEMENT = ROOT / "tools" / "reference" / "supplement"
+
+
+def supplemented(reference: dict, folder: Path = SUPPLEMENT) -> dict:
+    """The reference with Confide's own research added: one file per state and kind in
+    tools/reference/supplement/<kind>/<ST>.json, in the reference's own shape, each read from
+    the statute text and citing it. A state the shared reference already has is an error
+    (reconcile the two, then delete the supplement's file), so nothing is silently shadowed."""
+    out = {**reference, "_meta": dict(reference["_meta"])}
+    for kind in KINDS:
+        table = dict(reference[kind])
+        for path in sorted((folder / kind).glob("*.json")):
+            state = path.stem
+            if state in table:
+                raise ValueError(f"{kind} {state}: in the shared reference and in {path}")
+            entry = json.loads(path.read_text())
+            entry.pop("quotes", None)  # kept in the file for the reader, not in the rule
+            table[state] = entry
+        out[kind] = table
+    todo = dict(out["_meta"]["todo"])
+    todo["elder_abuse_missing"] = [s for s in todo["elder_abuse_missing"] if s not in out[KINDS[1]]]
+    out["_meta"]["todo"] = todo
+    return out
+
+
 def build(reference: dict) -> dict[str, dict]:
-    """Return {"child_abuse": table, "elder_abuse": table} built from the reference."""
+    """Return {"child_abuse": table, "elder_abuse": table} built from the reference and the
+    supplement."""
+    reference = supplemented(reference)
     meta = reference["_meta"]
     out: dict[str, dict] = {}
     for kind in KINDS:
@@ -954,8 +981,8 @@ def build(reference: dict) -> dict[str, dict]:
         }
         out[kind] = {
             "_meta": {
-                "encoded_from": f"shared/reference/jurisdictions.json ({kind}) by "
-                "tools/build_reporting_data.py",
+                "encoded_from": f"shared/reference/jurisdictions.json ({kind}) and "
+                f"tools/reference/supplement/{kind}/ by tools/build_reporting_data.py",
                 "legend": meta["legend"],
                 "field_notes": meta["child_elder_field_notes"],
                 "notes": (

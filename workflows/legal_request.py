@@ -43,11 +43,10 @@ with workflow.unsafe.imports_passed_through():
         response_due_notice,
     )
     from domain.legal_request import (
-        INSTRUMENT_BASIS,
         INSTRUMENT_TITLE,
         ORDER_LIKE,
-        SUBPOENA_BASIS,
         LegalRequest,
+        release_basis,
     )
     from domain.records import Disclosure, NoticeRecord
     from domain.release import Selection, legal_authority
@@ -122,7 +121,7 @@ class LegalRequestWorkflow(RecordsReleaseBase):
             await self._letter("objection", defective_letter(self.req, inp.clinic, workflow.now()))
             return await self._close("defective")
         if self.req.instrument in ORDER_LIKE:
-            await self._release(INSTRUMENT_BASIS[self.req.instrument])
+            await self._release(release_basis(self.rule, self.req.instrument))
         else:
             await self._subpoena(form)
         return await self._close(self.outcome or "released")
@@ -167,7 +166,7 @@ class LegalRequestWorkflow(RecordsReleaseBase):
                 )
                 self.outcome = "quashed"
                 return
-        await self._release(SUBPOENA_BASIS)
+        await self._release(release_basis(self.rule, self.req.instrument))
 
     async def _await_assurance(self) -> Completed | None:
         """The assurance task, held to the response date; None when answered by objection."""
