@@ -23,7 +23,7 @@ from domain.forms import ASK_COUNSEL, OUTCOMES, TaskKind
 from domain.local_time import local
 from domain.notice_templates import join_words, no_stop, render
 from domain.policy import ACTION_WORDS, Action
-from domain.reporting import ReportingRule
+from domain.reporting import AdditionalReport, ReportingRule
 from domain.tasks import TaskFields
 
 
@@ -380,12 +380,20 @@ def mandated_report_notice(
     oral_due: datetime,
     written_due: datetime | None,
     workflow_id: str = "",
+    further: Sequence[tuple[AdditionalReport, datetime]] = (),
 ) -> Notice:
     """To the reporter: what the law requires of them, by when, to whom (with the agency's
-    telephone, address and portal as the clinic configured them), and where to record it."""
+    telephone, address and portal as the clinic configured them), any further report the
+    facts require and by when, and where to record it."""
+    lines = duty_lines(rule, kind, oral_due, written_due, clinic.timezone, clinic)
+    for report, due in further:
+        lines.append(
+            f"Also report to {AGENCY_WORDS[report.agency.kind]} by {local(due, clinic.timezone)}"
+            f" ({report.name}; {report.statute})."
+        )
     body = render(
         "mandated_report_required",
-        duty="\n".join(duty_lines(rule, kind, oral_due, written_due, clinic.timezone, clinic)),
+        duty="\n".join(lines),
         how=how_to_complete(workflow_id),
     )
     links = clinic.links

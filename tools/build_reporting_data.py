@@ -425,9 +425,33 @@ ELDER: dict[str, dict] = {
                 (LE, "community", "elsewhere: local law enforcement"),
             ],
         },
+        "additional": [
+            {
+                "name": "physical abuse with serious bodily injury in a long-term care facility",
+                "agency": {
+                    "kind": LE,
+                    "description": "local law enforcement: by telephone immediately and no "
+                    "later than 2 hours after observing, learning of or suspecting the abuse; "
+                    "a written report within 2 hours to the local ombudsman, the licensing "
+                    "agency and local law enforcement",
+                    "when": "facility",
+                },
+                "deadline": _dl(2),
+                "setting": "facility",
+                "circumstance": "serious_bodily_injury",
+                "statute": "Cal. Welf. & Inst. Code 15630(b)(1)(A)(i) (AB 40, Stats. 2012 ch. 659)",
+                "sources": [
+                    "http://www.leginfo.ca.gov/pub/11-12/bill/asm/ab_0001-0050/"
+                    "ab_40_bill_20120927_chaptered.html",
+                    "https://nlacrc.org/service-providers/laws-and-regulations",
+                ],
+                "note": "Read in the chaptered bill's digest (AB 40, 2012); the 2-hour written "
+                "report to three recipients is described in the note, not a separate task.",
+            }
+        ],
         "note": "Written within two working days (SOC 341 or confidential internet report). "
-        "Not expressible: the 2-hour law-enforcement report in the `special` rule above "
-        "(a second, shorter deadline to another agency for one kind of case). "
+        "The 2-hour law-enforcement report for serious bodily injury in a long-term care "
+        "facility (the `special` rule above) is an additional report on its own clock. "
         "supervisor_rule concerns impeding, not delegation -> unverified.",
     },
     "NY": {
@@ -628,6 +652,8 @@ ELDER: dict[str, dict] = {
             2: [(APS, "community", None)],
             3: [],
         },
+        "universal_scope": "any person with actual knowledge of abuse, neglect or "
+        "exploitation of a vulnerable adult (reference: universal)",
         "note": "Oral: '24 hours or the next working day' encoded as 24 h with "
         "or_next_working_day (the exact interplay is unverified in the reference). "
         "Delegation: the reporter is 'personally responsible' -> non_delegable; only a "
@@ -665,7 +691,11 @@ ELDER: dict[str, dict] = {
         "note": "Dept. of Inspections and Appeals (ch. 235E facilities and programs) filed as "
         "licensing_agency (facility).",
     },
-    "MO": {"note": "universal is limited to adults likely to suffer serious physical harm."},
+    "MO": {
+        "universal_scope": "any person, where the adult is likely to suffer serious physical "
+        "harm (reference: universal)",
+        "note": "universal is limited to adults likely to suffer serious physical harm.",
+    },
     "WI": {
         "unverified": ["statute"],
         "agencies": {2: [(OMB, "facility", None)]},
@@ -935,6 +965,11 @@ def encode(kind: str, state: str, fact: dict) -> ReportingRule:
         "sources": _sources(fact),
         "unverified": unverified,
         "notes": " ".join(_sentence(p) for p in notes_parts if p) or None,
+        # What the first schema could not say (issue 13), from the override where a statute
+        # needs it: a second report on its own clock, who must report, a partial universal duty.
+        "additional": enc.get("additional", []),
+        "reporters": enc.get("reporters", fact.get("reporters")),
+        "universal_scope": enc.get("universal_scope"),
     }
     return ReportingRule.model_validate(rule)
 

@@ -120,11 +120,13 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
         Rules recorded before these fields existed have neither, so their cases take the
         same steps as before."""
         rule, timers = self.rule, inp.policy.timers
+        reports = [
+            (report, self._further_due(report))
+            for report in rule.additional_for(inp.concern.setting, inp.concern.circumstances)
+        ]
         further = [
-            asyncio.create_task(self._further(i, report))
-            for i, report in enumerate(
-                rule.additional_for(inp.concern.setting, inp.concern.circumstances)
-            )
+            asyncio.create_task(self._further(i, report, due))
+            for i, (report, due) in enumerate(reports)
         ]
         if rule.duty == Duty.permissive:
             if not await self._referral_approved():
@@ -157,6 +159,7 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
                         oral_due,
                         written_due,
                         workflow.info().workflow_id,
+                        further=reports,
                     ),
                     only=[self.reporter],
                 ),
@@ -273,14 +276,13 @@ class AbuseReportWorkflow(ConcernWorkflowBase):
 
     # -- a further report the same facts require ------------------------------------------------
 
-    async def _further(self, index: int, report: AdditionalReport) -> None:
+    def _further_due(self, report: AdditionalReport) -> datetime:
+        if report.deadline is None:  # "immediately": Confide's own short bound
+            return self.known_at + self.inp.policy.timers.oral_immediately
+        return due_at(report.deadline, self.known_at, self.calendar)
+
+    async def _further(self, index: int, report: AdditionalReport, due: datetime) -> None:
         """Report to a second agency on its own clock, and record the disclosure."""
-        timers = self.inp.policy.timers
-        due = (
-            due_at(report.deadline, self.known_at, self.calendar)
-            if report.deadline
-            else self.known_at + timers.oral_immediately
-        )
         words = AGENCY_WORDS[report.agency.kind]
         task = self._task(
             TaskKind.oral_report,
