@@ -72,6 +72,18 @@ SUBPOENA_BASIS = (
 )
 
 
+def short_notice(rule: LegalRequestRule, served_at: datetime, response_due: datetime) -> str:
+    """A sentence for the classifier when a subpoena allows less time than the jurisdiction's
+    shortest lawful response time ("" when it does not, or the rule does not say)."""
+    days = rule.response_min_days
+    if not isinstance(days, int) or response_due - served_at >= timedelta(days=days):
+        return ""
+    return (
+        f" It allows less than the {days} days {rule.jurisdiction} requires between service and "
+        f"production ({rule.response_basis or 'see the policy'}): that may make it defective."
+    )
+
+
 def release_basis(rule: LegalRequestRule, instrument: Instrument) -> str:
     """The basis a release under this instrument records: HIPAA's in the US, else the
     jurisdiction's privacy law (its rule's `privacy_basis`) naming the instrument."""

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         ORDER_LIKE,
         LegalRequest,
         release_basis,
+        short_notice,
     )
     from domain.records import Disclosure, NoticeRecord
     from domain.release import Selection, legal_authority
@@ -112,7 +113,8 @@ class LegalRequestWorkflow(RecordsReleaseBase):
                 f"Classify the {INSTRUMENT_TITLE[self.req.instrument]}",
                 "Check the instrument against the intake: its type, that it is signed, that the "
                 "issuer has authority over this clinic, and its scope. Outcome valid or "
-                "defective (answered with an objection; nothing is released).",
+                "defective (answered with an objection; nothing is released)."
+                + short_notice(self.rule, self.req.served_at, self.response_due),
                 expected=expected,
             )
         )
