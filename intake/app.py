@@ -1,6 +1,7 @@
 """The intake API clinic systems call (DESIGN.md §3)."""
 
 import asyncio
+import hmac
 import re
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -332,7 +333,8 @@ def create_app(
     def known_jurisdiction(jurisdiction: str) -> None:
         if jurisdiction not in jurisdictions():
             raise _invalid(
-                "jurisdiction", "not a jurisdiction Confide has policy for (e.g. US-CA, CA-ON, GB-ENG)"
+                "jurisdiction",
+                "not a jurisdiction Confide has policy for (e.g. US-CA, CA-ON, GB-ENG)",
             )
 
     @app.post("/v1/flags", status_code=202, response_model=FlagAccepted, dependencies=Limited)
@@ -603,11 +605,27 @@ def create_app(
                     "reason": "this task is not open in this case (unknown, or already completed)",
                 },
             )
-        code = body.code
-        if task.requires_code and not code:
-            # The code e-mailed to this person for this task: they proved who they are.
+        code = None
+        if task.requires_code:
+            # The code e-mailed to this person for this task: they proved who they are. A code
+            # in the body is checked here and never forwarded: a signed-in person's mistyped
+            # or stale code must not count towards the task's lockout (five would lock it).
             of_case = getattr(task, "case_id", "") or case_id
             code = derive_code(code_secret(), of_case, task_id, signed.id)
+            if body.code and not hmac.compare_digest(body.code.encode(), code.encode()):
+                raise HTTPException(
+                    422,
+                    {
+                        "error": "task not completed",
+                        "errors": [
+                            {
+                                "field": "code",
+                                "problem": "is not the code e-mailed to you for this task; "
+                                "leave it out (signing in is enough) or use that code",
+                            }
+                        ],
+                    },
+                )
         done = TaskCompletion(
             **body.model_dump(exclude={"task_id", "actor", "code"}),
             task_id=task_id,

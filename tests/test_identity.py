@@ -528,6 +528,14 @@ async def test_a_person_completes_a_release_approval_without_typing_a_code(
         headers=bearer(issuer.token("sup-kim")),
     )
     assert r.status_code == 403 and "signed in as sup-kim" in r.json()["error"]
+    # Her mistyped code is refused by the API and never reaches the workflow, where five
+    # would lock the task: signed in, she needs no code at all.
+    for _ in range(6):
+        r = await http.post(
+            url, json=decision | {"code": "AAAA-AAAA-AAAA"}, headers=bearer(issuer.token("po-diaz"))
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "code", r.text
+    assert not (await _open(http, case_id, "release_approval")).get("wrong_codes")
     # po-diaz signed in through OIDC approves without typing the code: the API fills in hers.
     r = await http.post(url, json=decision, headers=bearer(issuer.token("po-diaz")))
     assert r.status_code == 200, r.text
