@@ -13,6 +13,14 @@ def demo_clinic() -> Clinic:
     return clinic
 
 
+def sample_clinic(clinic_id: str) -> Clinic:
+    """A sample clinic of deploy/dev/clinics.json: "toronto-clinic" (CA-ON), "london-clinic"
+    (GB-ENG), or the demo clinic."""
+    clinic = ClinicDirectory.load(ROOT / "deploy/dev/clinics.json").get(clinic_id)
+    assert clinic is not None, clinic_id
+    return clinic
+
+
 def flag_body(flag_id: str = "F-1001", jurisdiction: str = "US-CA", **overrides) -> dict:
     """The DESIGN.md §3 sample flag, with distinctive fake PHI."""
     body = {

@@ -6,8 +6,12 @@ durations."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
+from domain.flags import Flag
+from harness.samples import sample_clinic
 from intake.cases import start_case
 from tests.conftest import make_worker
 from tests.support import demo_clinic, eventually
@@ -98,3 +102,151 @@ async def _kinds(handle, kind: str, count: int):
 
     tasks = [t for t in await handle.query(CaseWorkflow.tasks) if t.kind == kind]
     return tasks if len(tasks) >= count else None
+
+
+async def test_a_subpoena_allowing_less_than_californias_20_days_is_pointed_out(
+    ts_env, mail, smtp, ledger, records, task_queue
+):
+    # CCP 2020.410(c): production no earlier than 20 days after issuance (15 after service).
+    from domain.legal_request import LegalRequest
+    from intake.cases import start_legal_request
+    from tests.support import env_now, legal_request_body, task_of
+
+    client = ts_env.client
+    served = await env_now(ts_env)
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        for request_id, days, short in (("L-SHORT", 10, True), ("L-ENOUGH", 20, False)):
+            req = LegalRequest.model_validate(
+                legal_request_body(
+                    request_id=request_id,
+                    instrument="attorney_subpoena",
+                    served_at=served.isoformat(),
+                    response_due=(served + timedelta(days=days)).isoformat(),
+                )
+            )
+            started = await start_legal_request(client, task_queue, req, demo_clinic())
+            classify = await task_of(started.handle, "classify_request")
+            said = "allows less than the 20 days US-CA requires" in classify.instructions
+            assert said is short, classify.instructions
+            await started.handle.terminate("test over")
+
+
+def _sample_flag(path: str, at) -> Flag:
+
+    body = json.loads((Path(__file__).resolve().parent.parent / path).read_text())
+    body["flagged_at"] = at.isoformat()
+    return Flag.model_validate(body)
+
+
+async def test_an_ontario_child_abuse_flag_opens_the_reporters_own_duty_to_a_childrens_aid_society(
+    ts_env, mail, smtp, ledger, task_queue
+):
+    client = ts_env.client
+    known = await now(ts_env)
+    flag = _sample_flag("deploy/dev/sample-ontario-child-abuse-flag.json", known)
+    clinic = sample_clinic("toronto-clinic")
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_case(client, task_queue, flag, clinic)
+        oral = await open_task(started.handle, "oral_report")
+        # CYFSA s.125: immediately (Confide's one-hour bound), personally, to a society.
+        assert oral.due_at == known + timedelta(hours=1)
+        assert oral.assignee == "dr-tremblay" and oral.only_assignee
+        assert "children's aid society" in oral.instructions
+        duty = await eventually(
+            lambda: [
+                m
+                for m in mail.to("tremblay@toronto-clinic.test")
+                if "Mandated report required" in m["Subject"]
+            ]
+        )
+        text = duty[0].get_content()
+        assert "Child, Youth and Family Services Act" in text and "Demo Children's Aid" in text
+        await ts_env.sleep(timedelta(minutes=10))
+        await complete(
+            client, oral, actor="dr-tremblay", data=oral_data(known + timedelta(minutes=10))
+        )
+        written = await open_task(started.handle, "written_report")
+        await complete(
+            client, written, actor="dr-tremblay", outcome="submit", data={"reviewed": True}
+        )
+        result = await started.handle.result()
+    rows = ledger.for_case(started.case_id)
+    assert len(rows) == 2 and all(
+        "Personal Health Information Protection Act" in r.legal_basis for r in rows
+    )
+    assert not any("45 CFR" in r.legal_basis for r in rows)
+    assert result.status == "closed"
+
+
+async def test_an_england_threat_opens_a_permissive_supervisor_decision(
+    ts_env, mail, smtp, ledger, task_queue
+):
+    client = ts_env.client
+    flag = _sample_flag("deploy/dev/sample-england-threat-flag.json", await now(ts_env))
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_case(client, task_queue, flag, sample_clinic("london-clinic"))
+        assessment = await open_task(started.handle, "risk_assessment")
+        await complete(
+            client,
+            assessment,
+            actor="dr-okafor",
+            data={"serious_threat": True, "identifiable_victims": True, "imminent": False},
+        )
+        decision = await open_task(started.handle, "release_decision")
+        assert decision.role == "supervisor" and decision.requires_code
+        assert "UK GDPR" in decision.instructions and "45 CFR" not in decision.instructions
+        assert set(decision.choices) == {"warn_victim", "notify_law_enforcement"}
+        await complete(
+            client,
+            decision,
+            actor="sup-evans",
+            outcome="decline",
+            data={"actions": [], "reason": "risk managed in session"},
+        )
+        await eventually(
+            lambda: _gone(started.handle, decision.task_id),
+        )
+        await started.handle.terminate("test over")
+    assert ledger.for_case(started.case_id) == []
+
+
+async def test_an_england_child_abuse_flag_is_a_referral_decision_and_fgm_a_duty_to_the_police(
+    ts_env, mail, smtp, ledger, task_queue
+):
+    client = ts_env.client
+    known = await now(ts_env)
+    body_flag = abuse_flag(
+        "ENG-FGM", "GB-ENG", "child_abuse", known, circumstances=["female_genital_mutilation"]
+    ).model_dump(mode="json")
+    body_flag.update(clinic_id="london-clinic", clinician={"id": "dr-okafor"})
+    flag = Flag.model_validate(body_flag)
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_case(client, task_queue, flag, sample_clinic("london-clinic"))
+        referral = await open_task(started.handle, "release_decision")
+        # No statutory duty: the supervisor decides; the reporter may not decide it alone.
+        assert referral.role == "supervisor" and referral.choices == [
+            "notify_child_protective_agency"
+        ]
+        fgm = await open_task(started.handle, "oral_report")
+        assert fgm.task_id.endswith("further-1") and fgm.assignee == "dr-okafor"
+        assert fgm.due_at == known + timedelta(days=28)  # "before the end of one month"
+        assert "5B" in fgm.instructions
+        await complete(
+            client,
+            referral,
+            actor="sup-evans",
+            outcome="decline",
+            data={"actions": [], "reason": "already known to children's social care"},
+        )
+        await ts_env.sleep(timedelta(hours=2))
+        await complete(client, fgm, actor="dr-okafor", data=oral_data(known + timedelta(hours=2)))
+        result = await started.handle.result()
+    steps = [d.step.rsplit(".", 1)[1] for d in result.disclosures]
+    assert steps == ["further-1"]
+    assert "UK GDPR" in ledger.for_case(started.case_id)[0].legal_basis
+
+
+async def _gone(handle, task_id: str) -> bool:
+    from workflows.case import CaseWorkflow
+
+    return all(t.task_id != task_id for t in await handle.query(CaseWorkflow.tasks))
