@@ -315,6 +315,14 @@ def _reporting(rule: ReportingRule, title: str, t: Timers, width: int) -> list[s
                 "report now and in writing within 24 hours.",
             )
         )
+    if rule.duty.value == "permissive":
+        rows.append(
+            (
+                "duty",
+                "Permissive: the law does not require a report; a supervisor decides on a "
+                "referral, with an approval code, and only an approved referral is reported.",
+            )
+        )
     rows += [
         ("statute", rule.statute),
         ("how", rule.oral),
@@ -334,6 +342,24 @@ def _reporting(rule: ReportingRule, title: str, t: Timers, width: int) -> list[s
                     "the adult is not told of the report.",
                     "whether the adult is told",
                 ),
+            )
+        )
+    from domain.abuse_report import deadline_words
+
+    for extra in rule.additional:
+        when = [w for w in (extra.setting if extra.setting != "any" else "", extra.circumstance)]
+        rows.append(
+            (
+                "also",
+                f"{extra.name}: report to {extra.agency.description}, "
+                + (
+                    deadline_words(extra.deadline)
+                    if extra.deadline
+                    else f"immediately (Confide holds it to {duration_words(t.oral_immediately)})"
+                )
+                + f" ({extra.statute}); only when the flag says "
+                + " and ".join(str(w).replace("_", " ") for w in when if w)
+                + ".",
             )
         )
     rows.append(("confirmed", _confirmed(rule.unverified)))
