@@ -54,10 +54,10 @@ requires_reference = pytest.mark.skipif(
 )
 
 
-
 def us_jurisdictions() -> list[str]:
     """The US states and DC (the packs beyond the US are tested in test_policy_properties)."""
     return [j for j in jurisdictions() if j.startswith("US-")]
+
 
 def rule(code: str) -> DutyToWarnRule:
     return duty_to_warn_rule(f"US-{code}")

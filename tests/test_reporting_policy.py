@@ -53,10 +53,10 @@ requires_reference = pytest.mark.skipif(
 )
 
 
-
 def us_covered(kind: str) -> list[str]:
     """Sourced US rules of this kind (the packs beyond the US: test_policy_properties)."""
     return [j for j in covered(kind) if j.startswith("US-")]
+
 
 def rule(code: str, kind: str = "child_abuse") -> ReportingRule:
     return reporting_rule(f"US-{code}", kind)
