@@ -250,3 +250,30 @@ async def _gone(handle, task_id: str) -> bool:
     from workflows.case import CaseWorkflow
 
     return all(t.task_id != task_id for t in await handle.query(CaseWorkflow.tasks))
+
+
+async def test_an_oregon_elder_case_runs_on_oregons_statute_not_the_default(
+    ts_env, mail, smtp, ledger, task_queue
+):
+    client = ts_env.client
+    known = await now(ts_env)
+    flag = abuse_flag("OR-ELDER", "US-OR", "elder_abuse", known)
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_case(client, task_queue, flag, demo_clinic())
+        oral = await open_task(started.handle, "oral_report")
+        # ORS 124.065(1): "immediately" (Confide's one-hour bound), to DHS or law enforcement.
+        assert oral.due_at == known + timedelta(hours=1)
+        assert "Department of Human Services" in oral.instructions
+        duty = await eventually(
+            lambda: [
+                m
+                for m in mail.to("lee@demo-clinic.test")
+                if "Mandated report required" in m["Subject"]
+            ]
+        )
+        text = " ".join(duty[0].get_content().split())
+        # Oregon's own statute, not the default rule: the only value still unconfirmed is
+        # whether telling someone else discharges the duty (124.060(1) "or cause a report to
+        # be made"), and the e-mail says exactly that.
+        assert "124.060" in text and "not yet verified (delegation)." in text
+        await started.handle.terminate("test over")

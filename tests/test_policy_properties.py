@@ -57,7 +57,6 @@ def test_every_rule_of_every_path_loads_and_cites_a_source(code):
 # test fails both when one of these gains a rule (shrink the set) and when any other
 # jurisdiction falls back to a default.
 STILL_ON_DEFAULT = {
-    "elder_abuse": set("HI ID KS LA ME MS MT ND NE NM OR RI SD UT VT".split()),
     "legal_requests": set("ND OH OK OR PA RI SC SD TN TX UT VA VT WA WI WV WY".split()),
 }
 

@@ -24,7 +24,6 @@ from domain.reporting import (
     ReportingRule,
     Unit,
     WrittenReport,
-    default_rule,
     due_at,
 )
 from intake.policy_store import calendar_for, covered, holidays_for, reporting_rule
@@ -88,21 +87,49 @@ def test_all_51_child_jurisdictions_load_as_sourced_rules():
         assert not r.default
 
 
-def test_36_elder_jurisdictions_load_and_exactly_the_missing_15_fall_back_to_the_default():
-    assert len(us_covered("elder_abuse")) == 36
-    assert set(us_covered("elder_abuse")) | {f"US-{s}" for s in ELDER_MISSING} == {
-        f"US-{s}" for s in STATES_AND_DC
-    }
+def test_all_51_elder_jurisdictions_load_the_15_the_reference_lacked_from_confides_research():
+    assert us_covered("elder_abuse") == sorted(f"US-{s}" for s in STATES_AND_DC)
     for state in STATES_AND_DC:
         r = rule(state, "elder_abuse")
-        if state in ELDER_MISSING:
-            assert r == default_rule(f"US-{state}", "elder_abuse")
-            assert r.default and r.statute == "unverified"
-            assert r.written == WrittenReport.required
-            assert r.written_deadline == Deadline(amount=24, unit=Unit.hours, clock=Clock.knowledge)
-        else:
-            assert not r.default, state
-            assert r.kind == "elder_abuse" and r.jurisdiction == f"US-{state}"
+        assert not r.default and r.statute != "unverified", state
+        if state in ELDER_MISSING:  # tools/reference/supplement/elder_abuse/<ST>.json
+            assert (
+                "supplement"
+                in json.loads((POLICY_DATA / "elder_abuse.json").read_text())["_meta"][
+                    "encoded_from"
+                ]
+            )
+
+
+@pytest.mark.parametrize(
+    ("state", "statute", "oral_hours", "written"),
+    [
+        # Each value read in the statute (the research file cites the page).
+        ("OR", "124.060", None, WrittenReport.not_required),  # ORS 124.065(1) "immediately"
+        ("NM", "27-7-30", None, WrittenReport.not_required),  # "immediately"
+        ("VT", "6903", 48, WrittenReport.not_required),  # 33 V.S.A. 6903: within 48 hours
+        ("ID", "39-5303", 24, WrittenReport.not_required),  # 24 h; police in 4 h (additional)
+        ("ME", "3477", None, WrittenReport.if_requested),  # immediately; written if requested
+        ("SD", "22-46-9", 24, WrittenReport.not_required),  # 24 hours (agency pages)
+    ],
+)
+def test_elder_rules_from_the_research_say_what_the_statute_says(
+    state, statute, oral_hours, written
+):
+    r = rule(state, "elder_abuse")
+    assert statute in r.statute
+    assert (r.oral_deadline.amount if r.oral_deadline else None) == oral_hours
+    assert r.written == written
+
+
+def test_idaho_adds_the_4_hour_police_report_for_death_or_serious_injury():
+    r = rule("ID", "elder_abuse")
+    extra = r.additional_for("community", ["serious_bodily_injury"])
+    assert [a.deadline.amount for a in extra] == [4] and extra[0].agency.kind.value == (
+        "law_enforcement"
+    )
+    assert [a.circumstance.value for a in r.additional_for(None, ["death"])] == ["death"]
+    assert r.additional_for(None, []) == []
 
 
 @requires_reference

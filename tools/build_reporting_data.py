@@ -703,6 +703,82 @@ ELDER: dict[str, dict] = {
     },
 }
 
+# Confide's own research (tools/reference/supplement/elder_abuse/, 2026-12-05): the 15 states
+# the shared reference lacked. Agency strings the generic reader cannot classify are mapped here.
+ELDER.update(
+    {
+        "HI": {},
+        "ID": {
+            "agencies": {1: []},
+            "additional": [
+                {
+                    "name": f"maltreatment that resulted in {what}",
+                    "agency": {
+                        "kind": LE,
+                        "description": "the appropriate law enforcement agency, within 4 hours",
+                    },
+                    "deadline": _dl(4),
+                    "circumstance": circumstance,
+                    "statute": "Idaho Code 39-5303 (2023 text)",
+                    "sources": [],  # the state entry's own (encode fills them in)
+                }
+                for what, circumstance in (
+                    ("serious physical injury", "serious_bodily_injury"),
+                    ("death", "death"),
+                )
+            ],
+            "note": "The 4-hour report to law enforcement (death or serious physical injury) "
+            "is an additional report beside the 24-hour one.",
+        },
+        "KS": {"agencies": {2: [(APS, "facility", None)]}},
+        "LA": {"agencies": {3: [(LIC, "facility", None)]}},
+        "ME": {"agencies": {1: [(LE, "always", None)]}},
+        "MS": {
+            "agencies": {
+                2: [
+                    (LIC, "facility", "care facilities: the State Department of Health"),
+                    (
+                        PROS,
+                        "facility",
+                        "care facilities: the Attorney General's Medicaid Fraud Control Unit",
+                    ),
+                ]
+            }
+        },
+        "MT": {
+            "agencies": {
+                0: [(APS, "community", None)],
+                1: [(PROS, "community", None)],
+                2: [(OMB, "facility", None), (APS, "facility", None)],
+                3: [],
+            },
+            "note": "A report about the department itself goes to the county attorney only "
+            "(52-3-811(2)); kept in agencies_reference.",
+        },
+        "ND": {},
+        "NE": {},
+        "NM": {"agencies": {1: [(APS, "facility", None)]}},
+        "OR": {"agencies": {2: [(APS, "facility", None)]}},
+        "RI": {
+            "agencies": {
+                0: [(APS, "always", None)],
+                2: [(LIC, "facility", None), (OMB, "facility", None)],
+                3: [(LIC, "facility", None)],
+                4: [(APS, "facility", None)],
+            }
+        },
+        "SD": {
+            "delegation": "non_delegable",
+            "unverified": ["delegation"],
+            "note": "Professionals under 22-46-9 (therapists, psychologists, counselors) report "
+            "directly; facility staff report to the person in charge (agency pages, secondary "
+            "source): non_delegable for Confide's reporters, unverified.",
+        },
+        "UT": {"agencies": {1: [(LE, "always", None)], 2: []}},
+        "VT": {"agencies": {1: [(LIC, "facility", None)], 2: [(LE, "always", None)]}},
+    }
+)
+
 # Delegation/supervisor texts that do not settle whether telling a supervisor or the person in
 # charge discharges the reporter's own duty ('report or cause a report to be made', anti-
 # retaliation or anti-impeding rules, a referral-ID rule, a delegate rule the schema has no value
@@ -967,7 +1043,9 @@ def encode(kind: str, state: str, fact: dict) -> ReportingRule:
         "notes": " ".join(_sentence(p) for p in notes_parts if p) or None,
         # What the first schema could not say (issue 13), from the override where a statute
         # needs it: a second report on its own clock, who must report, a partial universal duty.
-        "additional": enc.get("additional", []),
+        "additional": [
+            {**a, "sources": a["sources"] or _sources(fact)} for a in enc.get("additional", [])
+        ],
         "reporters": enc.get("reporters", fact.get("reporters")),
         "universal_scope": enc.get("universal_scope"),
     }
