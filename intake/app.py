@@ -24,7 +24,7 @@ from domain.case import CaseStatus
 from domain.clinic import Clinic, ClinicDirectory, Role, StaffLinks
 from domain.flags import Flag, case_id_for
 from domain.legal_request import LegalRequest
-from domain.tasks import TaskCompletion, TaskView
+from domain.tasks import TaskCompletion, TaskView, normalize_code
 from infra.codec import EncryptionCodec
 from infra.ledger_db import Ledger
 from infra.records_db import RecordsStore
@@ -612,7 +612,8 @@ def create_app(
             # or stale code must not count towards the task's lockout (five would lock it).
             of_case = getattr(task, "case_id", "") or case_id
             code = derive_code(code_secret(), of_case, task_id, signed.id)
-            if body.code and not hmac.compare_digest(body.code.encode(), code.encode()):
+            typed, ours = normalize_code(body.code or ""), normalize_code(code)
+            if body.code and not hmac.compare_digest(typed.encode(), ours.encode()):
                 raise HTTPException(
                     422,
                     {

@@ -249,8 +249,19 @@ def test_working_day_arithmetic_matches_the_workflow_expectation():
 
 
 async def test_state_without_data_gets_the_conservative_default_marked_unverified(
-    ts_env, mail, smtp, ledger, task_queue
+    ts_env, mail, smtp, ledger, task_queue, monkeypatch
 ):
+    # Every US state now has an elder rule; a jurisdiction without one (a pack lacking a path,
+    # a rule withdrawn) still gets the default. Hawaii's rule is withdrawn for this case.
+    import intake.policy_store as store
+    from domain.reporting import default_rule
+
+    sourced = store.reporting_rule
+    monkeypatch.setattr(
+        store,
+        "reporting_rule",
+        lambda j, k: default_rule(j, k) if (j, k) == ("US-HI", "elder_abuse") else sourced(j, k),
+    )
     client = ts_env.client
     known = await now(ts_env)
     flag = abuse_flag("HI-ELDER", "US-HI", "elder_abuse", known)
