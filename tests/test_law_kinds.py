@@ -6,9 +6,12 @@ durations."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import timedelta
 from pathlib import Path
+
+from temporalio.service import RPCError
 
 from domain.flags import Flag
 from harness.samples import sample_clinic
@@ -206,7 +209,9 @@ async def test_an_england_threat_opens_a_permissive_supervisor_decision(
         await eventually(
             lambda: _gone(started.handle, decision.task_id),
         )
-        await started.handle.terminate("test over")
+        # Declined, the case may close on its own before this: either way it is over.
+        with contextlib.suppress(RPCError):
+            await started.handle.terminate("test over")
     assert ledger.for_case(started.case_id) == []
 
 
