@@ -8,9 +8,7 @@ from harness.runtime import ROOT
 
 def demo_clinic() -> Clinic:
     """The demo clinic of DESIGN.md §4 (the same file `make run` uses)."""
-    clinic = ClinicDirectory.load(ROOT / "deploy/dev/clinics.json").get("demo-clinic")
-    assert clinic is not None
-    return clinic
+    return sample_clinic("demo-clinic")
 
 
 def sample_clinic(clinic_id: str) -> Clinic:
