@@ -133,6 +133,10 @@ class ConcernStatus(BaseModel):
     revision: int = 0
     # The patient's agreement to the disclosure, where one was recorded (who, when, what).
     patient_consent: PatientConsent | None = None
+    # Set only by the API's view: the concern did not answer its query (its worker busy or
+    # restarting), so this is what the case last heard of it, whose notices and disclosures
+    # may be missing. Never set inside a workflow.
+    stale: bool = False
 
 
 class CaseStatus(BaseModel):

@@ -242,7 +242,7 @@ async def fresh_concerns(client: Client, status: CaseStatus) -> CaseStatus:
                 "status", result_type=ConcernStatus, rpc_timeout=timedelta(seconds=5)
             )
         except (RPCError, TemporalError):
-            return c
+            return c.model_copy(update={"stale": True})
 
     # All at once: an abuse case has a concern per victim and reporter.
     concerns = list(await asyncio.gather(*(fresh(c) for c in status.concerns)))

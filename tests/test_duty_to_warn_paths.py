@@ -263,3 +263,19 @@ async def _action_task(handle, action):
         (t for t in tasks if t.kind == "record_action" and action.replace("_", " ") in t.title),
         None,
     )
+
+
+async def test_a_concern_that_cannot_answer_is_shown_stale_not_silently_empty(
+    ts_env, mail, smtp, ledger, task_queue
+):
+    client = ts_env.client
+    flag = threat_flag("CA-STALE", {"name": "Pat Quiet", "phone": "+1-555-0177"})
+    async with make_worker(client, task_queue, smtp[0].port, ledger):
+        started = await start_case(client, task_queue, flag, demo_clinic())
+        await open_task(started.handle, "risk_assessment")
+        status = await started.handle.query(CaseWorkflow.status)
+        assert not any(c.stale for c in (await fresh_concerns(client, status)).concerns)
+    # No worker now: the concern's query goes unanswered, and the view says so (its notices
+    # and disclosures are what the case last heard, which in history version 3 is none).
+    view = await fresh_concerns(client, status)
+    assert [c.stale for c in view.concerns] == [True]

@@ -184,6 +184,11 @@ async def case_view(http: httpx.AsyncClient, case_id: str) -> dict | None:
     return r.json() if r.status_code == 200 else None
 
 
+def _stale(view: dict) -> bool:
+    """Some concern did not answer the view's query: its notices and disclosures may be missing."""
+    return any(x.get("stale") for x in view.get("concerns") or [])
+
+
 async def quiet(client: Client, workflow_id: str) -> bool:
     """The workflow and its children have nothing in flight: no activity, no workflow task,
     and none of them failed or was terminated (waiting on a timer or a person is quiet)."""
@@ -269,7 +274,7 @@ async def drive(
                     await complete_open_tasks(client_of(), sink, c, view)
                 continue
             sending = [n for n in view.get("notifications", []) if n["status"] == "sending"]
-            if sending or not await quiet(client_of(), c.case_id):
+            if sending or _stale(view) or not await quiet(client_of(), c.case_id):
                 calm[c.case_id] = 0
                 continue
             calm[c.case_id] = calm.get(c.case_id, 0) + 1
@@ -284,6 +289,11 @@ async def final_views(http: httpx.AsyncClient, cases: list[Case]) -> list[str]:
     changed = []
     for c in cases:
         view = await case_view(http, c.case_id)
+        for _ in range(60):  # a concern that did not answer is shown as last heard of: ask again
+            if view is None or not _stale(view):
+                break
+            await asyncio.sleep(0.5)
+            view = await case_view(http, c.case_id)
         if view is not None:
             if c.view is not None and view.get("disclosures") != c.view.get("disclosures"):
                 changed.append(c.case_id)
