@@ -108,9 +108,7 @@ CHILD: dict[str, dict] = {
         "universal": True,
         "note": "Oral bound 48 h is the professionals' bound ('not later than the 48th hour after "
         "first suspecting'); non-professionals must report immediately, hence universal "
-        "(legal-facts 11.3: 'TX per its existing entry'). Written: the reference found "
-        "'no separate written follow-up deadline' but no source saying none is required "
-        "(legal-facts 4: 'none specified [U]'), so written stays unverified. "
+        "(legal-facts 11.3: 'TX per its existing entry'). Written: see the re-read. "
         "supervisor_rule: 'may not delegate' -> non_delegable.",
     },
     "FL": {
@@ -123,10 +121,9 @@ CHILD: dict[str, dict] = {
         "written": REQ,
         "written_deadline": _dl(48, clock="oral_report"),
         "delegation": "non_delegable",
-        "note": "Written 'confirmation ... within 48 hours' (secondary): the reference does not "
-        "say what the 48 h run from; encoded from the oral report (a confirmation of "
-        "it) - confirm against 325 ILCS 5/7. supervisor_rule: reporting only to a "
-        "superior does not satisfy the duty -> non_delegable.",
+        "note": "Written: the 48-hour confirmation was repealed (see the re-read). "
+        "supervisor_rule: reporting only to a superior does not satisfy the duty -> "
+        "non_delegable.",
     },
     "WA": {
         "oral_hours": 48,
@@ -148,10 +145,9 @@ CHILD: dict[str, dict] = {
                 )
             ]
         },
-        "note": "Written 48 h: the reference gives no clock; encoded from the oral report (the "
-        "oral report is made immediately) - confirm against c.119 s.51A. "
-        "supervisor_rule: staff may instead notify the person in charge, who becomes "
-        "responsible -> person_in_charge. The optional second route also names the "
+        "note": "Written 48 h: clock from the re-read. supervisor_rule: staff may instead "
+        "notify the person in charge, who becomes responsible -> person_in_charge. The "
+        "optional second route also names the "
         "Office of the Child Advocate, which has no agency kind; filed as law_enforcement "
         "with the reference wording.",
     },
@@ -182,8 +178,7 @@ CHILD: dict[str, dict] = {
         "oral_hours": 24,
         "written": U,
         "note": "Oral bound 24 h ('penalty applies if not reported within 24 hours of first "
-        "suspicion'). The reference says nothing about a written report (legal-facts 4: "
-        "'-', unsourced), so written stays unverified.",
+        "suspicion'). Written: see the re-read.",
     },
     "AL": {},
     "AK": {"agencies": {2: [(LE, "always", None)]}},
@@ -300,11 +295,9 @@ CHILD: dict[str, dict] = {
     "IA": {
         "written_deadline": _dl(48, clock="oral_report"),
         "agencies": {1: [(LE, "always", None)]},
-        "note": "Written: older 232.70 required a written report within 48 h after the oral "
-        "report; a newer copy reads oral-only. written stays unverified; the older "
-        "48 h-from-oral deadline is kept as written_deadline (also unverified) so a "
-        "workflow that files anyway has the older bound. Delegation: 'duty appears "
-        "individual' is not confirmed (legal-facts 11.1: [U]) -> unverified.",
+        "note": "Written: the current 232.70(1) reads oral-only (see the re-read). "
+        "Delegation: 'duty appears individual' is not confirmed (legal-facts 11.1: [U]) "
+        "-> unverified.",
     },
     "KS": {
         "agencies": {1: [(ME, "death", None)]},
@@ -485,10 +478,8 @@ ELDER: dict[str, dict] = {
         "conditional": "mandatory only where the eligible adult (60+, or 18-59 with disability, "
         "in a domestic setting) is unable to seek assistance because of "
         "disability/impairment, for abuse etc. within the previous 12 months",
-        "note": "Oral bound 24 h ('within 24 hours after developing the belief'). Written: the "
-        "reference gives none (legal-facts 5: '-', the report may be via an internet "
-        "tool) and no source says none is required -> unverified. scope_note encoded as "
-        "`conditional`.",
+        "note": "Oral bound 24 h ('within 24 hours after developing the belief'). Written: "
+        "see the re-read. scope_note encoded as `conditional`.",
     },
     "WA": {
         "oral_hours": None,
@@ -504,8 +495,7 @@ ELDER: dict[str, dict] = {
         "covers": "elder = 60 or older; licensed psychologists, social workers and family "
         "counselors are listed reporters",
         "agencies": {0: [(APS, "community", None)], 1: [(LIC, "facility", None)]},
-        "note": "Written 48 h: the reference gives no clock; encoded from the verbal report "
-        "('immediately, verbal report') - confirm against c.19A s.15. Delegation: "
+        "note": "Written 48 h: clock from the re-read. Delegation: "
         "home-health/homemaker agency staff report to the executive director, who "
         "reports -> person_in_charge (those staff only). Nursing/rest-home abuse goes to "
         "DPH, filed as licensing_agency (facility).",
@@ -617,11 +607,12 @@ ELDER: dict[str, dict] = {
         "staff member's report.",
     },
     "VA": {
+        # The death report's recipients come from the re-read; they stay unverified until
+        # counsel reads 63.2-1606 in full (the re-read found them on an agency page).
         "unverified": ["agencies"],
         "agencies": {2: []},
-        "note": "The recipient of the immediate report of a suspected abuse death (63.2-1606) is "
-        "not confirmed: no route encoded, agencies unverified. Delegation: only an EMS "
-        "rule was found ('no general delegation found') -> unverified.",
+        "note": "Delegation: only an EMS rule was found ('no general delegation found') -> "
+        "unverified.",
     },
     "NV": {
         "agencies": {3: []},
@@ -758,7 +749,17 @@ ELDER.update(
         "ND": {},
         "NE": {},
         "NM": {"agencies": {1: [(APS, "facility", None)]}},
-        "OR": {"agencies": {2: [(APS, "facility", None)]}},
+        "OR": {
+            "agencies": {2: [(APS, "facility", None)]},
+            "delegation": "non_delegable",
+            "note": "Delegation: ORS 124.060(1) says the official 'shall report or cause a report "
+            "to be made'. Someone else may place the call, but nothing in the section "
+            "discharges the official's duty until a report is made, so the task stays with "
+            "the reporter (non_delegable); the workflow treated the unsettled value the same "
+            "way. ORS 124.060(2) exempts a psychiatrist or psychologist from reporting what "
+            "was learned in privileged communication; the clinician decides that when the "
+            "flag is raised.",
+        },
         "RI": {
             "agencies": {
                 0: [(APS, "always", None)],
@@ -968,11 +969,33 @@ def _universal(fact: dict, enc: dict) -> bool:
     return isinstance(value, str) and not _is_unverified(value)
 
 
+JUDGEMENT_CALLS = ROOT / "tools" / "reference" / "supplement" / "judgement_calls.json"
+# The fields a re-read may change, and how: a value for the override of the same name, or
+# (agencies) routes the reference's strings could not give.
+REREAD_FIELDS = ("written", "written_deadline", "agencies")
+
+
+def rereads(kind: str, state: str, path: Path = JUDGEMENT_CALLS) -> list[dict]:
+    """The re-reads of this rule's judgement calls that changed a value (issue 13): each names
+    the field, the new value, why, and the sources read."""
+    calls = json.loads(path.read_text()) if path.exists() else []
+    out = []
+    for call in calls:
+        if not call["changed"] or call["kind"] != kind or call["jurisdiction"] != f"US-{state}":
+            continue
+        if call["field"] not in REREAD_FIELDS:
+            raise ValueError(f"{kind} {state}: a re-read changes {call['field']!r}; encode it")
+        out.append(call)
+    return out
+
+
 def encode(kind: str, state: str, fact: dict) -> ReportingRule:
     """One reference entry as a validated ReportingRule."""
     enc = (CHILD if kind == "child_abuse" else ELDER).get(state)
     if enc is None:
         raise ValueError(f"{kind} {state}: no entry in the override dict (add one, even empty)")
+    changed = rereads(kind, state)
+    enc = {**enc, **{c["field"]: c["value"] for c in changed if c["field"] != "agencies"}}
     unverified: list[str] = []
 
     def mark(field: str) -> None:
@@ -1014,6 +1037,8 @@ def encode(kind: str, state: str, fact: dict) -> ReportingRule:
         notes_parts.append(f"Universal (reference): {fact['universal']}")
     if enc.get("note"):
         notes_parts.append(f"Encoding: {enc['note']}")
+    for c in changed:
+        notes_parts.append(f"Re-read ({c['field']}, {c['statute']}): {c['why']}")
     conditional = enc.get("conditional")
     if (kind, state) in CONDITIONAL_FROM_NOTES:
         conditional = fact["notes"]
@@ -1028,7 +1053,8 @@ def encode(kind: str, state: str, fact: dict) -> ReportingRule:
         "written_deadline": written_deadline,
         "written_form": enc.get("written_form"),
         "written_note": fact.get("written_note"),
-        "agencies": _agencies(kind, state, fact["agencies"], enc),
+        "agencies": _agencies(kind, state, fact["agencies"], enc)
+        + [route for c in changed if c["field"] == "agencies" for route in c["value"]],
         "agencies_reference": list(fact["agencies"]),
         "delegation": delegation,
         "delegation_note": fact.get("delegation"),
@@ -1038,7 +1064,7 @@ def encode(kind: str, state: str, fact: dict) -> ReportingRule:
         "universal": _universal(fact, enc),
         "covers": covers,
         "penalty": penalty,
-        "sources": _sources(fact),
+        "sources": list(dict.fromkeys(_sources(fact) + [u for c in changed for u in c["sources"]])),
         "unverified": unverified,
         "notes": " ".join(_sentence(p) for p in notes_parts if p) or None,
         # What the first schema could not say (issue 13), from the override where a statute
