@@ -112,15 +112,20 @@ def authorization_held_notice(
 def privilege_letter(
     req: LegalRequest, clinic: Clinic, rule: LegalRequestRule, now: datetime
 ) -> str:
-    """The assertion of the psychotherapist-patient privilege and objection to production."""
-    return "\n\n".join(
-        [
-            f"{clinic.name}\n{local_date(now, clinic.timezone)}",
-            f"To: {req.requester.name}\n{req.requester.address}",
-            f"Re: {_what(req)}",
-            f"{clinic.name} has received {_what(req)}, served on "
-            f"{local_date(req.served_at, clinic.timezone)}, asking for records described as "
-            f"{_scope(req)}.",
+    """The assertion of the psychotherapist-patient privilege and objection to production.
+
+    Outside the US (a rule with a `privacy_basis`) there may be no therapist's privilege to
+    assert (England has none): the letter objects on the patient's behalf and names the privacy
+    law a disclosure would rest on, not HIPAA."""
+    if rule.privacy_basis:
+        middle = [
+            "To the extent any such records exist, they are confidential health records. On the "
+            f"patient's behalf we object to their production ({rule.privilege}).",
+            "We will produce no records unless a court orders it or the patient consents in "
+            f"writing; any disclosure we make will rest on {rule.privacy_basis}.",
+        ]
+    else:
+        middle = [
             "To the extent any such records exist, they are confidential communications "
             "between a patient and a psychotherapist. On the patient's behalf we assert the "
             f"psychotherapist-patient privilege ({rule.privilege}) and object to their "
@@ -131,6 +136,16 @@ def privilege_letter(
             "object passed without objection, or a qualified protective order. Records of a "
             "substance-use-disorder program are never released on a subpoena alone "
             "(42 CFR Part 2).",
+        ]
+    return "\n\n".join(
+        [
+            f"{clinic.name}\n{local_date(now, clinic.timezone)}",
+            f"To: {req.requester.name}\n{req.requester.address}",
+            f"Re: {_what(req)}",
+            f"{clinic.name} has received {_what(req)}, served on "
+            f"{local_date(req.served_at, clinic.timezone)}, asking for records described as "
+            f"{_scope(req)}.",
+            *middle,
             f"Please direct any questions to {clinic.reply_to}.",
         ]
     )
@@ -153,9 +168,15 @@ def defective_letter(req: LegalRequest, clinic: Clinic, now: datetime) -> str:
 
 
 def patient_notice(
-    req: LegalRequest, clinic: Clinic, case_id: str, window_ends: datetime, asserting: bool
+    req: LegalRequest,
+    clinic: Clinic,
+    case_id: str,
+    window_ends: datetime,
+    asserting: bool,
+    privilege: bool = True,
 ) -> Notice:
-    """The patient's notice of a subpoena for their records and of their right to object."""
+    """The patient's notice of a subpoena for their records and of their right to object.
+    `privilege`: the jurisdiction has a therapist's privilege to assert (not England)."""
     name = req.patient.name or "patient"
     body = "\n\n".join(
         [
@@ -164,7 +185,11 @@ def patient_notice(
             f"({_scope(req)}). The request came from {req.requester.name}.",
             "We have not released anything. "
             + (
-                "We are asserting the psychotherapist-patient privilege on your behalf."
+                (
+                    "We are asserting the psychotherapist-patient privilege on your behalf."
+                    if privilege
+                    else "We are objecting to the release on your behalf."
+                )
                 if asserting
                 else "You gave us a written waiver or authorization; even so we release "
                 "nothing before your time to object has passed."
@@ -179,9 +204,16 @@ def patient_notice(
 
 
 def cover_letter(
-    req: LegalRequest, clinic: Clinic, basis: str, count: int, approved_by: str, now: datetime
+    req: LegalRequest,
+    clinic: Clinic,
+    basis: str,
+    count: int,
+    approved_by: str,
+    now: datetime,
+    us: bool = True,
 ) -> str:
-    """The packet's cover letter: what is enclosed, under which authority, nothing more."""
+    """The packet's cover letter: what is enclosed, under which authority, nothing more.
+    `us`: a US clinic, whose further-disclosure warning names state and federal law."""
     return "\n\n".join(
         [
             f"{clinic.name}\n{local_date(now, clinic.timezone)}",
@@ -194,7 +226,8 @@ def cover_letter(
             "unless the instrument expressly and lawfully reaches them. Each record's SHA-256 "
             "digest is listed so the copy can be verified.",
             "These records are confidential. They are produced for use in this proceeding only; "
-            "further disclosure may be prohibited by state and federal law.",
+            "further disclosure may be prohibited by "
+            + ("state and federal law." if us else "law."),
             f"Release approved by the clinic's privacy officer ({approved_by}). "
             f"Questions: {clinic.reply_to}.",
         ]

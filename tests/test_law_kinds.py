@@ -14,12 +14,16 @@ from pathlib import Path
 from temporalio.service import RPCError
 
 from domain.flags import Flag
+from domain.legal_letters import cover_letter, patient_notice, privilege_letter
+from domain.legal_request import LegalRequest, release_basis
 from harness.samples import sample_clinic
-from intake.cases import start_case
+from intake.cases import fresh_concerns, start_case
+from intake.policy_store import legal_rule
 from tests.conftest import make_worker
-from tests.support import demo_clinic, eventually
+from tests.support import demo_clinic, eventually, legal_request_body
 from tests.test_abuse_report_workflow import abuse_flag, now, oral_data
 from tests.test_duty_to_warn_workflow import complete, open_task
+from workflows.case import CaseWorkflow
 
 
 async def test_ca_elder_serious_bodily_injury_in_a_facility_adds_the_2_hour_police_report(
@@ -277,8 +281,31 @@ async def test_an_oregon_elder_case_runs_on_oregons_statute_not_the_default(
             ]
         )
         text = " ".join(duty[0].get_content().split())
-        # Oregon's own statute, not the default rule: the only value still unconfirmed is
-        # whether telling someone else discharges the duty (124.060(1) "or cause a report to
-        # be made"), and the e-mail says exactly that.
-        assert "124.060" in text and "not yet verified (delegation)." in text
+        # Oregon's own statute, not the default rule, and nothing in it left unverified
+        # (124.060(1) "or cause a report to be made" read as the reporter's own duty).
+        assert "124.060" in text and "not yet verified" not in text
+        status = await fresh_concerns(client, await started.handle.query(CaseWorkflow.status))
+        assert not status.policy_unverified
+        assert [c.policy_unverified for c in status.concerns] == [False]
         await started.handle.terminate("test over")
+
+
+def test_letters_outside_the_us_object_under_their_own_law_not_hipaa():
+    req = LegalRequest.model_validate(legal_request_body(jurisdiction="GB-ENG"))
+    clinic = sample_clinic("london-clinic")
+    now = req.served_at
+    rule = legal_rule("GB-ENG")
+    letter = privilege_letter(req, clinic, rule, now)
+    assert "Data Protection Act 2018" in letter and "UK GDPR" in letter
+    assert "164.512" not in letter and "42 CFR" not in letter
+    assert "assert the psychotherapist-patient privilege" not in letter  # England has none
+    notice = patient_notice(req, clinic, "london-clinic.L-1", now, asserting=True, privilege=False)
+    assert "objecting to the release on your behalf" in notice.body
+    assert "privilege" not in notice.body
+    cover = cover_letter(
+        req, clinic, release_basis(rule, req.instrument), 1, "po-hughes", now, us=False
+    )
+    assert "Data Protection Act 2018" in cover and "state and federal" not in cover
+    # A US clinic's letter is unchanged: the privilege and HIPAA's satisfactory assurance.
+    us = privilege_letter(req, sample_clinic("demo-clinic"), legal_rule("US-CA"), now)
+    assert "psychotherapist-patient privilege (Cal. Evid. Code" in us and "164.512(e)(1)(ii)" in us

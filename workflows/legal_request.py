@@ -285,7 +285,12 @@ class LegalRequestWorkflow(RecordsReleaseBase):
                         "patient",
                         self.req.patient.email,
                         patient_notice(
-                            self.req, inp.clinic, inp.case_id, self.window_ends, asserting
+                            self.req,
+                            inp.clinic,
+                            inp.case_id,
+                            self.window_ends,
+                            asserting,
+                            privilege=not self.rule.privacy_basis,
                         ),
                         reply_to=inp.clinic.reply_to,
                     ),
@@ -302,7 +307,12 @@ class LegalRequestWorkflow(RecordsReleaseBase):
                 "Mail the patient a notice of the subpoena and of their right to object (the "
                 "text is the task's document) to the address on file; record when.",
                 document=patient_notice(
-                    self.req, inp.clinic, inp.case_id, self.window_ends, asserting
+                    self.req,
+                    inp.clinic,
+                    inp.case_id,
+                    self.window_ends,
+                    asserting,
+                    privilege=not self.rule.privacy_basis,
                 ).body,
             )
         )
@@ -330,7 +340,13 @@ class LegalRequestWorkflow(RecordsReleaseBase):
                 recipient_address=req.requester.address,
                 packet_title=f"Records produced in response to {INSTRUMENT_TITLE[req.instrument]}",
                 letter=lambda count, approver: cover_letter(
-                    req, clinic, basis, count, approver, workflow.now()
+                    req,
+                    clinic,
+                    basis,
+                    count,
+                    approver,
+                    workflow.now(),
+                    us=not self.rule.privacy_basis,
                 ),
                 mail_body=lambda sha256: _packet_mail_body(req, clinic.name, sha256),
                 filename=f"{self.inp.case_id}-records.pdf",
