@@ -530,6 +530,17 @@ def code_recipients(task: TaskFields, clinic: Clinic, roles: list[Role]) -> list
     return people
 
 
+def _recent(task: Task, data: dict[str, Any]) -> dict[str, Any]:
+    """The example's times of past events (`called_at`, `done_at`...) set to when the task
+    opened, in the zone of the events' earliest time where there is one: a fixed sample date
+    would be refused as "before the clinic learned of it" when pasted as it stands."""
+    when = task.created_at
+    earliest = task.events_not_before
+    if earliest is not None:
+        when = max(when, earliest).astimezone(earliest.tzinfo)
+    return {k: when.isoformat() if k.endswith("_at") else v for k, v in data.items()}
+
+
 def completion_example(task: Task, actor: str | None = None) -> dict[str, Any]:
     """A ready-to-paste `complete_task` argument for this task (as `actor` when given: a
     reader's own roster id, so the example is sent as it stands)."""
@@ -537,7 +548,7 @@ def completion_example(task: Task, actor: str | None = None) -> dict[str, Any]:
         "task_id": task.task_id,
         "actor": actor or task.assignee or f"<{task.role.value} id>",
         "outcome": OUTCOMES[task.kind][0],
-        "data": EXAMPLES[task.kind],
+        "data": _recent(task, EXAMPLES[task.kind]),
     }
     if task.kind == TaskKind.release_decision:
         example["data"] = {"actions": task.choices, "reason": "..."}

@@ -389,6 +389,25 @@ def test_risk_assessment_example_is_accepted_when_sent_as_is(clinic):
     assert isinstance(form, RiskAssessmentForm)
 
 
+def test_an_oral_report_example_is_accepted_as_it_stands_a_week_later(clinic):
+    # The clinic learned of it a week after the forms' sample dates: a fixed sample time would
+    # be refused as "before the clinic learned of it".
+    learned = NOW + timedelta(days=7, minutes=3)
+    task = risk_task(
+        task_id="c1-v1-dr-lee-oral_report",
+        kind=TaskKind.oral_report,
+        created_at=learned + timedelta(seconds=2),
+        events_not_before=learned,
+        due_at=learned + timedelta(hours=1),
+    )
+    example = completion_example(task)
+    assert datetime.fromisoformat(example["data"]["called_at"]).utcoffset() == timedelta(hours=-8)
+    form = check_completion(
+        task, TaskCompletion.model_validate(example), clinic, now=learned + timedelta(minutes=5)
+    )
+    assert form.called_at == learned + timedelta(seconds=2)
+
+
 def test_public_view_hides_code_hashes():
     view = release_task().public()
     dumped = view.model_dump_json()
