@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
@@ -18,6 +18,9 @@ from cli.accounting import accounting
 from cli.audit import audit_app, replay_cmd
 from cli.dated import STAMPS, NothingToDate, Redate, redate
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from domain.tasks import TaskCompletion, TaskView
 
 app = typer.Typer(
     help="Confide: confidentiality-exception workflows on Temporal.",
@@ -256,6 +259,29 @@ async def _open_tasks(clinic: str | None):
     return sorted(rows, key=lambda r: r[1].due_at)
 
 
+def _completion(
+    task: TaskView,
+    actor: str,
+    outcome: str | None,
+    data: dict,
+    code: str | None,
+    note: str | None,
+) -> TaskCompletion:
+    """The `complete_task` argument `confide complete` sends for an open task."""
+    from domain.forms import OUTCOMES
+    from domain.tasks import TaskCompletion
+
+    return TaskCompletion(
+        task_id=task.task_id,
+        actor=actor,
+        # As --help says: without --outcome, the task's first (approve, reported...).
+        outcome=outcome or OUTCOMES[task.kind][0],
+        data=data,
+        code=code,
+        note=note,
+    )
+
+
 @app.command()
 def complete(
     case_id: Annotated[str, typer.Argument(help="The case, e.g. demo-clinic.F-1001")],
@@ -273,8 +299,6 @@ def complete(
     """Complete a task with the `complete_task` Update (same validation as the Web UI)."""
     from temporalio.client import WorkflowUpdateFailedError
 
-    from domain.tasks import TaskCompletion
-
     try:
         form = json.loads(data)
     except json.JSONDecodeError as e:
@@ -289,9 +313,7 @@ def complete(
         task = next((t for t in open_tasks if t.task_id == task_id), None)
         if task is None:
             raise typer.BadParameter(f"no open task {task_id} in case {case_id}")
-        done = TaskCompletion(
-            task_id=task_id, actor=actor, outcome=outcome, data=form, code=code, note=note
-        )
+        done = _completion(task, actor, outcome, form, code, note)
         return await client.get_workflow_handle(task.workflow_id).execute_update(
             "complete_task", done
         )

@@ -191,6 +191,26 @@ def test_the_tasks_command_prints_blocks_or_json(monkeypatch):
     assert rows[0]["example"] == {"task_id": "l-release_approval"}
 
 
+def test_complete_without_outcome_sends_the_tasks_first_outcome():
+    # `confide complete --help`: "default: its first". A release decision has no neutral
+    # outcome, so sending none was refused ("outcome must be one of approve, decline").
+    task = _task(
+        "c1-2-release_decision",
+        "london-clinic.ENG-1001.c1-threat_to_others",
+        "Release decision",
+        NOW,
+        kind=TaskKind.release_decision,
+        role=Role.supervisor,
+    )
+    done = main._completion(task, "sup-evans", None, {"actions": []}, "CODE", None)
+    assert (done.task_id, done.actor, done.outcome) == (
+        "c1-2-release_decision",
+        "sup-evans",
+        "approve",
+    )
+    assert main._completion(task, "sup-evans", "decline", {}, None, None).outcome == "decline"
+
+
 # ----------------------------------------------------------------------------------- ledger
 
 
