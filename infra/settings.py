@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, SecretStr
+from temporalio.envconfig import ClientConfigProfile
 
 from activities.notify import SmtpSettings, SmtpTls
 from infra.secret_files import read_or_create
@@ -34,6 +35,22 @@ def _secret(name: str) -> str | None:
 
 
 Environment = Literal["dev", "production"]
+
+
+def temporal_profile() -> ClientConfigProfile:
+    """Where Temporal is and how to reach it, as Temporal's own tools read it
+    (`temporalio.envconfig`): the TOML profile (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE) and the
+    TEMPORAL_* variables over it — address, namespace, TLS or mTLS (TEMPORAL_TLS_CLIENT_CERT_PATH,
+    TEMPORAL_TLS_CLIENT_KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH...) and API key. One worker
+    reaches the dev server, a self-hosted cluster with mTLS or Temporal Cloud by configuration
+    alone."""
+    try:
+        return ClientConfigProfile.load()
+    except Exception as e:  # noqa: BLE001 (a TOML error, a profile not in the file, a bad path)
+        raise MissingSetting(
+            f"The Temporal connection profile could not be read ({type(e).__name__}: {e}); "
+            "check TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE and the TEMPORAL_TLS_* paths."
+        ) from None
 
 
 def _smtp_tls(value: str) -> SmtpTls:
@@ -78,11 +95,12 @@ class Settings(BaseModel):
         api_port = int(_env("CONFIDE_API_PORT", "8080"))
         env: Environment = "dev" if os.environ.get("CONFIDE_ENV") == "dev" else "production"
         password = _secret("CONFIDE_SMTP_PASSWORD")
+        profile = temporal_profile()
         return cls(
             env=env,
             var_dir=var,
-            temporal_address=_env("TEMPORAL_ADDRESS", f"127.0.0.1:{temporal_port}"),
-            temporal_namespace=_env("TEMPORAL_NAMESPACE", "default"),
+            temporal_address=profile.address or f"127.0.0.1:{temporal_port}",
+            temporal_namespace=profile.namespace or "default",
             task_queue=_env("CONFIDE_TASK_QUEUE", "confide"),
             temporal_port=temporal_port,
             ui_port=ui_port,

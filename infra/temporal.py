@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 
@@ -9,7 +11,7 @@ from infra.codec import EncryptionCodec
 from infra.failures import FailureConverter
 from infra.keyring import Keyring
 from infra.payloads import PayloadConverter
-from infra.settings import Settings
+from infra.settings import Settings, temporal_profile
 
 
 def data_converter(keyring: Keyring | None = None) -> DataConverter:
@@ -26,10 +28,16 @@ def data_converter(keyring: Keyring | None = None) -> DataConverter:
     )
 
 
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """`Client.connect`'s arguments: the address and namespace of the settings (which read the
+    same profile, unless a caller set them), and TLS, mTLS client certificates, API key and gRPC
+    metadata from the Temporal profile (infra.settings.temporal_profile)."""
+    options = dict(temporal_profile().to_client_connect_config())
+    options["target_host"] = settings.temporal_address
+    options["namespace"] = settings.temporal_namespace
+    return options
+
+
 async def connect(settings: Settings, keyring: Keyring | None = None) -> Client:
     """A client for the configured server and namespace."""
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=data_converter(keyring),
-    )
+    return await Client.connect(**connect_options(settings), data_converter=data_converter(keyring))
