@@ -16,7 +16,7 @@ from intake.policy_store import legal_rule
         ("CA", 5, "before_production", False, 20, "Evid. Code 1014"),
         # Ark. R. Civ. P. 45: written objection within 10 days after service.
         ("AR", 10, "after_service", "unverified", "unverified", "R. Evid. 503"),
-        # Fla. R. Civ. P. 1.351(b): 10 days. notice of intent; a court order for psychiatric
+        # Fla. R. Civ. P. 1.351(b): 10 days' notice of intent; a court order for psychiatric
         # records (FMA guidance, with Fla. Stat. 491.0147 and 490.0147).
         ("FL", 10, "after_service", True, "unverified", "90.503"),
         # Pa.R.C.P. 4009.21/4009.24: 20 days to object; 55 Pa. Code 5100.35: a court order.

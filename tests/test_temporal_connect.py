@@ -68,9 +68,7 @@ def test_a_profile_file_and_the_environment_over_it(clean_env, tmp_path):
     assert Settings.from_env().temporal_namespace == "confide-staging"
 
 
-def test_a_profile_that_is_not_in_the_file_stops_the_process_with_one_sentence(
-    clean_env, tmp_path
-):
+def test_a_profile_that_is_not_in_the_file_stops_the_process_with_one_sentence(clean_env, tmp_path):
     config = tmp_path / "temporal.toml"
     config.write_text('[profile.production]\naddress = "cluster.internal:7233"\n')
     clean_env.setenv("TEMPORAL_CONFIG_FILE", str(config))
