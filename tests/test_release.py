@@ -185,7 +185,7 @@ def test_policy_show_lists_the_subpoena_rules_and_what_is_unverified():
     assert ca.exit_code == 0, ca.output
     assert "Cal. Evid. Code 1014-1015" in ca.output and "5 days before production" in ca.output
     ny = runner.invoke(app, ["policy", "show", "US-NY"], env={"COLUMNS": "200"})
-    # New York's rules come from its research (CPLR 4507); Wyoming's still await it.
+    # New York's rules come from its research (CPLR 4507); Vermont's still await it.
     assert "CPLR 4507" in ny.output
-    wy = runner.invoke(app, ["policy", "show", "US-WY"], env={"COLUMNS": "200"})
+    wy = runner.invoke(app, ["policy", "show", "US-VT"], env={"COLUMNS": "200"})
     assert "default (no state rule encoded)" in wy.output and "14 days after service" in wy.output
