@@ -272,6 +272,14 @@ class LegalRequestWorkflow(RecordsReleaseBase):
         inp = self.inp
         step = f"{PREFIX}.patient_notice"
         assert self.window_ends is not None
+        notice = patient_notice(
+            self.req,
+            inp.clinic,
+            inp.case_id,
+            self.window_ends,
+            asserting,
+            privilege=not self.rule.privacy_basis,
+        )
         if self.req.patient.email:
             try:
                 await mail.tracked(
@@ -284,14 +292,7 @@ class LegalRequestWorkflow(RecordsReleaseBase):
                         step,
                         "patient",
                         self.req.patient.email,
-                        patient_notice(
-                            self.req,
-                            inp.clinic,
-                            inp.case_id,
-                            self.window_ends,
-                            asserting,
-                            privilege=not self.rule.privacy_basis,
-                        ),
+                        notice,
                         reply_to=inp.clinic.reply_to,
                     ),
                 )
@@ -306,14 +307,7 @@ class LegalRequestWorkflow(RecordsReleaseBase):
                 "Mail the patient notice",
                 "Mail the patient a notice of the subpoena and of their right to object (the "
                 "text is the task's document) to the address on file; record when.",
-                document=patient_notice(
-                    self.req,
-                    inp.clinic,
-                    inp.case_id,
-                    self.window_ends,
-                    asserting,
-                    privilege=not self.rule.privacy_basis,
-                ).body,
+                document=notice.body,
             )
         )
 
