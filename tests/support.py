@@ -32,6 +32,24 @@ def reference_file() -> Path:
 CODE_PATTERN = r"([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})"
 
 
+async def code_from_mail(mail: MailSink, address: str, task_id: str) -> str:
+    """The code in the e-mail `address` got for `task_id`, as its reader copies it. Matching on
+    the task (not on "approval code") matters: one person often gets codes for several tasks,
+    and the newest e-mail may not yet be the one for this task."""
+    import re
+
+    mine = f"approval code for task {task_id}:"
+
+    def find() -> str | None:
+        for m in mail.to(address):
+            text = m.get_content()  # type: ignore[attr-defined]  # an EmailMessage
+            if mine in text:
+                return re.search(CODE_PATTERN, text).group(1)  # type: ignore[union-attr]
+        return None
+
+    return await eventually(find)
+
+
 def legal_request_body(
     request_id: str = "L-3001",
     instrument: str = "attorney_subpoena",

@@ -6,7 +6,6 @@ people they are for read them."""
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 
 import pytest
@@ -17,7 +16,14 @@ from domain.flags import Flag
 from domain.tasks import MAX_CODE_TRIES, TaskCompletion
 from intake.cases import start_case
 from tests.conftest import make_worker
-from tests.support import CODE_PATTERN, ROOT, demo_clinic, eventually, flag_body, task_of
+from tests.support import (
+    ROOT,
+    code_from_mail,
+    demo_clinic,
+    eventually,
+    flag_body,
+    task_of,
+)
 from workflows.task_board import CODES_FOR_DECISIONS
 
 LEE, KIM, DIAZ = "lee@demo-clinic.test", "kim@demo-clinic.test", "diaz@demo-clinic.test"
@@ -25,19 +31,6 @@ THREAT = {"serious_threat": True, "identifiable_victims": True, "imminent": True
 NO_THREAT = {"serious_threat": False, "identifiable_victims": False, "imminent": False}
 WRONG = "AAAA-BBBB-CCCC-DDDD"
 RESULT = ROOT / "var" / "reliability" / "approval_lockout.json"
-
-
-async def code_from_mail(mail, address: str, task_id: str) -> str:
-    """The code in the e-mail `address` got for `task_id`, as its reader copies it."""
-    mine = f"approval code for task {task_id}:"
-
-    def find():
-        for m in mail.to(address):
-            if mine in m.get_content():
-                return re.search(CODE_PATTERN, m.get_content()).group(1)
-        return None
-
-    return await eventually(find)
 
 
 async def answer(handle, task, actor: str, code: str | None, **kw):

@@ -19,7 +19,14 @@ from domain.flags import Flag
 from domain.tasks import TaskCompletion
 from intake.cases import start_case
 from tests.conftest import make_worker
-from tests.support import CODE_PATTERN, demo_clinic, eventually, flag_body, task_of, with_code
+from tests.support import (
+    code_from_mail,
+    demo_clinic,
+    eventually,
+    flag_body,
+    task_of,
+    with_code,
+)
 from workflows.case import CaseWorkflow
 
 THREAT = {"serious_threat": True, "identifiable_victims": True, "imminent": True}
@@ -48,10 +55,7 @@ async def finished_tx_case(ts_env, smtp, mail, ledger, task_queue):
         await _complete(client, assessment, actor="dr-lee", data=THREAT)
         done[assessment.task_id] = "dr-lee"
         decision = await task_of(h, "release_decision")
-        coded = await eventually(
-            lambda: [m for m in mail.to("kim@demo-clinic.test") if "approval code" in m["Subject"]]
-        )
-        code = re.search(CODE_PATTERN, coded[0].get_content()).group(1)
+        code = await code_from_mail(mail, "kim@demo-clinic.test", decision.task_id)
         await _complete(
             client,
             decision,

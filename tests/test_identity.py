@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import socket
 import time
 import uuid
@@ -33,7 +32,14 @@ from intake.cases import case_input
 from intake.identity import Identities, IdentityError, IdentitySettings, Person, System
 from tests.conftest import make_worker
 from tests.people import AUDIENCE, ISSUER, Issuer, JwksServer, bearer, with_people
-from tests.support import CODE_PATTERN, ROOT, demo_clinic, eventually, flag_body, legal_request_body
+from tests.support import (
+    ROOT,
+    code_from_mail,
+    demo_clinic,
+    eventually,
+    flag_body,
+    legal_request_body,
+)
 
 KEY = "identity-key-" + uuid.uuid4().hex
 OTHER_KEY = "identity-other-" + uuid.uuid4().hex
@@ -518,10 +524,7 @@ async def test_a_person_completes_a_release_approval_without_typing_a_code(
         "data": approval["example"]["data"] | {"reason": "order of the court"},
     }
     # Another person's OIDC token cannot act as po-diaz, even with her e-mailed code.
-    code_mail = await eventually(
-        lambda: [m for m in mail.to("diaz@demo-clinic.test") if "approval code" in m.get_content()]
-    )
-    code = re.search(CODE_PATTERN, code_mail[-1].get_content()).group(1)
+    code = await code_from_mail(mail, "diaz@demo-clinic.test", approval["task_id"])
     r = await http.post(
         url,
         json=decision | {"actor": "po-diaz", "code": code},

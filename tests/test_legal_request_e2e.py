@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import shutil
 import subprocess
 import uuid
@@ -20,7 +19,7 @@ from infra.settings import Settings
 from intake.app import create_app
 from tests.conftest import make_worker
 from tests.people import People
-from tests.support import CODE_PATTERN, demo_clinic, eventually, legal_request_body
+from tests.support import code_from_mail, demo_clinic, eventually, legal_request_body
 
 KEY = "legal-key-" + uuid.uuid4().hex
 OTHER_KEY = "legal-other-" + uuid.uuid4().hex
@@ -90,10 +89,7 @@ async def test_court_order_packet_matches_its_manifest_the_ledger_and_opens(lega
     )
     assert r.status_code == 200, r.text
     approval = await open_task(http, case_id, "release_approval")
-    code_mail = await eventually(
-        lambda: [m for m in mail.to("diaz@demo-clinic.test") if "approval code" in m.get_content()]
-    )
-    code = re.search(CODE_PATTERN, code_mail[-1].get_content()).group(1)
+    code = await code_from_mail(mail, "diaz@demo-clinic.test", approval["task_id"])
     r = await http.post(
         f"/v1/cases/{case_id}/tasks/{approval['task_id']}",
         json={

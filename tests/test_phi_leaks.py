@@ -20,7 +20,7 @@ from infra.temporal import data_converter
 from intake.app import create_app
 from tests.conftest import make_worker
 from tests.people import People
-from tests.support import BIN, CODE_PATTERN, demo_clinic, eventually
+from tests.support import BIN, CODE_PATTERN, code_from_mail, demo_clinic, eventually
 from workflows import search_attributes as sa
 
 KEY = "leak-key-" + uuid.uuid4().hex
@@ -198,10 +198,7 @@ async def test_no_phi_outside_encrypted_payloads(file_stack, mail, caplog, capfd
         data={"risk_level": "high", "safety_plan_in_place": False, "notes": "PLUGH"},
     )
     decision = await _task(http, ca, "release_decision")
-    code_mail = await eventually(
-        lambda: [m for m in mail.to("kim@demo-clinic.test") if "approval code" in m["Subject"]]
-    )
-    code = re.search(CODE_PATTERN, code_mail[0].get_content()).group(1)
+    code = await code_from_mail(mail, "kim@demo-clinic.test", decision["task_id"])
     await _do(
         http,
         ca,
@@ -224,12 +221,7 @@ async def test_no_phi_outside_encrypted_payloads(file_stack, mail, caplog, capfd
         decision,
         actor="sup-kim",
         outcome="decline",
-        code=re.search(
-            CODE_PATTERN,
-            [m for m in mail.to("kim@demo-clinic.test") if "approval code" in m["Subject"]][
-                -1
-            ].get_content(),
-        ).group(1),
+        code=await code_from_mail(mail, "kim@demo-clinic.test", decision["task_id"]),
         data={"reason": "PLUGH declined"},
     )
     await eventually(lambda: _phase(http, tx, "closed"))
@@ -311,16 +303,13 @@ async def test_a_released_legal_request_leaves_no_phi_in_temporal(file_stack, ma
         },
     )
     approval = await _task(http, case_id, "release_approval")
-    code_mail = await eventually(
-        lambda: [m for m in mail.to("diaz@demo-clinic.test") if "approval code" in m.get_content()]
-    )
     await _do(
         http,
         case_id,
         approval,
         actor="po-diaz",
         outcome="approve",
-        code=re.search(CODE_PATTERN, code_mail[-1].get_content()).group(1),
+        code=await code_from_mail(mail, "diaz@demo-clinic.test", approval["task_id"]),
         data={**approval["example"]["data"], "reason": "PLUGH approved"},
     )
     await eventually(lambda: _phase(http, case_id, "closed"))
