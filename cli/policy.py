@@ -94,6 +94,9 @@ UNVERIFIED_WORDS = {
     "privilege": "the privilege's citation",
     "therapist_must_claim": "whether the therapist must claim the privilege",
     "court_order_required": "whether a court order is required",
+    "response_min_days": "the shortest lawful time to respond",
+    "response_basis": "the basis of the time to respond",
+    "patient_notice": "how the patient is told",
     "delegation": "whether the duty may be delegated",
     "oral_deadline": "the oral report's deadline",
     "written": "whether a written report is required",
@@ -376,6 +379,13 @@ def _legal(rule: LegalRequestRule, width: int) -> list[str]:
         if w.counted == "after_service"
         else f"The patient may object until {w.days} days before production."
     )
+    if "objection" in rule.unverified:
+        window = f"Unverified for this state; Confide uses the federal model: {window[0].lower()}{window[1:]}"
+    days = rule.response_min_days
+    if days is None or days == "unverified":
+        respond = "Unverified: no source confirmed the shortest lawful time to respond."
+    else:
+        respond = f"At least {days} days: {rule.response_basis or 'no basis recorded'}"
     rows = []
     if rule.default:
         rows.append(
@@ -388,6 +398,8 @@ def _legal(rule: LegalRequestRule, width: int) -> list[str]:
     rows += [
         ("objection", window),
         ("basis", w.basis),
+        ("notice", rule.patient_notice or "No rule for telling the patient was recorded."),
+        ("respond", respond),
         ("privilege", rule.privilege),
         (
             "claim it",

@@ -25,6 +25,15 @@ from intake.policy_store import legal_rule
         ("RI", 20, "after_service", False, "unverified", "5-37.3-6"),
         # CPLR 3122(a): an authorization or a court-issued subpoena; CPLR 3120(2): 20 days.
         ("NY", 14, "after_service", True, 20, "CPLR 4507"),
+        # Tenn. R. Civ. P. 45.07: 21 days to object and to respond; 33-3-105(3) and In re
+        # Centerstone: a court order after a hearing, not a subpoena.
+        ("TN", 21, "after_service", True, 21, "24-1-207"),
+        # Va. Code 32.1-127.1:03(H): a subpoena may issue with notice; return date >= 15 days.
+        ("VA", 14, "after_service", False, 15, "8.01-400.2"),
+        # 18 V.S.A. 7103(a)(3): only as a court directs; V.R.C.P. 45(c)-(d) not read.
+        ("VT", 14, "after_service", True, "unverified", "12 V.S.A. 1612"),
+        # Utah R. Civ. P. 45 read only to (b)(2): nothing beyond the privilege confirmed.
+        ("UT", 14, "after_service", "unverified", "unverified", "R. Evid. 506"),
     ],
 )
 def test_each_states_subpoena_rule_has_the_value_its_source_gives(
@@ -33,7 +42,8 @@ def test_each_states_subpoena_rule_has_the_value_its_source_gives(
     rule = legal_rule(f"US-{state}")
     assert not rule.default and rule.sources
     assert (rule.objection.days, rule.objection.counted) == (days, counted)
-    assert ("objection" in rule.unverified) == (state == "NY")  # NY: FRCP model, marked
+    # Where no source gave the state's own window the FRCP model is used, and marked.
+    assert ("objection" in rule.unverified) == (state in {"NY", "VA", "VT", "UT"})
     assert rule.court_order_required == court_order_required
     assert rule.response_min_days == response_min_days
     assert privilege in rule.privilege

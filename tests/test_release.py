@@ -185,7 +185,16 @@ def test_policy_show_lists_the_subpoena_rules_and_what_is_unverified():
     assert ca.exit_code == 0, ca.output
     assert "Cal. Evid. Code 1014-1015" in ca.output and "5 days before production" in ca.output
     ny = runner.invoke(app, ["policy", "show", "US-NY"], env={"COLUMNS": "200"})
-    # New York's rules come from its research (CPLR 4507); Vermont's still await it.
     assert "CPLR 4507" in ny.output
-    wy = runner.invoke(app, ["policy", "show", "US-VT"], env={"COLUMNS": "200"})
-    assert "default (no state rule encoded)" in wy.output and "14 days after service" in wy.output
+    # Vermont's research confirmed the court-order rule but not its own objection window: the
+    # federal model is used and said to be unverified, not passed off as Vermont's.
+    vt = runner.invoke(app, ["policy", "show", "US-VT"], env={"COLUMNS": "200"})
+    assert "default (no state rule encoded)" not in vt.output
+    assert (
+        "18 V.S.A. 7103" in vt.output
+        and "Unverified for this state; Confide uses the federal model" in vt.output
+    )
+    assert "no source confirmed the shortest lawful time to respond" in vt.output
+    tn = runner.invoke(app, ["policy", "show", "US-TN"], env={"COLUMNS": "200"})
+    assert "The patient may object within 21 days after service." in tn.output
+    assert "At least 21 days: Tenn. R. Civ. P. 45.07(1)" in tn.output
