@@ -380,7 +380,8 @@ def _legal(rule: LegalRequestRule, width: int) -> list[str]:
         else f"The patient may object until {w.days} days before production."
     )
     if "objection" in rule.unverified:
-        window = f"Unverified for this state; Confide uses the federal model: {window[0].lower()}{window[1:]}"
+        model = window[0].lower() + window[1:]
+        window = f"Unverified for this state; Confide uses the federal model: {model}"
     days = rule.response_min_days
     if days is None or days == "unverified":
         respond = "Unverified: no source confirmed the shortest lawful time to respond."
