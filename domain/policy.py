@@ -114,6 +114,10 @@ class DutyToWarnRule(BaseModel):
     # Outside the US: the privacy law a warning rests on, in place of 45 CFR 164.512(j) (e.g.
     # Ontario PHIPA s.40(1)). None for US jurisdictions; older snapshots lack it.
     privacy_basis: str | None = None
+    # The whole legal basis a disclosure names, where `statute; privacy_basis` would repeat
+    # itself: England's common-law permission is both its "statute" and its privacy basis.
+    # None: built from the two. A data field, so a case started before it keeps its wording.
+    disclosure_basis: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> DutyToWarnRule:
@@ -252,6 +256,8 @@ def _federal(rule: DutyToWarnRule) -> str:
 
 
 def _basis(rule: DutyToWarnRule) -> str:
+    if rule.disclosure_basis:
+        return rule.disclosure_basis
     if rule.statute == "unverified":
         return _federal(rule)
     return f"{rule.statute}; {_federal(rule)}"

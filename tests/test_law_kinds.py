@@ -309,3 +309,20 @@ def test_letters_outside_the_us_object_under_their_own_law_not_hipaa():
     # A US clinic's letter is unchanged: the privilege and HIPAA's satisfactory assurance.
     us = privilege_letter(req, sample_clinic("demo-clinic"), legal_rule("US-CA"), now)
     assert "psychotherapist-patient privilege (Cal. Evid. Code" in us and "164.512(e)(1)(ii)" in us
+
+
+def test_a_warning_outside_the_us_names_its_legal_basis_once():
+    """England's "statute" is the common law and its privacy basis names the same case, so the
+    basis a disclosure records is the data's own wording, not the two run together."""
+    from domain.policy import decide_threat
+    from intake.policy_store import duty_to_warn_rule
+
+    threat = {"serious_threat": True, "identifiable_victims": True, "imminent": True}
+    england = decide_threat(duty_to_warn_rule("GB-ENG"), **threat).legal_basis
+    assert england.count("Egdell") == 1 and england.count("UK GDPR") == 1
+    assert "No statute" not in england and "45 CFR" not in england
+    ontario = decide_threat(duty_to_warn_rule("CA-ON"), **threat).legal_basis
+    assert ontario.count("s.40(1)") == 1 and "Smith v. Jones" in ontario
+    # A US state's basis is still its statute and HIPAA's permission.
+    california = decide_threat(duty_to_warn_rule("US-CA"), **threat).legal_basis
+    assert "43.92" in california and "164.512(j)" in california

@@ -78,6 +78,9 @@ def ontario(r: dict) -> dict:
             "privacy_basis": "Personal Health Information Protection Act, 2004 (Ontario) "
             "s.40(1) (disclosure to eliminate or reduce a significant risk of serious bodily "
             "harm)",
+            "disclosure_basis": "Personal Health Information Protection Act, 2004 (Ontario) "
+            "s.40(1) (disclosure to eliminate or reduce a significant risk of serious bodily "
+            "harm); Smith v. Jones, [1999] 1 SCR 455 (the public-safety exception)",
             "notes": "PHIPA s.40(1) read in secondary sources only (its text on ontario.ca was "
             "not read): trigger unverified. No statutory list of who may be told: Confide "
             "offers warning the person at risk and notifying the police, and a supervisor "
@@ -216,6 +219,8 @@ def england(r: dict) -> dict:
             "sources": _src(dtw),
             "unverified": ["trigger", "permitted_actions"],
             "privacy_basis": gdpr_public_interest,
+            # The "statute" above says there is none and repeats Egdell and the UK GDPR.
+            "disclosure_basis": gdpr_public_interest,
             "notes": "No statutory duty to warn or protect. Regulators' guidance (GMC, HCPC, "
             "BACP) was not read; who may be told is unverified: Confide offers warning the "
             "person at risk and notifying the police, and a supervisor decides.",
