@@ -93,6 +93,7 @@ def duty_lines(
         agencies=[a.description for a in rule.agencies],
         contacts=contacts,
         conditional=rule.conditional or "",
+        further=rule.further_reports or "",
         unverified=join_words([u.replace("_", " ") for u in rule.unverified or ["the rule"]])
         if rule.default or rule.unverified
         else "",

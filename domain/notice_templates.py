@@ -287,6 +287,10 @@ The clinic's contacts for them:
 
 The statute adds this condition: {{ conditional | no_stop }}.
 {% endif %}
+{% if further %}
+
+The duty does not end with this report: {{ further | no_stop }}.
+{% endif %}
 {% if unverified %}
 
 Please note: part of this rule is not yet verified ({{ unverified }}). Confide applies a

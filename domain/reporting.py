@@ -169,6 +169,9 @@ class ReportingRule(BaseModel):
     # The privacy law a disclosure rests on outside the US (it replaces the HIPAA permission):
     # e.g. "UK GDPR Art. 6(1)(e), 9(2)(g); Data Protection Act 2018 Sch. 1 para 18".
     privacy_basis: str | None = None
+    # Where the duty does not end with the report: Ontario's CYFSA s.125(2) asks for a further
+    # report on each new ground. Said in the reporter's e-mail; None where no statute says so.
+    further_reports: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ReportingRule:

@@ -168,6 +168,8 @@ async def test_an_ontario_child_abuse_flag_opens_the_reporters_own_duty_to_a_chi
         )
         text = duty[0].get_content()
         assert "Child, Youth and Family Services Act" in text and "Demo Children's Aid" in text
+        # s.125(2): the duty is ongoing; the reporter is told before the first report is made.
+        assert "The duty does not end with this report" in " ".join(text.split())
         await ts_env.sleep(timedelta(minutes=10))
         await complete(
             client, oral, actor="dr-tremblay", data=oral_data(known + timedelta(minutes=10))

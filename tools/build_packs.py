@@ -102,6 +102,11 @@ def ontario(r: dict) -> dict:
             "agencies_reference": [child["receiving_agency"]],
             "delegation": "non_delegable",
             "delegation_note": child["personal_non_delegable"],
+            # child["ongoing_duty"]: from secondary sources; s.125(2) is the subsection they
+            # paraphrase ("Ongoing duty to report").
+            "further_reports": "if you learn of further grounds to suspect the child is or may "
+            "be in need of protection, report them to the society yourself again, even if you "
+            "reported before (CYFSA s.125(2))",
             "universal": True,
             "universal_scope": child["trigger"],
             "covers": child["ages_covered"],
