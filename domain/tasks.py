@@ -366,6 +366,13 @@ def check_completion(
                     f"task {task.task_id} is assigned to {task.assignee}, who alone has a code "
                     "for it until it escalates"
                 )
+            if not task.code_hashes:
+                # The codes are being sent (or the mail server is down): the e-mail may
+                # already be in the reader's inbox before the case has recorded sending it.
+                raise TaskRejected(
+                    f"the approval codes for task {task.task_id} are still being sent: wait "
+                    "for the e-mail, then try again in a minute"
+                )
             raise TaskRejected(
                 f"no approval code was e-mailed to {done.actor} for task {task.task_id}; "
                 "ask the privacy officer to check the roster address"

@@ -253,6 +253,14 @@ def test_actor_without_an_issued_code_is_rejected(clinic):
             check_completion(task, approve(code=DIAZ_CODE), clinic, compare_code=compare)
 
 
+def test_an_answer_before_the_codes_are_recorded_is_told_to_try_again_shortly(clinic):
+    # The e-mail can reach its reader before the case records sending it (a retried send):
+    # the refusal says to wait, not to go and fix the roster.
+    task = release_task(code_hashes={})
+    with pytest.raises(TaskRejected, match=r"still being sent: wait for the e-mail, then try"):
+        check_completion(task, approve(code=KIM_CODE), clinic)
+
+
 def test_right_approval_code_is_accepted_and_the_form_returned(clinic):
     form = check_completion(
         release_task(), approve(actions=["warn_victim", "notify_law_enforcement"]), clinic

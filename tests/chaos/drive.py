@@ -167,7 +167,7 @@ async def complete_open_tasks(client: Client, sink: CountingSink, case: Case, vi
             message = str(getattr(e.cause, "message", e.cause))
             if "not open" in message or "unknown" in message or "closed" in message:
                 continue  # completed meanwhile (a retry after a timeout)
-            if "no approval code was e-mailed" in message:
+            if "still being sent" in message:
                 # The mail server took the code e-mail before the workflow heard back from
                 # the activity that sent it (a retry after the outage): the next round sees it.
                 continue
