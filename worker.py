@@ -25,7 +25,9 @@ from infra.log_context import LogContextInterceptor
 from infra.logging import configure as configure_logging
 from infra.records_db import RecordsStore
 from infra.settings import Settings
-from infra.temporal import connect
+from infra.temporal import connect, metrics_runtime
+from infra.versioning import deployment_config
+from infra.worker_health import health_port, serve_probes
 from workflows import search_attributes
 from workflows.abuse_report import AbuseReportWorkflow
 from workflows.accounting import AccountingWorkflow
@@ -135,6 +137,8 @@ def build_worker(
     temporalio's Worker (tests use them to tune caching)."""
     reuse_compiled_code()
     options.setdefault("max_cached_workflows", MAX_CACHED_WORKFLOWS)
+    # A test may run another build's workflows (tests/test_worker_versioning.py).
+    options.setdefault("workflows", WORKFLOWS)
     options.setdefault("graceful_shutdown_timeout", GRACEFUL_SHUTDOWN)
     if records is None:
         records = RecordsStore(ledger.url)
@@ -150,7 +154,6 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
         activities=[
             notices.send_notice,
             notices.send_staff_notice,
@@ -176,14 +179,22 @@ async def main() -> None:
     settings.check_service()
     ledger = Ledger(settings.ledger_url)
     ledger.migrate()
-    client = await connect(settings)
+    # Read before connecting, so a bad value stops the process with its sentence at once.
+    versioning = deployment_config()
+    probes = health_port()
+    client = await connect(settings, runtime=metrics_runtime())
     await search_attributes.check_registered(client, settings.temporal_namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with build_worker(client, settings, ledger):
-        await stop.wait()
+    polling = False
+    async with serve_probes(client, lambda: polling, probes):
+        async with build_worker(client, settings, ledger, deployment_config=versioning):
+            polling = True
+            await stop.wait()
+            # Draining from here: not ready, so no new traffic is routed to this pod.
+            polling = False
 
 
 if __name__ == "__main__":

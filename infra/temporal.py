@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.converter import DataConverter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from infra.codec import EncryptionCodec
 from infra.failures import FailureConverter
 from infra.keyring import Keyring
 from infra.payloads import PayloadConverter
-from infra.settings import Settings, temporal_profile
+from infra.settings import MissingSetting, Settings, temporal_profile
 
 
 def data_converter(keyring: Keyring | None = None) -> DataConverter:
@@ -38,6 +41,25 @@ def connect_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-async def connect(settings: Settings, keyring: Keyring | None = None) -> Client:
-    """A client for the configured server and namespace."""
-    return await Client.connect(**connect_options(settings), data_converter=data_converter(keyring))
+def metrics_runtime(env: Mapping[str, str] = os.environ) -> Runtime | None:
+    """A Temporal runtime serving the SDK's metrics for Prometheus at CONFIDE_METRICS_ADDRESS
+    (host:port; GET /metrics): task latencies, slots, poll and activity failures. None (the
+    default runtime, no metrics endpoint) when unset."""
+    address = env.get("CONFIDE_METRICS_ADDRESS", "").strip()
+    if not address:
+        return None
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise MissingSetting(
+            f"CONFIDE_METRICS_ADDRESS must be host:port, e.g. 0.0.0.0:9464 (it is {address!r})."
+        )
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+
+
+async def connect(
+    settings: Settings, keyring: Keyring | None = None, runtime: Runtime | None = None
+) -> Client:
+    """A client for the configured server and namespace (on `runtime`, else the default)."""
+    return await Client.connect(
+        **connect_options(settings), data_converter=data_converter(keyring), runtime=runtime
+    )
