@@ -70,6 +70,8 @@ class ChaosStack:
         }
         self.settings = _settings(self.env)
         self.procs: dict[str, Proc] = {}
+        # Settings of one worker process only (its probe and metrics ports), by name.
+        self.worker_env: dict[str, dict[str, str]] = {}
         self.kills: list[dict] = []
         # (recipient, Message-ID) -> how many kills found it taken but not acknowledged.
         self.in_doubt: dict[tuple[str, str], int] = {}
@@ -118,7 +120,7 @@ class ChaosStack:
             subprocess.Popen(
                 [sys.executable, "-m", "tests.chaos.worker_main"],
                 cwd=ROOT,
-                env=self.env,
+                env={**self.env, **self.worker_env.get(name, {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
