@@ -254,6 +254,32 @@ def _chain_lines(c, width: int) -> list[str]:
     return layout.fill(said.split(), "BROKEN  ", "        ", width)
 
 
+@audit_app.command("fhir")
+def fhir_cmd(
+    case: Annotated[str, typer.Argument(help="A case, legal request or authorization id")],
+    out: Annotated[
+        Path | None, typer.Option(help="Write the Bundle here instead of printing it")
+    ] = None,
+) -> None:
+    """The case's disclosures as FHIR AuditEvents (IHE BALP Privacy Disclosure), one Bundle."""
+    from audit.fhir_audit_events import audit_bundle
+    from domain.clinic import ClinicDirectory
+    from infra.ledger_db import Ledger
+
+    settings = Settings.from_env()
+    rows = Ledger(settings.ledger_url).for_case(case)
+    if not rows:
+        raise typer.BadParameter(f"the ledger holds no disclosure for {case}", param_hint="case")
+    clinic = ClinicDirectory.load(settings.clinics_file).get(rows[0].clinic_id)
+    bundle = audit_bundle(rows, clinic.name if clinic else rows[0].clinic_id)
+    text = bundle.model_dump_json(exclude_none=True, indent=2)
+    if out is None:
+        typer.echo(text)
+        return
+    out.write_text(text + "\n")
+    typer.echo(f"{len(rows)} AuditEvents for {case} written to {out}")
+
+
 @audit_app.command("verify")
 def verify_cmd(
     as_json: Annotated[
