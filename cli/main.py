@@ -211,6 +211,9 @@ def tasks(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON array, each task with its case_id")
     ] = False,
+    as_fhir: Annotated[
+        bool, typer.Option("--fhir", help="One FHIR Bundle of Tasks (owner, deadline, status)")
+    ] = False,
 ) -> None:
     """Open tasks of all running cases, overdue first: what, when due, who may do it, the ids.
 
@@ -219,6 +222,11 @@ def tasks(
     from cli.listings import OpenTask, TaskListing, render_tasks
 
     rows = _run(_open_tasks(clinic))
+    if as_fhir:
+        from intake.fhir_tasks import task_bundle
+
+        typer.echo(task_bundle(rows).model_dump_json(exclude_none=True, indent=2))
+        return
     if as_json:
         layout.print_json([{**t.model_dump(mode="json"), "case_id": c} for c, t in rows])
         return

@@ -191,6 +191,26 @@ def test_the_tasks_command_prints_blocks_or_json(monkeypatch):
     assert rows[0]["example"] == {"task_id": "l-release_approval"}
 
 
+def test_the_tasks_command_prints_a_fhir_bundle_of_tasks(monkeypatch):
+    from fhir.resources.R4B.bundle import Bundle
+
+    async def open_tasks(clinic):
+        return ROWS
+
+    monkeypatch.setattr(main, "_open_tasks", open_tasks)
+    bundle = Bundle.model_validate(json.loads(invoke("tasks", "--fhir").output))
+    tasks = {t.resource.identifier[0].value: t.resource for t in bundle.entry}
+    assert len(tasks) == len(ROWS)
+    report = tasks["demo-clinic.F-1002/c1-v1-dr-lee-written_report"]
+    assert report.owner.identifier.value == "dr-lee" and report.status == "ready"
+    assert report.restriction.period.end == NOW + timedelta(hours=30)  # the deadline
+    assert report.groupIdentifier.value == "demo-clinic.F-1002"
+    late = tasks["demo-clinic.F-1001/c1-1-risk_assessment"]
+    assert late.businessStatus.text == "overdue, escalated 2 times"
+    assert late.owner.display == "any clinician"  # no assignee: the role
+    assert late.description == "Risk assessment (threat to others)"
+
+
 def test_complete_without_outcome_sends_the_tasks_first_outcome():
     # `confide complete --help`: "default: its first". A release decision has no neutral
     # outcome, so sending none was refused ("outcome must be one of approve, decline").
