@@ -1,0 +1,83 @@
+"""SMART Backend Services (client credentials with a signed JWT): the access token Confide
+presents to a clinic's EHR. Each token request carries a fresh assertion (a new `jti`, five
+minutes at most, `aud` = the token endpoint), as the specification requires; the token is
+reused until shortly before it expires, so a burst of reads asks the EHR once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import httpx
+import jwt
+from pydantic import BaseModel
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# An assertion may live at most 5 minutes (SMART Backend Services); 4 leaves room for skew.
+ASSERTION_SECONDS = 240
+# A token this close to its expiry is renewed rather than used.
+RENEW_BEFORE = 30
+
+
+class SmartTokenRefused(RuntimeError):
+    """The EHR's token endpoint said no; the message says what to fix, in one sentence."""
+
+
+class SmartClientConfig(BaseModel):
+    token_url: str
+    client_id: str
+    private_key_pem: str
+    key_id: str
+    scopes: str
+    algorithm: str = "RS384"
+
+
+class SmartClient:
+    def __init__(self, config: SmartClientConfig, http: httpx.AsyncClient | None = None) -> None:
+        self._config = config
+        self._http = http or httpx.AsyncClient(timeout=10)
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = asyncio.Lock()
+
+    def assertion(self) -> str:
+        """A client assertion, new each time (its `jti` is never reused)."""
+        c = self._config
+        now = int(time.time())
+        claims = {
+            "iss": c.client_id,
+            "sub": c.client_id,
+            "aud": c.token_url,
+            "exp": now + ASSERTION_SECONDS,
+            "jti": str(uuid.uuid4()),
+        }
+        return jwt.encode(
+            claims, c.private_key_pem, algorithm=c.algorithm, headers={"kid": c.key_id}
+        )
+
+    async def token(self) -> str:
+        async with self._lock:
+            if self._token and time.monotonic() < self._expires - RENEW_BEFORE:
+                return self._token
+            form = {
+                "grant_type": "client_credentials",
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": self.assertion(),
+                "scope": self._config.scopes,
+            }
+            r = await self._http.post(self._config.token_url, data=form)
+            if r.status_code != 200:
+                error = (
+                    r.json().get("error", "")
+                    if r.headers.get("content-type", "").startswith("application/json")
+                    else ""
+                )
+                raise SmartTokenRefused(
+                    f"the EHR's token endpoint refused client {self._config.client_id!r} "
+                    f"(HTTP {r.status_code} {error}): check its registered key and scopes"
+                )
+            body = r.json()
+            self._token = body["access_token"]
+            self._expires = time.monotonic() + float(body.get("expires_in", 300))
+            return self._token
