@@ -36,10 +36,16 @@ class SmartClientConfig(BaseModel):
 class SmartClient:
     def __init__(self, config: SmartClientConfig, http: httpx.AsyncClient | None = None) -> None:
         self._config = config
+        self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=10)
         self._token: str | None = None
         self._expires = 0.0
         self._lock = asyncio.Lock()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections to the token endpoint (when this client made them)."""
+        if self._owns_http:
+            await self._http.aclose()
 
     def assertion(self) -> str:
         """A client assertion, new each time (its `jti` is never reused)."""

@@ -161,6 +161,7 @@ async def test_audit_events_are_written_once_with_a_smart_token(fhir_server):
     assert victim["type"]["code"] == "110106" and victim["subtype"][0]["code"] == "disclose"
     # Each token request carried a fresh assertion: a reused jti would have been refused.
     assert smart.assertion() != smart.assertion()
+    await smart.aclose()
 
 
 async def test_a_token_without_the_write_scope_gets_the_403_and_confide_says_which_scope(
@@ -172,6 +173,7 @@ async def test_a_token_without_the_write_scope_gets_the_403_and_confide_says_whi
         FhirWriteRefused, match=r"HTTP 403\): grant Confide's client the scope system/AuditEvent.c"
     ):
         await send_audit_events(base, readonly, _events())
+    await readonly.aclose()
 
 
 async def test_an_unknown_client_is_refused_a_token_in_one_sentence(fhir_server):
@@ -179,3 +181,4 @@ async def test_an_unknown_client_is_refused_a_token_in_one_sentence(fhir_server)
     stranger = _smart(token_url, pem, "nobody", "system/AuditEvent.rs")
     with pytest.raises(SmartTokenRefused, match="refused client 'nobody'"):
         await stranger.token()
+    await stranger.aclose()
