@@ -18,6 +18,7 @@ refusing a notification a strict reading would.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Literal, TypeVar
 
 from fhir.resources.R4B.bundle import Bundle as BundleR4B
@@ -70,8 +71,6 @@ def _drop(data: Any, path: tuple[int | str, ...]) -> None:
 def tolerant(model: type[M], data: dict[str, Any]) -> tuple[M, list[str]]:
     """`model.model_validate(data)`, after removing the fields the model forbids as unknown.
     Any other error (a wrong type, a missing required field) still fails."""
-    import copy
-
     data = copy.deepcopy(data)
     dropped: list[str] = []
     for _ in range(MAX_DROPS):

@@ -6,8 +6,10 @@ importing it from `tests.support`.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from harness import BIN as BIN
 from harness import ROOT as ROOT
@@ -32,12 +34,23 @@ def reference_file() -> Path:
 CODE_PATTERN = r"([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})"
 
 
+async def worker_identities(client: Any, workflow_id: str) -> set[str]:
+    """The workers (pid@host) that completed this workflow's workflow and activity tasks."""
+    from temporalio.api.enums.v1 import EventType
+
+    seen = set()
+    async for e in client.get_workflow_handle(workflow_id).fetch_history_events():
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            seen.add(e.workflow_task_completed_event_attributes.identity)
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            seen.add(e.activity_task_started_event_attributes.identity)
+    return seen
+
+
 async def code_from_mail(mail: MailSink, address: str, task_id: str) -> str:
     """The code in the e-mail `address` got for `task_id`, as its reader copies it. Matching on
     the task (not on "approval code") matters: one person often gets codes for several tasks,
     and the newest e-mail may not yet be the one for this task."""
-    import re
-
     mine = f"approval code for task {task_id}:"
 
     def find() -> str | None:

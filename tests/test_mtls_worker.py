@@ -13,13 +13,12 @@ import uuid
 
 import pytest
 import trustme
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import TLSConfig
 
 from domain.flags import Flag
 from intake.cases import start_case
-from tests.support import ROOT, demo_clinic, eventually, flag_body
+from tests.support import ROOT, demo_clinic, eventually, flag_body, worker_identities
 from tests.test_duty_to_warn_workflow import open_task
 from tests.tls_proxy import tls_proxy
 
@@ -31,14 +30,6 @@ def _server_context(ca: trustme.CA) -> ssl.SSLContext:
     context.verify_mode = ssl.CERT_REQUIRED  # mutual: no client certificate, no connection
     context.set_alpn_protocols(["h2"])  # gRPC is HTTP/2
     return context
-
-
-async def _worker_identities(client: Client, workflow_id: str) -> set[str]:
-    return {
-        e.workflow_task_completed_event_attributes.identity
-        async for e in client.get_workflow_handle(workflow_id).fetch_history_events()
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-    }
 
 
 async def test_the_worker_connects_with_mtls_configured_only_through_the_environment(
@@ -82,7 +73,7 @@ async def test_the_worker_connects_with_mtls_configured_only_through_the_environ
             # The case's workflow tasks were done by that worker, over the proxy.
             await open_task(started.handle, "risk_assessment")
             identities = await eventually(
-                lambda: _worker_identities(dev_env.client, started.case_id)
+                lambda: worker_identities(dev_env.client, started.case_id)
             )
             assert any(i.startswith(f"{worker.pid}@") for i in identities), identities
             names = [dict(x[0] for x in p["subject"]).get("commonName") for p in peers if p]

@@ -6,26 +6,14 @@ one ledger row per disclosure."""
 from __future__ import annotations
 
 import httpx
-from temporalio.api.enums.v1 import EventType
 
 from harness import free_port
 from tests.chaos.drive import drive, start_cases, tag, tally
 from tests.chaos.results import Clock, size, write_result
 from tests.chaos.stack import ChaosStack
-from tests.support import eventually
+from tests.support import eventually, worker_identities
 
 WORKERS = 3
-
-
-async def _identities(client, workflow_id: str) -> set[str]:
-    """The workers (pid@host) that completed this workflow's workflow and activity tasks."""
-    seen = set()
-    async for e in client.get_workflow_handle(workflow_id).fetch_history_events():
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            seen.add(e.workflow_task_completed_event_attributes.identity)
-        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            seen.add(e.activity_task_started_event_attributes.identity)
-    return seen
 
 
 async def test_cases_spread_over_several_workers_and_killing_one_loses_nothing(tmp_path):
@@ -65,7 +53,7 @@ async def test_cases_spread_over_several_workers_and_killing_one_loses_nothing(t
         t = tally(cases, stack.sink, stack.ledger)
         workers = set()
         for c in cases:
-            workers |= await _identities(stack.client, c.case_id)
+            workers |= await worker_identities(stack.client, c.case_id)
     finally:
         stack.stop()
     pids = {stack.procs[f"worker{n}"].pid for n in range(1, WORKERS + 1)}
