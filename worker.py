@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import signal
 from datetime import timedelta
@@ -16,10 +17,14 @@ from temporalio.worker import Worker
 from activities.accounting import AccountingActivities
 from activities.approvals import ApprovalActivities
 from activities.archive import ArchiveActivities
+from activities.fhir_intake import FhirIntakeActivities
 from activities.ledger import LedgerActivities
 from activities.notify import NoticeActivities, SentLog
 from activities.records import RecordsActivities
+from domain.clinic import ClinicDirectory, StaffLinks
 from infra.archive_db import ArchiveStore
+from infra.fhir_ehr import Ehrs
+from infra.fhir_sources import FhirSources
 from infra.ledger_db import Ledger
 from infra.log_context import LogContextInterceptor
 from infra.logging import configure as configure_logging
@@ -35,6 +40,7 @@ from workflows.archive import ArchiveWorkflow
 from workflows.authorization import AuthorizationWorkflow
 from workflows.case import CaseWorkflow
 from workflows.duty_to_warn import DutyToWarnWorkflow
+from workflows.fhir_feed import FhirFeedWorkflow
 from workflows.legal_request import LegalRequestWorkflow
 
 # Workflows kept in memory between their workflow tasks (temporalio's default is 1,000). A cached
@@ -57,6 +63,7 @@ WORKFLOWS = [
     AuthorizationWorkflow,
     AccountingWorkflow,
     ArchiveWorkflow,
+    FhirFeedWorkflow,
 ]
 
 
@@ -130,6 +137,8 @@ def build_worker(
     settings: Settings,
     ledger: Ledger,
     records: RecordsStore | None = None,
+    fhir_sources: FhirSources | None = None,
+    clinics: ClinicDirectory | None = None,
     **options,
 ) -> Worker:
     """A worker with its activities wired to their clients (SMTP, ledger, records store, code
@@ -151,6 +160,19 @@ def build_worker(
     records_acts = RecordsActivities(records, settings.smtp, sent=sent)
     accounting_acts = AccountingActivities(ledger, records)
     archive_acts = ArchiveActivities(client, ArchiveStore(ledger.engine))
+    fhir_acts = FhirIntakeActivities(
+        client,
+        settings.task_queue,
+        ledger,
+        Ehrs((fhir_sources or FhirSources.from_env()).sources),
+        # The clinics file, read when a FHIR Flag first arrives (a test passes its own).
+        (lambda: clinics)
+        if clinics
+        else functools.cache(lambda: ClinicDirectory.load(settings.clinics_file)),
+        StaffLinks(
+            work=settings.api_url, ui=settings.ui_url, namespace=settings.temporal_namespace
+        ),
+    )
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -164,6 +186,7 @@ def build_worker(
             records_acts.send_packet,
             accounting_acts.prepare_accounting,
             archive_acts.archive_closed_runs,
+            fhir_acts.open_cases_from_fhir,
         ],
         interceptors=[LogContextInterceptor()],
         **options,

@@ -6,6 +6,7 @@ reused until shortly before it expires, so a burst of reads asks the EHR once.""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 
@@ -41,6 +42,7 @@ class SmartClient:
         self._token: str | None = None
         self._expires = 0.0
         self._lock = asyncio.Lock()
+        self._thread_lock = threading.Lock()
 
     async def aclose(self) -> None:
         """Close the HTTP connections to the token endpoint (when this client made them)."""
@@ -62,28 +64,56 @@ class SmartClient:
             claims, c.private_key_pem, algorithm=c.algorithm, headers={"kid": c.key_id}
         )
 
+    def _form(self) -> dict[str, str]:
+        return {
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": self.assertion(),
+            "scope": self._config.scopes,
+        }
+
+    def _fresh(self) -> str | None:
+        if self._token and time.monotonic() < self._expires - RENEW_BEFORE:
+            return self._token
+        return None
+
+    def _accept(self, r: httpx.Response) -> str:
+        if r.status_code != 200:
+            error = (
+                r.json().get("error", "")
+                if r.headers.get("content-type", "").startswith("application/json")
+                else ""
+            )
+            raise SmartTokenRefused(
+                f"the EHR's token endpoint refused client {self._config.client_id!r} "
+                f"(HTTP {r.status_code} {error}): check its registered key and scopes"
+            )
+        body = r.json()
+        self._token = str(body["access_token"])
+        self._expires = time.monotonic() + float(body.get("expires_in", 300))
+        return self._token
+
     async def token(self) -> str:
         async with self._lock:
-            if self._token and time.monotonic() < self._expires - RENEW_BEFORE:
-                return self._token
-            form = {
-                "grant_type": "client_credentials",
-                "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": self.assertion(),
-                "scope": self._config.scopes,
-            }
-            r = await self._http.post(self._config.token_url, data=form)
-            if r.status_code != 200:
-                error = (
-                    r.json().get("error", "")
-                    if r.headers.get("content-type", "").startswith("application/json")
-                    else ""
-                )
-                raise SmartTokenRefused(
-                    f"the EHR's token endpoint refused client {self._config.client_id!r} "
-                    f"(HTTP {r.status_code} {error}): check its registered key and scopes"
-                )
-            body = r.json()
-            self._token = body["access_token"]
-            self._expires = time.monotonic() + float(body.get("expires_in", 300))
-            return self._token
+            if token := self._fresh():
+                return token
+            return self._accept(await self._http.post(self._config.token_url, data=self._form()))
+
+    def token_sync(self) -> str:
+        """The same token, for blocking callers (the records source runs in a thread)."""
+        with self._thread_lock:
+            if token := self._fresh():
+                return token
+            with httpx.Client(timeout=10) as http:
+                return self._accept(http.post(self._config.token_url, data=self._form()))
+
+
+def discover_token_url(base_url: str) -> str:
+    """The token endpoint a FHIR server names in `.well-known/smart-configuration`."""
+    r = httpx.get(f"{base_url.rstrip('/')}/.well-known/smart-configuration", timeout=10)
+    if r.status_code != 200 or "token_endpoint" not in r.json():
+        raise SmartTokenRefused(
+            f"the EHR at {base_url} publishes no SMART configuration (HTTP {r.status_code}): "
+            "set token_url in the FHIR sources file"
+        )
+    return str(r.json()["token_endpoint"])

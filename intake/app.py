@@ -26,6 +26,7 @@ from domain.flags import Flag, case_id_for
 from domain.legal_request import LegalRequest
 from domain.tasks import TaskCompletion, TaskView, normalize_code
 from infra.codec import EncryptionCodec
+from infra.fhir_sources import FhirSources
 from infra.ledger_db import Ledger
 from infra.records_db import RecordsStore
 from infra.settings import Settings
@@ -33,13 +34,16 @@ from infra.temporal import connect, data_converter
 from intake import errors
 from intake.cases import (
     Started,
+    earlier_case_on_record,
     fresh_concerns,
+    roster_problems,
     start_accounting,
     start_authorization,
     start_case,
     start_legal_request,
 )
 from intake.codec_server import codec_router, namespace_codecs
+from intake.fhir_endpoint import fhir_router
 from intake.identity import Identities, IdentityError, IdentitySettings, Person, System
 from intake.policy_store import jurisdictions
 from intake.rate_limit import RateLimiter
@@ -148,28 +152,6 @@ def latest_packet(s: CaseStatus) -> tuple[str, str] | None:
     return None
 
 
-def roster_problems(flag: Flag, clinic: Clinic) -> list[dict[str, str]]:
-    """Every person who must act on the case has to be on the clinic's roster as a clinician,
-    or their tasks could never be completed."""
-    problems = []
-
-    def check(field: str, staff_id: str) -> None:
-        member = clinic.member(staff_id)
-        if member is None or "clinician" not in member.roles:
-            problems.append(
-                {
-                    "field": field,
-                    "problem": f"{staff_id!r} is not a clinician on the roster of {clinic.id}",
-                }
-            )
-
-    check("clinician.id", flag.clinician.id)
-    for i, concern in enumerate(flag.concerns):
-        for j, reporter in enumerate(concern.reporters):
-            check(f"concerns[{i}].reporters[{j}]", reporter)
-    return problems
-
-
 def create_app(
     settings: Settings,
     directory: ClinicDirectory,
@@ -179,6 +161,7 @@ def create_app(
     records: RecordsStore | None = None,
     identity: IdentitySettings | None = None,
     rate_limiter: RateLimiter | None = None,
+    fhir_sources: FhirSources | None = None,
 ) -> FastAPI:
     """The FastAPI app (intake API and codec endpoints); pass a client in tests, or let it
     connect from the settings. The ledger is read to refuse a flag id already on record; the
@@ -215,6 +198,10 @@ def create_app(
             identities,
             settings.temporal_namespace,
         )
+    )
+    # EHR notifications (issue 15): only for clinics with a FHIR source configured.
+    app.include_router(
+        fhir_router(state, settings.task_queue, fhir_sources or FhirSources.from_env())
     )
     bearer = HTTPBearer(auto_error=False)
 
@@ -297,22 +284,18 @@ def create_app(
         return await fresh_concerns(state["client"], status)
 
     async def refuse_reused_id(clinic_id: str, own_id: str) -> None:
-        # A case id is derived from the clinic's own id, so an id reused after Temporal's
-        # retention would start a second case under the same id and its disclosures would
-        # collide with the first case's rows in the ledger. The ledger outlives retention: ask it.
-        case_id = case_id_for(clinic_id, own_id)
-        if not await asyncio.to_thread(ledger.for_case, case_id):
-            return
         try:
-            await state["client"].get_workflow_handle(case_id).describe()
-        except RPCError as e:
-            if e.status != RPCStatusCode.NOT_FOUND:
-                raise HTTPException(503, "the workflow service is unavailable") from None
+            reused = await earlier_case_on_record(
+                state["client"], ledger, case_id_for(clinic_id, own_id)
+            )
+        except RPCError:
+            raise HTTPException(503, "the workflow service is unavailable") from None
+        if reused:
             raise HTTPException(
                 409,
                 f"this {own_id.split()[0]} id belongs to an earlier case on record in the "
                 "ledger; send a new id",
-            ) from None
+            )
 
     def accepted(started: Started, own_id: str, response: Response) -> FlagAccepted:
         if not started.same_body:

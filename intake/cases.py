@@ -14,7 +14,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import TemporalError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.accounting_case import AccountingInput, AccountingRequest
 from domain.authorization import Authorization
@@ -24,6 +24,7 @@ from domain.clinic import Clinic
 from domain.flags import Flag, case_id_for
 from domain.legal_case import LegalRequestInput
 from domain.legal_request import INSTRUMENT_TITLE, LegalRequest
+from infra.ledger_db import Ledger
 from intake.policy_store import resolve_legal_policy, resolve_policy
 from workflows import search_attributes as sa
 from workflows.accounting import AccountingWorkflow
@@ -47,6 +48,28 @@ def case_input(flag: Flag, clinic: Clinic) -> CaseInput:
         ),
         history_version=HISTORY_VERSION,
     )
+
+
+def roster_problems(flag: Flag, clinic: Clinic) -> list[dict[str, str]]:
+    """Every person who must act on the case has to be on the clinic's roster as a clinician,
+    or their tasks could never be completed."""
+    problems = []
+
+    def check(field: str, staff_id: str) -> None:
+        member = clinic.member(staff_id)
+        if member is None or "clinician" not in member.roles:
+            problems.append(
+                {
+                    "field": field,
+                    "problem": f"{staff_id!r} is not a clinician on the roster of {clinic.id}",
+                }
+            )
+
+    check("clinician.id", flag.clinician.id)
+    for i, concern in enumerate(flag.concerns):
+        for j, reporter in enumerate(concern.reporters):
+            check(f"concerns[{i}].reporters[{j}]", reporter)
+    return problems
 
 
 @dataclass
@@ -81,6 +104,22 @@ async def start_case(client: Client, task_queue: str, flag: Flag, clinic: Clinic
             "of each concern's workflow."
         ),
     )
+
+
+async def earlier_case_on_record(client: Client, ledger: Ledger, case_id: str) -> bool:
+    """Whether `case_id` was used by a case Temporal no longer holds. A case id is derived from
+    the clinic's own id, so an id reused after Temporal's retention would start a second case
+    under the same id, whose disclosures would collide with the first case's rows in the
+    ledger. The ledger outlives retention: ask it. An unreachable Temporal raises RPCError."""
+    if not await asyncio.to_thread(ledger.for_case, case_id):
+        return False
+    try:
+        await client.get_workflow_handle(case_id).describe()
+    except RPCError as e:
+        if e.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return True
+    return False
 
 
 async def start_legal_request(

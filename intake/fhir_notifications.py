@@ -155,7 +155,7 @@ def _from_parameters(params: Parameters) -> dict[str, Any]:
                     number=_count(number, "event number"), focus=_reference(parts.get("focus"))
                 )
             )
-        else:
+        elif p.name:
             fields[p.name] = _value(p)
     since = fields.get("events-since-subscription-start")
     return {

@@ -5,87 +5,25 @@ often they are sent; a client registered without the AuditEvent write scope gets
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
-import jwt
 import pytest
-import yaml
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from audit.fhir_audit_events import audit_event
 from domain.records import Disclosure
-from harness import free_port
 from infra.fhir_audit_writer import FhirWriteRefused, send_audit_events
 from infra.smart_auth import SmartClient, SmartClientConfig, SmartTokenRefused
-
-KID = "confide-1"
+from tests.fhir_server import KID, sekmet
 
 
 @pytest.fixture(scope="module")
 def fhir_server(tmp_path_factory):
-    """sekmet-fhir on a free port; two registered clients sharing one key: `confide` may write
-    AuditEvents, `confide-readonly` may only read."""
-    tmp = tmp_path_factory.mktemp("fhir")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
-    jwk.update(kid=KID, alg="RS384", use="sig")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/fhir"
-    settings = {
-        "base_url": base,
-        "db_path": ":memory:",
-        "host": "127.0.0.1",
-        "port": port,
-        "simulator": {"enabled": False},
-        "server_auth": {
-            "types": ["smart"],
-            "smart_clients": [
-                {
-                    "client_id": "confide",
-                    "jwks": {"keys": [jwk]},
-                    "scopes": "system/AuditEvent.cruds",
-                },
-                {
-                    "client_id": "confide-readonly",
-                    "jwks": {"keys": [jwk]},
-                    "scopes": "system/AuditEvent.rs",
-                },
-            ],
-        },
-    }
-    config = tmp / "settings.yaml"
-    config.write_text(yaml.safe_dump(settings))
-    log = open(tmp / "sekmet.log", "wb")  # noqa: SIM115 (closed below)
-    sekmet = Path(sys.executable).parent / "sekmet"
-    proc = subprocess.Popen(
-        [str(sekmet), "serve", "-c", str(config), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/metadata", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError((tmp / "sekmet.log").read_text()[-2000:])
-        time.sleep(0.1)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    token_url = httpx.get(f"{base}/.well-known/smart-configuration").json()["token_endpoint"]
-    yield base, token_url, pem
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    """Two registered clients sharing one key: `confide` may write AuditEvents,
+    `confide-readonly` may only read."""
+    clients = {"confide": "system/AuditEvent.cruds", "confide-readonly": "system/AuditEvent.rs"}
+    with sekmet(tmp_path_factory.mktemp("fhir"), clients) as server:
+        yield server.base, server.token_url, server.pem
 
 
 def _smart(token_url: str, pem: str, client_id: str, scopes: str) -> SmartClient:

@@ -1,0 +1,224 @@
+"""Open cases from Flags raised in a clinic's EHR (issue 15): read each Flag, its patient, its
+encounter, its author and the people it names with the clinic's SMART token, build the flag
+`POST /v1/flags` would have sent (intake.fhir_flags) and start the case the same way, with the
+same idempotency: the same Flag read twice finds the case it opened.
+
+What reaches history (the result, a failure's message) is references and reasons only: the
+resources read stay in this activity, and the flag built from them travels to the case
+workflow encrypted like any other flag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, timedelta
+from typing import Any
+
+import structlog
+from fhirpy import AsyncFHIRClient
+from fhirpy.base.exceptions import ForbiddenError, ResourceNotFound
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from domain.clinic import Clinic, ClinicDirectory, StaffLinks
+from domain.fhir_feed import FhirIntakeInput, FhirIntakeResult
+from infra.fhir_ehr import Ehrs
+from infra.ledger_db import Ledger
+from intake.cases import earlier_case_on_record, roster_problems, start_case
+from intake.fhir_flags import (
+    FlagNotUsable,
+    FlagRead,
+    NotConfides,
+    author_reference,
+    concern_kinds,
+    confide_flag,
+    people_references,
+    split_reference,
+)
+
+log = structlog.get_logger()
+
+# A catch-up asks for Flags changed a little before the last notification heard: the EHR's
+# clock and Temporal's need not agree to the second.
+CLOCK_SKEW = timedelta(minutes=15)
+
+
+class FhirIntakeActivities:
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str,
+        ledger: Ledger,
+        ehrs: Ehrs,
+        clinics: Callable[[], ClinicDirectory],
+        links: StaffLinks | None = None,
+    ) -> None:
+        self._client = client
+        self._task_queue = task_queue
+        self._ledger = ledger
+        self._ehrs = ehrs
+        # Read when first needed: a worker without FHIR sources never reads the clinics here.
+        self._clinics = clinics
+        self._links = links
+
+    def _clinic(self, clinic_id: str) -> Clinic:
+        clinic = self._clinics().get(clinic_id)
+        if clinic is None:
+            raise ApplicationError(
+                f"clinic {clinic_id} is not in the clinics file", type="UnknownClinic"
+            )
+        if clinic.links is None and self._links is not None:
+            clinic = clinic.model_copy(update={"links": self._links})
+        return clinic
+
+    @activity.defn(name="open_cases_from_fhir")
+    async def open_cases_from_fhir(self, inp: FhirIntakeInput) -> FhirIntakeResult:
+        """Open the case of each Confide Flag the references (and a catch-up) lead to."""
+        ehr = self._ehrs.get(inp.clinic_id)
+        if ehr is None:
+            raise ApplicationError(
+                f"no FHIR source is configured for clinic {inp.clinic_id} (CONFIDE_FHIR_SOURCES)",
+                type="NoFhirSource",
+            )
+        clinic = self._clinic(inp.clinic_id)
+        try:
+            fhir = await ehr.client()
+            flag_ids = await _flags_to_read(fhir, inp)
+            result = FhirIntakeResult()
+            for flag_id in flag_ids:
+                outcome = await self._open_one(
+                    fhir, clinic, flag_id, ehr.source.staff_identifier_system
+                )
+                if outcome.startswith("case "):
+                    result.opened.append(outcome.removeprefix("case "))
+                else:
+                    result.skipped.append(f"Flag/{flag_id}: {outcome}")
+        except ApplicationError:
+            raise
+        except ForbiddenError:
+            # Retried: the clinic's EHR administrator can grant the scope while it waits.
+            raise ApplicationError(
+                "the EHR refused a read (HTTP 403): grant Confide's client the read scopes "
+                "listed in infra/fhir_sources.DEFAULT_SCOPES",
+                type="FhirReadRefused",
+            ) from None
+        except Exception as e:
+            # fhirpy's messages can quote a resource: only the type leaves.
+            log.warning("fhir read failed", error_type=type(e).__name__)
+            raise ApplicationError(
+                f"reading from the EHR failed ({type(e).__name__})", type="FhirReadFailed"
+            ) from None
+        log.info(
+            "fhir flags read",
+            clinic_id=clinic.id,
+            opened=len(result.opened),
+            skipped=len(result.skipped),
+        )
+        return result
+
+    async def _open_one(
+        self, fhir: AsyncFHIRClient, clinic: Clinic, flag_id: str, staff_system: str | None
+    ) -> str:
+        try:
+            read = await _read_flag(fhir, flag_id)
+            if read is None:
+                return "not a Confide concern"
+            flag = confide_flag(read, clinic, staff_system)
+        except ResourceNotFound:
+            return "it, or a resource it points to, is not in the EHR (deleted?)"
+        except (NotConfides, FlagNotUsable) as e:
+            return str(e)
+        if problems := roster_problems(flag, clinic):
+            return f"{problems[0]['field']}: {problems[0]['problem']}"
+        if await earlier_case_on_record(self._client, self._ledger, f"{clinic.id}.{flag.flag_id}"):
+            return "its case is closed and on record in the ledger"
+        started = await start_case(self._client, self._task_queue, flag, clinic)
+        if not started.same_body:
+            # The Flag was edited after its case opened: the case keeps what it started
+            # with; the clinician updates the case, not the Flag.
+            log.info("fhir flag changed after its case opened", case_id=started.case_id)
+        return f"case {started.case_id}"
+
+
+async def _flags_to_read(fhir: AsyncFHIRClient, inp: FhirIntakeInput) -> list[str]:
+    """The Flag ids the focus references and the catch-up lead to, each once, in order."""
+    ids: list[str] = []
+
+    def add(flag_id: str) -> None:
+        if flag_id not in ids:
+            ids.append(flag_id)
+
+    for focus in inp.focus:
+        ref = split_reference(focus)
+        if ref is None:
+            continue
+        kind, rid = ref
+        if kind == "Flag":
+            add(rid)
+        elif kind in ("Encounter", "Task"):
+            # Fallbacks: a signed-off Encounter or a Task; the Flags on that session.
+            encounter = rid
+            if kind == "Task":
+                task = (await fhir.reference("Task", rid).to_resource()).serialize()
+                focus_ref = split_reference((task.get("focus") or {}).get("reference"))
+                if focus_ref and focus_ref[0] == "Flag":
+                    add(focus_ref[1])
+                    continue
+                enc_ref = split_reference((task.get("encounter") or {}).get("reference"))
+                if not enc_ref:
+                    continue
+                encounter = enc_ref[1]
+            for flag in (
+                await fhir.resources("Flag")
+                .search(encounter=f"Encounter/{encounter}", status="active")
+                .fetch_all()
+            ):
+                add(str(flag["id"]))
+    if inp.catch_up:
+        search = fhir.resources("Flag").search(status="active")
+        if inp.since is not None:
+            # In UTC with a Z: a "+" offset could arrive as a space in a query string.
+            since = (inp.since - CLOCK_SKEW).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            search = search.search(_lastUpdated=f"ge{since}")
+        for flag in await search.fetch_all():
+            if concern_kinds(flag.serialize()):
+                add(str(flag["id"]))
+    return ids
+
+
+async def _read(fhir: AsyncFHIRClient, reference: str) -> dict[str, Any] | None:
+    ref = split_reference(reference)
+    if ref is None:
+        return None
+    return (await fhir.reference(ref[0], ref[1]).to_resource()).serialize()
+
+
+async def _read_flag(fhir: AsyncFHIRClient, flag_id: str) -> FlagRead | None:
+    """The Flag and what it points to; None when the Flag is not Confide's (read no further)."""
+    flag = (await fhir.reference("Flag", flag_id).to_resource()).serialize()
+    if not concern_kinds(flag):
+        return None
+    subject = (flag.get("subject") or {}).get("reference")
+    ref = split_reference(subject)
+    if ref is None or ref[0] != "Patient":
+        raise FlagNotUsable("the Flag's subject is not a Patient")
+    encounter_ref = (flag.get("encounter") or {}).get("reference")
+    patient, encounter = await asyncio.gather(
+        _read(fhir, f"Patient/{ref[1]}"),
+        _read(fhir, encounter_ref) if encounter_ref else asyncio.sleep(0, None),
+    )
+    author = author_reference(flag, encounter)
+    people_refs = people_references(flag)
+    practitioner, *people = await asyncio.gather(
+        _read(fhir, author) if author else asyncio.sleep(0, None),
+        *(_read(fhir, r) for r in people_refs),
+    )
+    return FlagRead(
+        flag=flag,
+        patient=patient or {},
+        encounter=encounter,
+        practitioner=practitioner,
+        people={r: p for r, p in zip(people_refs, people, strict=True) if p is not None},
+    )

@@ -1,0 +1,310 @@
+"""A Flag raised in a real FHIR server opens a Confide case (issue 15), end to end: sekmet-fhir
+(R4, SMART Backend Services, Subscriptions Backport) delivers its notifications to Confide's
+endpoint served by uvicorn; the feed workflow on the dev server reads the Flag, its patient,
+encounter, author and victim with Confide's own SMART token and starts the case the same way
+`POST /v1/flags` does; the clinician gets the case's first e-mail. A lost notification is
+noticed from the counter and the missed Flag is found by a catch-up search."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import uuid
+
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+from sekmet.subscriptions.backport import build_subscription, topic_basic
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Replayer
+
+from domain.case import CaseInput
+from domain.clinic import ClinicDirectory
+from harness import free_port
+from infra.fhir_sources import FhirSource, FhirSources
+from infra.settings import Settings
+from intake.app import create_app
+from intake.fhir_endpoint import feed_id
+from intake.fhir_flags import CONCERN_SYSTEM, VICTIM
+from tests.conftest import make_worker
+from tests.fhir_server import KID, FhirServer, sekmet
+from tests.people import People
+from tests.support import demo_clinic, eventually
+from worker import WORKFLOWS
+from workflows.case import CaseWorkflow
+from workflows.fhir_feed import FhirFeedWorkflow
+
+SECRET = secrets.token_urlsafe(24)
+TOPIC = "http://sekmet.dev/fhir/SubscriptionTopic/confide-flag"
+CONFIDE_SCOPES = " ".join(
+    f"system/{t}.rs"
+    for t in ["Flag", "Patient", "Encounter", "Task", "RelatedPerson", "Practitioner"]
+)
+
+
+@pytest.fixture(scope="module")
+def ehr(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ehr")
+    with sekmet(tmp, {"confide": CONFIDE_SCOPES}) as server:
+        # A topic for Flags (sekmet has none built in), as the EHR's administrator would add.
+        server.put(
+            topic_basic(
+                "confide-flag",
+                "Flag raised",
+                "A Flag was created or updated",
+                "Flag",
+                "true",
+                [("patient", "Flag")],
+            )
+        )
+        key = tmp / "smart.pem"
+        key.write_text(server.pem)
+        yield server, key
+
+
+@pytest_asyncio.fixture
+async def confide(ehr, dev_env, smtp, ledger, task_queue):
+    """The intake API on a real port (the EHR posts to it) and a worker, both knowing the EHR."""
+    server, key = ehr
+    clinic = People().sign(demo_clinic())
+    sources = FhirSources(
+        sources=[
+            FhirSource(
+                clinic_id="demo-clinic",
+                base_url=server.base,
+                client_id="confide",
+                private_key_file=key,
+                key_id=KID,
+                scopes=CONFIDE_SCOPES,
+                notification_secret_sha256=hashlib.sha256(SECRET.encode()).hexdigest(),
+            )
+        ]
+    )
+    directory = ClinicDirectory(clinics=[clinic])
+    settings = Settings.from_env().model_copy(update={"task_queue": task_queue})
+    app = create_app(settings, directory, dev_env.client, ledger=ledger, fhir_sources=sources)
+    port = free_port()
+    api = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(api.serve())
+    await eventually(lambda: api.started)
+    worker = make_worker(
+        dev_env.client, task_queue, smtp[0].port, ledger, fhir_sources=sources, clinics=directory
+    )
+    async with worker:
+        yield f"http://127.0.0.1:{port}/fhir/demo-clinic/notifications"
+    api.should_exit = True
+    await serving
+
+
+async def subscribe(server: FhirServer, endpoint: str) -> dict:
+    """A Subscription to Confide's Flag topic; returned once the EHR made it active (it
+    does after Confide answered the handshake)."""
+    sub = build_subscription(
+        TOPIC, endpoint, content="id-only", headers=[f"Authorization: Bearer {SECRET}"]
+    )
+    sub["id"] = f"confide-{uuid.uuid4().hex[:8]}"
+    server.put(sub)
+    await eventually(lambda: server.get(f"/Subscription/{sub['id']}")["status"] == "active")
+    return sub
+
+
+def raise_flag(server: FhirServer, *, kind: str = "threat_to_others", confide: bool = True) -> str:
+    """A session in the EHR with a Flag raised on it; the Flag's id."""
+    n = uuid.uuid4().hex[:8]
+    server.put(
+        {
+            "resourceType": "Practitioner",
+            "id": "dr-lee",
+            "name": [{"given": ["Avery"], "family": "Lee"}],
+        }
+    )
+    server.put(
+        {
+            "resourceType": "Patient",
+            "id": f"pat.{n}",
+            "name": [{"given": ["Jordan"], "family": f"Fhirpatient{n}"}],
+            "birthDate": "1990-04-02",
+            "telecom": [{"system": "email", "value": f"jordan-{n}@example.org"}],
+        }
+    )
+    server.put(
+        {
+            "resourceType": "Encounter",
+            "id": f"enc-{n}",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "subject": {"reference": f"Patient/pat.{n}"},
+        }
+    )
+    server.put(
+        {
+            "resourceType": "RelatedPerson",
+            "id": f"victim-{n}",
+            "patient": {"reference": f"Patient/pat.{n}"},
+            "name": [{"text": f"Casey Fhirvictim{n}"}],
+            "telecom": [{"system": "email", "value": f"casey-{n}@example.org"}],
+            "relationship": [{"text": "coworker"}],
+        }
+    )
+    code = (
+        {"coding": [{"system": CONCERN_SYSTEM, "code": kind}], "text": "Stated intent to harm"}
+        if confide
+        else {"text": "Fall risk"}
+    )
+    server.put(
+        {
+            "resourceType": "Flag",
+            "id": f"flag-{n}",
+            "status": "active",
+            "code": code,
+            "subject": {"reference": f"Patient/pat.{n}"},
+            "encounter": {"reference": f"Encounter/enc-{n}"},
+            "author": {"reference": "Practitioner/dr-lee"},
+            "period": {"start": "2026-12-05T10:15:00-08:00"},
+            "extension": [
+                {"url": VICTIM, "valueReference": {"reference": f"RelatedPerson/victim-{n}"}}
+            ],
+        }
+    )
+    return f"flag-{n}"
+
+
+async def case_input(client, case_id: str) -> CaseInput | None:
+    """The case's input as started; None while there is no such case."""
+    handle = client.get_workflow_handle(case_id)
+    try:
+        history = await handle.fetch_history()
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    started = history.events[0].workflow_execution_started_event_attributes
+    [inp] = await client.data_converter.decode(started.input.payloads, [CaseInput])
+    return inp
+
+
+async def test_a_flag_raised_in_the_ehr_opens_its_case(ehr, confide, dev_env, mail):
+    server, _ = ehr
+    sub = await subscribe(server, confide)
+    flag_id = raise_flag(server)
+    case_id = f"demo-clinic.fhir-{flag_id}"
+
+    inp = await eventually(lambda: case_input(dev_env.client, case_id), timeout=30)
+    flag = inp.flag
+    assert flag.clinician.id == "dr-lee" and flag.jurisdiction == "US-CA"
+    assert flag.patient.ref.startswith("pat_") and flag.patient.name.startswith(
+        "Jordan Fhirpatient"
+    )
+    assert flag.session_id.startswith("enc-")
+    assert flag.flagged_at.isoformat() == "2026-12-05T10:15:00-08:00"
+    [concern] = flag.concerns
+    assert concern.kind == "threat_to_others" and concern.summary == "Stated intent to harm"
+    [victim] = concern.victims
+    assert victim.name.startswith("Casey Fhirvictim") and victim.relationship == "coworker"
+    # The case runs: its clinician is asked for the risk assessment.
+    await eventually(lambda: mail.to("lee@demo-clinic.test"), timeout=30)
+    status = await dev_env.client.get_workflow_handle(case_id).query(CaseWorkflow.status)
+    assert status.case_id == case_id
+
+    # The feed: one workflow per subscription, its id naming no EHR address.
+    feed = dev_env.client.get_workflow_handle(
+        feed_id("demo-clinic", f"{server.base}/Subscription/{sub['id']}")
+    )
+    state = await eventually(lambda: _opened(feed, 1))
+    assert state.last_event >= 1 and state.catch_ups == 0
+    assert "127.0.0.1" not in feed.id and flag_id not in feed.id
+
+
+async def feed_state(feed):
+    try:
+        return await feed.query(FhirFeedWorkflow.state)
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+async def _opened(feed, n: int):
+    state = await feed_state(feed)
+    return state if state and state.opened >= n else None
+
+
+async def test_a_lost_notification_is_noticed_and_the_missed_flag_found(ehr, confide, dev_env):
+    server, _ = ehr
+    # Raised before Confide subscribed: no notification ever carries it.
+    missed = raise_flag(server, kind="threat_to_others")
+    not_ours = raise_flag(server, confide=False)
+    sub = await subscribe(server, confide)
+    sub_url = f"{server.base}/Subscription/{sub['id']}"
+    seen = raise_flag(server)
+    feed = dev_env.client.get_workflow_handle(feed_id("demo-clinic", sub_url))
+    await eventually(lambda: _opened(feed, 1), timeout=30)
+    # A heartbeat whose count is ahead of what the feed saw: events were lost.
+    heartbeat = {
+        "resourceType": "Bundle",
+        "type": "history",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Parameters",
+                    "parameter": [
+                        {"name": "subscription", "valueReference": {"reference": sub_url}},
+                        {"name": "topic", "valueCanonical": TOPIC},
+                        {"name": "status", "valueCode": "active"},
+                        {"name": "type", "valueCode": "heartbeat"},
+                        {"name": "events-since-subscription-start", "valueString": "3"},
+                    ],
+                }
+            }
+        ],
+    }
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            confide,
+            content=json.dumps(heartbeat),
+            headers={
+                "Authorization": f"Bearer {SECRET}",
+                "Content-Type": "application/fhir+json",
+            },
+        )
+    assert r.status_code == 200, r.text
+    state = await eventually(lambda: _caught_up(feed), timeout=30)
+    assert state.last_event == 3
+    for flag_id in (missed, seen):
+        await eventually(lambda f=flag_id: case_input(dev_env.client, f"demo-clinic.fhir-{f}"))
+    # The Flag that is no Confide concern opened nothing.
+    assert await case_input(dev_env.client, f"demo-clinic.fhir-{not_ours}") is None
+    assert state.skipped == 0  # the catch-up searched Confide's Flags only
+    # The feed's history replays on the worker's code (as the auditor's replay does).
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=dev_env.client.data_converter)
+    await replayer.replay_workflow(await feed.fetch_history())
+
+
+async def _caught_up(feed):
+    state = await feed_state(feed)
+    return state if state and state.catch_ups >= 1 and state.opened >= 2 else None
+
+
+async def test_the_endpoint_refuses_a_wrong_secret_and_a_body_that_is_no_notification(confide):
+    async with httpx.AsyncClient() as http:
+        wrong = await http.post(
+            confide, json={"resourceType": "Bundle"}, headers={"Authorization": "Bearer nope"}
+        )
+        assert wrong.status_code == 401
+        assert "shared secret" in wrong.json()["error"]
+        garbage = await http.post(
+            confide,
+            content=b'{"resourceType": "Patient", "name": [{"text": "Jordan Secret"}]}',
+            headers={"Authorization": f"Bearer {SECRET}"},
+        )
+        assert garbage.status_code == 400
+        assert garbage.json()["error"] == "the body is not a FHIR Bundle"
+        other = await http.post(
+            confide.replace("demo-clinic", "no-clinic"),
+            json={},
+            headers={"Authorization": f"Bearer {SECRET}"},
+        )
+        assert other.status_code == 404
