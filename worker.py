@@ -24,6 +24,7 @@ from activities.records import RecordsActivities
 from domain.clinic import ClinicDirectory, StaffLinks
 from infra.archive_db import ArchiveStore
 from infra.fhir_ehr import Ehrs
+from infra.fhir_records import FhirRecordsSource
 from infra.fhir_sources import FhirSources
 from infra.ledger_db import Ledger
 from infra.log_context import LogContextInterceptor
@@ -157,14 +158,19 @@ def build_worker(
     notices = NoticeActivities(settings.smtp, sent)
     approvals = ApprovalActivities(settings.code_secret(), notices)
     ledger_acts = LedgerActivities(ledger)
-    records_acts = RecordsActivities(records, settings.smtp, sent=sent)
+    # Each clinic's EHR, when it has a FHIR source (issue 15): flags come from it, records
+    # are read from it; a clinic without one keeps the built-in records store.
+    ehrs = Ehrs((fhir_sources or FhirSources.from_env()).sources)
+    records_acts = RecordsActivities(
+        records, settings.smtp, source=FhirRecordsSource(ehrs, records), sent=sent
+    )
     accounting_acts = AccountingActivities(ledger, records)
     archive_acts = ArchiveActivities(client, ArchiveStore(ledger.engine))
     fhir_acts = FhirIntakeActivities(
         client,
         settings.task_queue,
         ledger,
-        Ehrs((fhir_sources or FhirSources.from_env()).sources),
+        ehrs,
         # The clinics file, read when a FHIR Flag first arrives (a test passes its own).
         (lambda: clinics)
         if clinics

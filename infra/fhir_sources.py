@@ -42,7 +42,7 @@ DEFAULT_SCOPES = " ".join(
         "system/RelatedPerson.rs",
         "system/Practitioner.rs",
         "system/DocumentReference.rs",
-        "system/Binary.r",
+        "system/Binary.rs",
         "system/AuditEvent.cu",
     ]
 )

@@ -9,10 +9,6 @@ resources: `urn:confide:extension:victim` and `urn:confide:extension:contact`.
 Flags without a Confide code (allergy alerts, fall risks...) are not Confide's: `NotConfides`.
 A Flag that is Confide's but cannot open a case says why in one sentence naming the field,
 never a value (`FlagNotUsable`): the sentence reaches workflow history.
-
-FHIR ids are `[A-Za-z0-9\\-.]{1,64}`; Confide's keys are `[A-Za-z0-9_-]{1,64}`. A FHIR id never
-holds `_`, so `.` <-> `_` maps one onto the other both ways (`confide_key`, `fhir_id`): the
-patient's key finds the patient's documents in the EHR again.
 """
 
 from __future__ import annotations
@@ -31,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from domain.clinic import Clinic
 from domain.flags import ClinicianRef, Concern, ConcernKind, Flag, Patient, Person
-from intake.fhir_notifications import tolerant
+from infra.fhir_common import confide_key, split_reference, tolerant
 
 CONCERN_SYSTEM = "urn:confide:concern-kind"
 VICTIM = "urn:confide:extension:victim"
@@ -60,31 +56,12 @@ class FlagRead(BaseModel):
     people: dict[str, dict[str, Any]] = {}
 
 
-def confide_key(fhir_id: str) -> str:
-    return fhir_id.replace(".", "_")
-
-
-def fhir_id(key: str) -> str:
-    return key.replace("_", ".")
-
-
 def flag_key(flag_id: str) -> str:
     """The Confide flag id of a FHIR Flag: "fhir-<id>", hashed if that would be too long."""
     key = FLAG_PREFIX + confide_key(flag_id)
     if len(key) <= 64:
         return key
     return FLAG_PREFIX + hashlib.sha256(flag_id.encode()).hexdigest()[:40]
-
-
-def split_reference(reference: str | None) -> tuple[str, str] | None:
-    """("Flag", "123") from "Flag/123" or "https://ehr/fhir/Flag/123" (a version suffix
-    `/_history/n` is dropped); None for anything else (a contained or logical reference)."""
-    if not reference or reference.startswith("#"):
-        return None
-    parts = reference.split("/_history/")[0].rstrip("/").split("/")
-    if len(parts) < 2 or not parts[-2] or not parts[-1]:
-        return None
-    return parts[-2], parts[-1]
 
 
 def _model(model: type[Any], data: dict[str, Any], what: str) -> Any:

@@ -18,8 +18,7 @@ refusing a notification a strict reading would.
 
 from __future__ import annotations
 
-import copy
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from fhir.resources.R4B.bundle import Bundle as BundleR4B
 from fhir.resources.R4B.parameters import Parameters, ParametersParameter
@@ -27,12 +26,10 @@ from fhir.resources.R4B.subscriptionstatus import SubscriptionStatus as StatusR4
 from fhir.resources.subscriptionstatus import SubscriptionStatus as StatusR5
 from pydantic import BaseModel, ValidationError
 
-M = TypeVar("M", bound=BaseModel)
+from infra.fhir_common import TooManyUnknownFields, tolerant
+
 Kind = Literal["handshake", "heartbeat", "event-notification", "query-status", "query-event"]
 Shape = Literal["r4-backport", "r4b", "r5"]
-
-# Enough for every vendor field in a notification; a bundle needing more is not one.
-MAX_DROPS = 50
 
 
 class NotANotification(ValueError):
@@ -57,33 +54,6 @@ class Notification(BaseModel):
     events: list[NotificationEvent] = []
     # Dotted paths of fields the models did not know (vendor additions), for the log.
     dropped: list[str] = []
-
-
-def _drop(data: Any, path: tuple[int | str, ...]) -> None:
-    *parents, last = path
-    node = data
-    for step in parents:
-        node = node[step]
-    if isinstance(node, dict):
-        node.pop(last, None)
-
-
-def tolerant(model: type[M], data: dict[str, Any]) -> tuple[M, list[str]]:
-    """`model.model_validate(data)`, after removing the fields the model forbids as unknown.
-    Any other error (a wrong type, a missing required field) still fails."""
-    data = copy.deepcopy(data)
-    dropped: list[str] = []
-    for _ in range(MAX_DROPS):
-        try:
-            return model.model_validate(data), dropped
-        except ValidationError as e:
-            extras = [err["loc"] for err in e.errors() if err["type"] == "extra_forbidden"]
-            if not extras or len(extras) != len(e.errors()):
-                raise
-            for loc in extras:
-                _drop(data, loc)
-                dropped.append(".".join(str(p) for p in loc))
-    raise NotANotification(f"the notification has more than {MAX_DROPS} unknown fields")
 
 
 def _first_resource(body: dict[str, Any]) -> dict[str, Any]:
@@ -197,3 +167,5 @@ def parse_notification(body: Any) -> Notification:
     except ValidationError as e:
         where = ".".join(str(p) for p in e.errors()[0]["loc"])
         raise NotANotification(f"the notification's status is malformed at {where}") from None
+    except TooManyUnknownFields as e:
+        raise NotANotification(f"the notification has {e}") from None
