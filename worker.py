@@ -6,6 +6,7 @@ import asyncio
 import functools
 import importlib
 import signal
+from collections.abc import Callable
 from datetime import timedelta
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
@@ -18,6 +19,7 @@ from activities.accounting import AccountingActivities
 from activities.approvals import ApprovalActivities
 from activities.archive import ArchiveActivities
 from activities.fhir_intake import FhirIntakeActivities
+from activities.fhir_write_back import FhirWriteBackActivities
 from activities.ledger import LedgerActivities
 from activities.notify import NoticeActivities, SentLog
 from activities.records import RecordsActivities
@@ -42,6 +44,7 @@ from workflows.authorization import AuthorizationWorkflow
 from workflows.case import CaseWorkflow
 from workflows.duty_to_warn import DutyToWarnWorkflow
 from workflows.fhir_feed import FhirFeedWorkflow
+from workflows.fhir_write_back import FhirWriteBackWorkflow
 from workflows.legal_request import LegalRequestWorkflow
 
 # Workflows kept in memory between their workflow tasks (temporalio's default is 1,000). A cached
@@ -65,6 +68,7 @@ WORKFLOWS = [
     AccountingWorkflow,
     ArchiveWorkflow,
     FhirFeedWorkflow,
+    FhirWriteBackWorkflow,
 ]
 
 
@@ -166,15 +170,19 @@ def build_worker(
     )
     accounting_acts = AccountingActivities(ledger, records)
     archive_acts = ArchiveActivities(client, ArchiveStore(ledger.engine))
+    # The clinics file, read when a FHIR Flag first arrives (a test passes its own).
+    directory: Callable[[], ClinicDirectory] = (
+        (lambda: clinics)
+        if clinics
+        else functools.cache(lambda: ClinicDirectory.load(settings.clinics_file))
+    )
+    write_back = FhirWriteBackActivities(ledger, ehrs, directory)
     fhir_acts = FhirIntakeActivities(
         client,
         settings.task_queue,
         ledger,
         ehrs,
-        # The clinics file, read when a FHIR Flag first arrives (a test passes its own).
-        (lambda: clinics)
-        if clinics
-        else functools.cache(lambda: ClinicDirectory.load(settings.clinics_file)),
+        directory,
         StaffLinks(
             work=settings.api_url, ui=settings.ui_url, namespace=settings.temporal_namespace
         ),
@@ -193,6 +201,7 @@ def build_worker(
             accounting_acts.prepare_accounting,
             archive_acts.archive_closed_runs,
             fhir_acts.open_cases_from_fhir,
+            write_back.write_back_to_ehr,
         ],
         interceptors=[LogContextInterceptor()],
         **options,

@@ -49,11 +49,15 @@ def schedule(settings: Settings) -> Schedule:
 
 async def ensure_schedule(client: Client, settings: Settings) -> ScheduleHandle:
     """Create the schedule, or update the existing one to this code's definition."""
-    wanted = schedule(settings)
+    return await ensure(client, SCHEDULE_ID, schedule(settings))
+
+
+async def ensure(client: Client, schedule_id: str, wanted: Schedule) -> ScheduleHandle:
+    """Create a schedule, or update the existing one to `wanted`."""
     try:
-        return await client.create_schedule(SCHEDULE_ID, wanted)
+        return await client.create_schedule(schedule_id, wanted)
     except ScheduleAlreadyRunningError:
-        handle = client.get_schedule_handle(SCHEDULE_ID)
+        handle = client.get_schedule_handle(schedule_id)
 
         def _update(_: ScheduleUpdateInput) -> ScheduleUpdate:
             return ScheduleUpdate(schedule=wanted)

@@ -350,14 +350,26 @@ def archive_cmd(
 
 @audit_app.command("schedule")
 def schedule_cmd() -> None:
-    """Create or update the hourly archive Schedule (CONFIDE_ARCHIVE_EVERY_MINUTES)."""
+    """Create or update the hourly archive Schedule (CONFIDE_ARCHIVE_EVERY_MINUTES), and, when
+    CONFIDE_FHIR_SOURCES names EHRs, the FHIR write-back's (CONFIDE_FHIR_WRITE_BACK_MINUTES)."""
+    from audit import fhir_schedule
     from audit.archive import SCHEDULE_ID, ensure_schedule, interval
+    from infra.fhir_sources import FhirSources
     from infra.temporal import connect
 
     settings = Settings.from_env()
+    fhir = bool(FhirSources.from_env().sources)
 
     async def go():
-        await ensure_schedule(await connect(settings), settings)
+        client = await connect(settings)
+        await ensure_schedule(client, settings)
+        if fhir:
+            await fhir_schedule.ensure_write_back_schedule(client, settings)
 
     _guarded(go())
     console.print(f"Schedule {SCHEDULE_ID}: archive every {interval()}.")
+    if fhir:
+        console.print(
+            f"Schedule {fhir_schedule.SCHEDULE_ID}: disclosures written into the EHRs every "
+            f"{fhir_schedule.interval()}."
+        )

@@ -22,7 +22,9 @@ import uvicorn
 from temporalio.client import Client
 
 from audit.archive import ensure_schedule
+from audit.fhir_schedule import ensure_write_back_schedule
 from domain.clinic import Clinic, ClinicDirectory, hash_api_key
+from infra.fhir_sources import FhirSources
 from infra.keyring import Keyring
 from infra.ledger_db import Ledger
 from infra.logging import configure as configure_logging
@@ -210,6 +212,8 @@ async def run_dev() -> None:
         async with build_worker(client, settings, ledger, records):
             # Closed cases' histories go to the archive in the ledger database every hour.
             await ensure_schedule(client, settings)
+            if FhirSources.from_env().sources:
+                await ensure_write_back_schedule(client, settings)
             api = asyncio.create_task(server.serve())
             # The banner promises a listening API: wait until uvicorn has bound its port.
             while not server.started and not api.done():

@@ -44,6 +44,9 @@ class Ehrs:
         self._sources = {s.clinic_id: s for s in sources}
         self._ehrs: dict[str, Ehr] = {}
 
+    def clinic_ids(self) -> list[str]:
+        return list(self._sources)
+
     def get(self, clinic_id: str) -> Ehr | None:
         if clinic_id not in self._ehrs and clinic_id in self._sources:
             self._ehrs[clinic_id] = Ehr(self._sources[clinic_id])

@@ -176,16 +176,18 @@ class Ledger:
     def _read(self, q) -> list[Disclosure]:
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
-        return [
-            Disclosure.model_validate(
-                {
-                    **r,
-                    "disclosed_at": _utc(r["disclosed_at"]),
-                    "documents": json.loads(r["documents"]) if r["documents"] else [],
-                }
-            )
-            for r in rows
-        ]
+        return [disclosure(r) for r in rows]
+
+
+def disclosure(row) -> Disclosure:
+    """A `disclosures` row (a mapping) as the Disclosure it records."""
+    return Disclosure.model_validate(
+        {
+            **row,
+            "disclosed_at": _utc(row["disclosed_at"]),
+            "documents": json.loads(row["documents"]) if row["documents"] else [],
+        }
+    )
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import MetaData
 
 def all_metadata() -> MetaData:
     """One MetaData holding a copy of every Confide table."""
-    from infra import archive_db, hash_chain, ledger_db, records_db, sent_log
+    from infra import archive_db, fhir_writes, hash_chain, ledger_db, records_db, sent_log
 
     combined = MetaData()
     for source in (
@@ -21,6 +21,7 @@ def all_metadata() -> MetaData:
         hash_chain.metadata,
         archive_db.metadata,
         sent_log.metadata,
+        fhir_writes.metadata,
     ):
         for table in source.tables.values():
             table.to_metadata(combined)

@@ -5,24 +5,38 @@ often they are sent; a client registered without the AuditEvent write scope gets
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from temporalio.client import WorkflowFailureError
 
-from audit.fhir_audit_events import audit_event
+from activities.fhir_write_back import WriteBackPass
+from audit.fhir_audit_events import audit_event, audit_event_id
+from audit.fhir_communications import communication_id
 from domain.records import Disclosure
 from infra.fhir_audit_writer import FhirWriteRefused, send_audit_events
+from infra.fhir_sources import FhirSource, FhirSources
+from infra.fhir_writes import unwritten
 from infra.smart_auth import SmartClient, SmartClientConfig, SmartTokenRefused
-from tests.fhir_server import KID, sekmet
+from tests.conftest import make_worker
+from tests.fhir_server import ADMIN_TOKEN, KID, sekmet
+from workflows.fhir_write_back import FhirWriteBackWorkflow
 
 
 @pytest.fixture(scope="module")
 def fhir_server(tmp_path_factory):
     """Two registered clients sharing one key: `confide` may write AuditEvents,
     `confide-readonly` may only read."""
-    clients = {"confide": "system/AuditEvent.cruds", "confide-readonly": "system/AuditEvent.rs"}
-    with sekmet(tmp_path_factory.mktemp("fhir"), clients) as server:
+    clients = {
+        "confide": "system/AuditEvent.cruds",
+        "confide-readonly": "system/AuditEvent.rs",
+        "confide-chart": "system/AuditEvent.cruds system/Communication.cruds",
+    }
+    tmp = tmp_path_factory.mktemp("fhir")
+    with sekmet(tmp, clients) as server:
+        (tmp / "smart.pem").write_text(server.pem)
         yield server.base, server.token_url, server.pem
 
 
@@ -120,3 +134,103 @@ async def test_an_unknown_client_is_refused_a_token_in_one_sentence(fhir_server)
     with pytest.raises(SmartTokenRefused, match="refused client 'nobody'"):
         await stranger.token()
     await stranger.aclose()
+
+
+def _source(base: str, pem_dir, client_id: str, scopes: str) -> FhirSources:
+    key = pem_dir / "smart.pem"
+    return FhirSources(
+        sources=[
+            FhirSource(
+                clinic_id="demo-clinic",
+                base_url=base,
+                client_id=client_id,
+                private_key_file=key,
+                key_id=KID,
+                scopes=scopes,
+                notification_secret_sha256="0" * 64,
+            )
+        ]
+    )
+
+
+async def _resources(base: str, kind: str) -> dict[str, dict]:
+    async with httpx.AsyncClient() as http:
+        r = await http.get(
+            f"{base}/{kind}",
+            params={"_count": "500"},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Accept": "application/fhir+json"},
+        )
+    r.raise_for_status()
+    return {e["resource"]["id"]: e["resource"] for e in r.json().get("entry", [])}
+
+
+def _disclosure(case: str, step: str, clinic: str = "demo-clinic") -> Disclosure:
+    return Disclosure(
+        case_id=f"{clinic}.{case}",
+        clinic_id=clinic,
+        patient_ref="pat_9",
+        step=step,
+        recipient_key="victim-1",
+        recipient_name="Casey Rivera",
+        recipient_address="casey@example.org",
+        disclosed_at=datetime(2026, 12, 5, 10, tzinfo=UTC),
+        channel="email",
+        description="The threat communicated and the patient's identity",
+        purpose="prevent or lessen a serious and imminent threat",
+        legal_basis="Cal. Civ. Code 43.92",
+    )
+
+
+async def test_the_schedule_pass_writes_each_disclosure_into_the_ehr_once(
+    fhir_server, tmp_path_factory, dev_env, smtp, ledger, task_queue
+):
+    base, _, pem = fhir_server
+    keys = tmp_path_factory.mktemp("keys")
+    (keys / "smart.pem").write_text(pem)
+    case = f"F-{uuid.uuid4().hex[:6]}"
+    mine = [_disclosure(case, "c1.warn_victim"), _disclosure(case, "c1.notify_police")]
+    for d in [*mine, _disclosure(case, "c1.warn_victim", clinic="other-clinic")]:
+        ledger.record(d)
+    sources = _source(base, keys, "confide-chart", "system/AuditEvent.cu system/Communication.cu")
+
+    async def run_pass():
+        return await dev_env.client.execute_workflow(
+            FhirWriteBackWorkflow.run,
+            WriteBackPass(),
+            id=f"write-back-{uuid.uuid4().hex[:8]}",
+            task_queue=task_queue,
+        )
+
+    async with make_worker(dev_env.client, task_queue, smtp[0].port, ledger, fhir_sources=sources):
+        first = await run_pass()
+        again = await run_pass()
+    assert first.written == 2 and first.copies_refused == [] and again.written == 0
+    events = await _resources(base, "AuditEvent")
+    assert {audit_event_id(d) for d in mine} <= set(events)
+    notes = await _resources(base, "Communication")
+    copy = notes[communication_id(mine[0])]
+    assert copy["subject"]["reference"] == "Patient/pat.9"
+    assert "Cal. Civ. Code 43.92" in copy["payload"][0]["contentString"]
+    # The other clinic has no EHR: its row was not sent anywhere.
+    other = _disclosure(case, "c1.warn_victim", clinic="other-clinic")
+    assert audit_event_id(other) not in events
+
+
+async def test_a_pass_without_the_write_scope_fails_saying_which_scope_and_writes_nothing(
+    fhir_server, tmp_path_factory, dev_env, smtp, ledger, task_queue
+):
+    base, _, pem = fhir_server
+    keys = tmp_path_factory.mktemp("keys")
+    (keys / "smart.pem").write_text(pem)
+    ledger.record(_disclosure(f"F-{uuid.uuid4().hex[:6]}", "c1.warn_victim"))
+    sources = _source(base, keys, "confide-readonly", "system/AuditEvent.rs")
+    async with make_worker(dev_env.client, task_queue, smtp[0].port, ledger, fhir_sources=sources):
+        with pytest.raises(WorkflowFailureError) as e:
+            await dev_env.client.execute_workflow(
+                FhirWriteBackWorkflow.run,
+                WriteBackPass(),
+                id=f"write-back-{uuid.uuid4().hex[:8]}",
+                task_queue=task_queue,
+            )
+    assert "grant Confide's client the scope system/AuditEvent.c" in str(e.value.cause.cause)
+    assert unwritten(ledger.engine, "demo-clinic", 10)  # still waiting for the next pass
