@@ -21,6 +21,9 @@ from sekmet.subscriptions.backport import build_subscription, topic_basic
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
+from activities.fhir_write_back import WriteBackPass
+from audit.fhir_audit_events import audit_event_id
+from audit.fhir_communications import communication_id
 from domain.case import CaseInput
 from domain.clinic import ClinicDirectory
 from harness import free_port
@@ -34,15 +37,23 @@ from tests.fhir_server import KID, FhirServer, sekmet
 from tests.people import People
 from tests.support import demo_clinic, eventually
 from worker import WORKFLOWS
-from workflows.case import CaseWorkflow
 from workflows.fhir_feed import FhirFeedWorkflow
+from workflows.fhir_write_back import FhirWriteBackWorkflow
 
 SECRET = secrets.token_urlsafe(24)
 TOPIC = "http://sekmet.dev/fhir/SubscriptionTopic/confide-flag"
+# What Confide reads, and writes back (AuditEvents, and copies of notices for the chart).
 CONFIDE_SCOPES = " ".join(
-    f"system/{t}.rs"
-    for t in ["Flag", "Patient", "Encounter", "Task", "RelatedPerson", "Practitioner"]
+    [
+        *(
+            f"system/{t}.rs"
+            for t in ["Flag", "Patient", "Encounter", "Task", "RelatedPerson", "Practitioner"]
+        ),
+        "system/AuditEvent.cu",
+        "system/Communication.cu",
+    ]
 )
+PEOPLE = People()
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +80,7 @@ def ehr(tmp_path_factory):
 async def confide(ehr, dev_env, smtp, ledger, task_queue):
     """The intake API on a real port (the EHR posts to it) and a worker, both knowing the EHR."""
     server, key = ehr
-    clinic = People().sign(demo_clinic())
+    clinic = PEOPLE.sign(demo_clinic())
     sources = FhirSources(
         sources=[
             FhirSource(
@@ -99,11 +110,11 @@ async def confide(ehr, dev_env, smtp, ledger, task_queue):
     await serving
 
 
-async def subscribe(server: FhirServer, endpoint: str) -> dict:
+async def subscribe(server: FhirServer, endpoint: str, topic: str = TOPIC) -> dict:
     """A Subscription to Confide's Flag topic; returned once the EHR made it active (it
     does after Confide answered the handshake)."""
     sub = build_subscription(
-        TOPIC, endpoint, content="id-only", headers=[f"Authorization: Bearer {SECRET}"]
+        topic, endpoint, content="id-only", headers=[f"Authorization: Bearer {SECRET}"]
     )
     sub["id"] = f"confide-{uuid.uuid4().hex[:8]}"
     server.put(sub)
@@ -111,7 +122,13 @@ async def subscribe(server: FhirServer, endpoint: str) -> dict:
     return sub
 
 
-def raise_flag(server: FhirServer, *, kind: str = "threat_to_others", confide: bool = True) -> str:
+def raise_flag(
+    server: FhirServer,
+    *,
+    kind: str = "threat_to_others",
+    confide: bool = True,
+    encounter_status: str = "finished",
+) -> str:
     """A session in the EHR with a Flag raised on it; the Flag's id."""
     n = uuid.uuid4().hex[:8]
     server.put(
@@ -134,7 +151,7 @@ def raise_flag(server: FhirServer, *, kind: str = "threat_to_others", confide: b
         {
             "resourceType": "Encounter",
             "id": f"enc-{n}",
-            "status": "finished",
+            "status": encounter_status,
             "class": {"code": "AMB"},
             "subject": {"reference": f"Patient/pat.{n}"},
         }
@@ -186,36 +203,65 @@ async def case_input(client, case_id: str) -> CaseInput | None:
     return inp
 
 
-async def test_a_flag_raised_in_the_ehr_opens_its_case(ehr, confide, dev_env, mail):
+async def test_a_flag_raised_in_the_ehr_opens_its_case_and_its_disclosures_go_back(
+    ehr, confide, dev_env, mail, ledger, task_queue
+):
     server, _ = ehr
     sub = await subscribe(server, confide)
     flag_id = raise_flag(server)
+    n = flag_id.removeprefix("flag-")
     case_id = f"demo-clinic.fhir-{flag_id}"
 
     inp = await eventually(lambda: case_input(dev_env.client, case_id), timeout=30)
     flag = inp.flag
     assert flag.clinician.id == "dr-lee" and flag.jurisdiction == "US-CA"
-    assert flag.patient.ref.startswith("pat_") and flag.patient.name.startswith(
-        "Jordan Fhirpatient"
-    )
-    assert flag.session_id.startswith("enc-")
+    assert flag.patient.ref == f"pat_{n}" and flag.patient.name == f"Jordan Fhirpatient{n}"
+    assert flag.session_id == f"enc-{n}"
     assert flag.flagged_at.isoformat() == "2026-12-05T10:15:00-08:00"
     [concern] = flag.concerns
     assert concern.kind == "threat_to_others" and concern.summary == "Stated intent to harm"
     [victim] = concern.victims
-    assert victim.name.startswith("Casey Fhirvictim") and victim.relationship == "coworker"
-    # The case runs: its clinician is asked for the risk assessment.
-    await eventually(lambda: mail.to("lee@demo-clinic.test"), timeout=30)
-    status = await dev_env.client.get_workflow_handle(case_id).query(CaseWorkflow.status)
-    assert status.case_id == case_id
+    assert victim.name == f"Casey Fhirvictim{n}" and victim.relationship == "coworker"
 
-    # The feed: one workflow per subscription, its id naming no EHR address.
+    # The case runs as any other: the clinician's assessment, then the warnings.
+    api = confide.split("/fhir/")[0]
+    async with httpx.AsyncClient(base_url=api, headers=PEOPLE.as_("dr-lee")) as http:
+
+        async def assessment():
+            case = (await http.get(f"/v1/cases/{case_id}")).json()
+            return next((t for t in case.get("tasks", []) if t["kind"] == "risk_assessment"), None)
+
+        task = await eventually(assessment, timeout=30)
+        r = await http.post(
+            f"/v1/cases/{case_id}/tasks/{task['task_id']}",
+            json={"actor": "dr-lee", "outcome": "completed", "data": task["example"]["data"]},
+        )
+        assert r.status_code == 200, r.text
+    await eventually(lambda: mail.to(f"casey-{n}@example.org"))
+    rows = await eventually(lambda: len(ledger.for_case(case_id)) == 2 and ledger.for_case(case_id))
+
+    # The feed: one workflow per subscription, its id naming no EHR address or resource.
     feed = dev_env.client.get_workflow_handle(
         feed_id("demo-clinic", f"{server.base}/Subscription/{sub['id']}")
     )
     state = await eventually(lambda: _opened(feed, 1))
     assert state.last_event >= 1 and state.catch_ups == 0
     assert "127.0.0.1" not in feed.id and flag_id not in feed.id
+
+    # The write-back pass puts both disclosures into the chart of the EHR's own patient.
+    outcome = await dev_env.client.execute_workflow(
+        FhirWriteBackWorkflow.run,
+        WriteBackPass(),
+        id=f"write-back-{n}",
+        task_queue=task_queue,
+    )
+    assert outcome.written == 2 and outcome.copies_refused == []
+    for row in rows:
+        event = server.get(f"/AuditEvent/{audit_event_id(row)}")
+        assert event["subtype"][0]["code"] == "disclose"
+        copy = server.get(f"/Communication/{communication_id(row)}")
+        assert copy["subject"]["reference"] == f"Patient/pat.{n}"
+        assert copy["recipient"][0]["display"] == row.recipient_name
 
 
 async def feed_state(feed):
@@ -308,3 +354,24 @@ async def test_the_endpoint_refuses_a_wrong_secret_and_a_body_that_is_no_notific
             headers={"Authorization": f"Bearer {SECRET}"},
         )
         assert other.status_code == 404
+
+
+async def test_a_signed_off_encounter_opens_the_case_of_the_flags_raised_in_it(
+    ehr, confide, dev_env
+):
+    """The fallback for EHRs without a Flag topic: the session's Encounter becoming finished."""
+    server, _ = ehr
+    sub = await subscribe(
+        server, confide, "http://sekmet.dev/fhir/SubscriptionTopic/encounter-complete"
+    )
+    flag_id = raise_flag(server, encounter_status="in-progress")
+    n = flag_id.removeprefix("flag-")
+    encounter = server.get(f"/Encounter/enc-{n}")
+    server.put({**encounter, "status": "finished"})
+    inp = await eventually(lambda: case_input(dev_env.client, f"demo-clinic.fhir-{flag_id}"))
+    assert inp.flag.session_id == f"enc-{n}"
+    # Opened by this subscription's feed (the Encounter's notification), no other.
+    feed = dev_env.client.get_workflow_handle(
+        feed_id("demo-clinic", f"{server.base}/Subscription/{sub['id']}")
+    )
+    assert (await eventually(lambda: _opened(feed, 1))).catch_ups == 0
