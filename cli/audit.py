@@ -280,6 +280,47 @@ def fhir_cmd(
     typer.echo(f"{len(rows)} AuditEvents for {case} written to {out}")
 
 
+@audit_app.command("consent")
+def consent_cmd(
+    case: Annotated[str, typer.Argument(help="An authorization's id, e.g. demo-clinic.A-4001")],
+) -> None:
+    """An authorization as a FHIR Consent (its status from the phase). Needs a worker.
+
+    The authorization lives in its workflow, which is asked (a query: nothing is recorded)."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from domain.authorization import Authorization
+    from domain.case import CaseStatus
+    from domain.clinic import ClinicDirectory
+    from infra.temporal import connect
+    from intake.fhir_consent import consent
+
+    settings = Settings.from_env()
+
+    async def go():
+        handle = (await connect(settings)).get_workflow_handle(case)
+        try:
+            status = await handle.query("status", result_type=CaseStatus)
+            if status.path != "authorization":
+                return None, status
+            return await handle.query("authorization", result_type=Authorization), status
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                raise typer.BadParameter(
+                    f"no workflow {case} in Temporal", param_hint="case"
+                ) from None
+            raise
+
+    auth, status = _guarded(go())
+    if auth is None:
+        raise typer.BadParameter(
+            f"{case} is a {status.path}, not an authorization", param_hint="case"
+        )
+    clinic = ClinicDirectory.load(settings.clinics_file).get(status.clinic_id)
+    resource = consent(auth, status.status, case, clinic.name if clinic else status.clinic_id)
+    typer.echo(resource.model_dump_json(exclude_none=True, indent=2))
+
+
 @audit_app.command("verify")
 def verify_cmd(
     as_json: Annotated[
@@ -350,8 +391,10 @@ def archive_cmd(
 
 @audit_app.command("schedule")
 def schedule_cmd() -> None:
-    """Create or update the hourly archive Schedule (CONFIDE_ARCHIVE_EVERY_MINUTES), and, when
-    CONFIDE_FHIR_SOURCES names EHRs, the FHIR write-back's (CONFIDE_FHIR_WRITE_BACK_MINUTES)."""
+    """Create or update the archive's Schedule, and the FHIR write-back's if EHRs are set.
+
+    Archive: every CONFIDE_ARCHIVE_EVERY_MINUTES (60). FHIR write-back, when
+    CONFIDE_FHIR_SOURCES names EHRs: every CONFIDE_FHIR_WRITE_BACK_MINUTES (5)."""
     from audit import fhir_schedule
     from audit.archive import SCHEDULE_ID, ensure_schedule, interval
     from infra.fhir_sources import FhirSources

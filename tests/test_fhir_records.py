@@ -5,12 +5,17 @@ releases what the EHR holds, on the time-skipping server."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import json
 import uuid
 
 import pytest
+from typer.testing import CliRunner
 
+from cli import main
+from domain.authorization_case import Revocation
 from infra.fhir_ehr import Ehrs
 from infra.fhir_records import ACT_CODE, CATEGORY_SYSTEM, FLAG_SYSTEM, LOINC, FhirRecordsSource
 from infra.fhir_sources import FhirSource, FhirSources
@@ -162,7 +167,7 @@ def test_documents_are_listed_and_fetched_from_the_ehr(ehr, records):
 async def test_an_authorization_releases_what_the_ehr_holds(
     ehr, ts_env, mail, smtp, ledger, task_queue
 ):
-    _, patient, sources = ehr
+    server, patient, sources = ehr
     client = ts_env.client
     auth, found = authorization(
         (await now(ts_env)).date(),
@@ -180,6 +185,45 @@ async def test_an_authorization_releases_what_the_ehr_holds(
         await complete(client, verify, actor="po-diaz", outcome="verified", data=VERIFIED)
         await approve(client, handle, mail)
         [row] = await eventually(lambda: ledger.for_case(started.case_id))
+        # The authorization as a FHIR Consent, from `confide audit consent` (a query).
+        target = client.service_client.config.target_host
+        result = await asyncio.to_thread(
+            CliRunner().invoke,
+            main.app,
+            ["audit", "consent", started.case_id],
+            env={"TEMPORAL_ADDRESS": target},
+        )
+        assert result.exit_code == 0, result.output
+        active = json.loads(result.output)
+        await handle.execute_update(
+            "revoke", Revocation(received_at=await now(ts_env), received_by="po-diaz")
+        )
+        await handle.result()
+        revoked = await asyncio.to_thread(
+            CliRunner().invoke,
+            main.app,
+            ["audit", "consent", started.case_id],
+            env={"TEMPORAL_ADDRESS": target},
+        )
+        not_auth = await asyncio.to_thread(
+            CliRunner().invoke,
+            main.app,
+            ["audit", "consent", "demo-clinic.NOPE"],
+            env={"TEMPORAL_ADDRESS": target},
+        )
+    assert not_auth.exit_code != 0 and "no workflow demo-clinic.NOPE" in not_auth.output
+    assert active["status"] == "active" and json.loads(revoked.output)["status"] == "inactive"
+    # The EHR takes it as a valid R4 Consent: permit disclosing assessments of 2024-2025.
+    server.put(active)
+    stored = server.get(f"/Consent/{active['id']}")
+    assert stored["patient"]["reference"] == f"Patient/{patient}"
+    provision = stored["provision"]
+    assert (
+        provision["type"] == "permit"
+        and provision["actor"][0]["reference"]["display"] == "Dr. Park"
+    )
+    assert provision["dataPeriod"] == {"start": "2024-01-01", "end": "2025-12-31"}
+    assert [c["coding"][0]["code"] for c in provision["code"]] == ["assessment"]
     # The authorization names assessments of 2024-2025: the EHR's one assessment, its bytes.
     [released] = row.documents
     assert released.id == "d-assess" and released.category == "assessment"

@@ -21,6 +21,7 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.authorization import Authorization
     from domain.authorization_case import (
         AuthorizationCarry,
         AuthorizationInput,
@@ -386,6 +387,12 @@ class AuthorizationWorkflow(RecordsReleaseBase):
             run=self.run_number,
             digest=auth.digest(),
         )
+
+    @workflow.query
+    def authorization(self) -> Authorization:
+        """The authorization in force (a correction replaces the first): for the FHIR Consent
+        export (intake/fhir_consent.py). A query: the history gains nothing."""
+        return self.auth
 
     @workflow.query
     def status(self) -> CaseStatus:
