@@ -53,6 +53,10 @@ def test_histories_exist_for_every_path_and_outcome():
         assert f"demo-clinic.HIST-{scenario}.c1-threat_to_others.json" in names
     assert "demo-clinic.HIST-C-CA-CHILD-ABUSE.c1-child_abuse-v1-dr-lee.json" in names
     assert "demo-clinic.HIST-C-L-SUBPOENA.json" in names
+    # Issue 15: a FHIR subscription's feed (an event, then a gap and its catch-up) and a
+    # write-back pass.
+    assert "fhir-feed.demo-clinic.HIST-FEED.json" in names
+    assert "confide-fhir-write-back.HIST.json" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

@@ -550,6 +550,84 @@ async def accounting_scenario(env, client, queue, sink, name):
     print(f"wrote {path.relative_to(ROOT)} ({len(history.events)} events)")
 
 
+async def fhir_scenarios(env, client, smtp_port, ledger) -> None:
+    """A FHIR subscription's feed (issue 15) against a local sekmet-fhir: a Flag's event, then
+    a counter that skipped (a lost notification) and its catch-up. And one write-back pass
+    (its shape: one activity; the ledger is empty when it runs)."""
+    import hashlib
+
+    from domain.clinic import ClinicDirectory
+    from domain.fhir_feed import FeedEvent, FeedInput, FeedNotice, FeedState
+    from infra.fhir_sources import FhirSource, FhirSources
+    from tests.fhir_server import KID, sekmet
+    from tests.test_fhir_intake_e2e import CONFIDE_SCOPES, raise_flag
+    from workflows.fhir_feed import FhirFeedWorkflow
+    from workflows.fhir_write_back import FhirWriteBackWorkflow
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        sekmet(Path(tmp), {"confide": CONFIDE_SCOPES}) as ehr,
+    ):
+        key = Path(tmp) / "smart.pem"
+        key.write_text(ehr.pem)
+        sources = FhirSources(
+            sources=[
+                FhirSource(
+                    clinic_id="demo-clinic",
+                    base_url=ehr.base,
+                    client_id="confide",
+                    private_key_file=key,
+                    key_id=KID,
+                    scopes=CONFIDE_SCOPES,
+                    notification_secret_sha256=hashlib.sha256(b"unused").hexdigest(),
+                )
+            ]
+        )
+        first, missed = raise_flag(ehr), raise_flag(ehr)
+        queue = f"hist-fhir-{uuid.uuid4()}"
+        directory = ClinicDirectory(clinics=[demo_clinic()])
+        async with make_worker(
+            client, queue, smtp_port, ledger, fhir_sources=sources, clinics=directory
+        ):
+            feed_id = "fhir-feed.demo-clinic.HIST-FEED"
+            subscription = f"{ehr.base}/Subscription/hist"
+            handle = await client.start_workflow(
+                FhirFeedWorkflow.run,
+                FeedInput(state=FeedState(clinic_id="demo-clinic", subscription=subscription)),
+                id=feed_id,
+                task_queue=queue,
+                start_signal="notified",
+                start_signal_args=[FeedNotice(events=[FeedEvent(number=1, focus=f"Flag/{first}")])],
+            )
+            await eventually(lambda: _feed_opened(handle, 1), timeout=60)
+            await handle.signal(
+                FhirFeedWorkflow.notified,
+                FeedNotice(events=[FeedEvent(number=3, focus=f"Flag/{first}")]),
+            )
+            await eventually(lambda: _feed_opened(handle, 3), timeout=60)
+            assert missed  # opened by the catch-up
+            history = await handle.fetch_history()
+            path = OUT / f"{feed_id}.json"
+            path.write_text(history.to_json())
+            print(f"wrote {path.relative_to(ROOT)} ({len(history.events)} events)")
+            from activities.fhir_write_back import WriteBackPass
+
+            wid = "confide-fhir-write-back.HIST"
+            await client.execute_workflow(
+                FhirWriteBackWorkflow.run, WriteBackPass(), id=wid, task_queue=queue
+            )
+            history = await client.get_workflow_handle(wid).fetch_history()
+            path = OUT / f"{wid}.json"
+            path.write_text(history.to_json())
+            print(f"wrote {path.relative_to(ROOT)} ({len(history.events)} events)")
+
+
+async def _feed_opened(handle, n: int) -> bool:
+    from workflows.fhir_feed import FhirFeedWorkflow
+
+    return (await handle.query(FhirFeedWorkflow.state)).opened >= n
+
+
 async def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     ctl, sink = start_smtp()
@@ -617,6 +695,8 @@ async def main() -> None:
                     print(f"kept tests/histories/demo-clinic.HIST-{name}*.json (on record)")
                     continue
                 await recorder(env, env.client, queue, sink, name)
+        if not (OUT / "fhir-feed.demo-clinic.HIST-FEED.json").exists() or "--all" in sys.argv:
+            await fhir_scenarios(env, env.client, ctl.port, ledger)
     await env.shutdown()
     ctl.stop()
 
