@@ -183,6 +183,7 @@ def build_worker(
         ledger,
         ehrs,
         directory,
+        notices,
         StaffLinks(
             work=settings.api_url, ui=settings.ui_url, namespace=settings.temporal_namespace
         ),

@@ -11,9 +11,10 @@ workflow encrypted like any other flag.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from fhirpy import AsyncFHIRClient
@@ -22,8 +23,11 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from domain.clinic import Clinic, ClinicDirectory, StaffLinks
+from activities.notify import NoticeActivities, StaffAddress, StaffNoticeInput
+from domain.clinic import Clinic, ClinicDirectory, Role, StaffLinks
 from domain.fhir_feed import FhirIntakeInput, FhirIntakeResult
+from domain.notices import staff_notice
+from infra.fhir_common import split_reference
 from infra.fhir_ehr import Ehrs
 from infra.ledger_db import Ledger
 from intake.cases import earlier_case_on_record, roster_problems, start_case
@@ -34,11 +38,13 @@ from intake.fhir_flags import (
     author_reference,
     concern_kinds,
     confide_flag,
+    flag_key,
     people_references,
-    split_reference,
 )
 
 log = structlog.get_logger()
+
+Outcome = Literal["opened", "skipped", "refused"]
 
 # A catch-up asks for Flags changed a little before the last notification heard: the EHR's
 # clock and Temporal's need not agree to the second.
@@ -53,6 +59,7 @@ class FhirIntakeActivities:
         ledger: Ledger,
         ehrs: Ehrs,
         clinics: Callable[[], ClinicDirectory],
+        notices: NoticeActivities,
         links: StaffLinks | None = None,
     ) -> None:
         self._client = client
@@ -62,6 +69,7 @@ class FhirIntakeActivities:
         # Read when first needed: a worker without FHIR sources never reads the clinics here.
         self._clinics = clinics
         self._links = links
+        self._notices = notices
 
     def _clinic(self, clinic_id: str) -> Clinic:
         clinic = self._clinics().get(clinic_id)
@@ -88,13 +96,16 @@ class FhirIntakeActivities:
             flag_ids = await _flags_to_read(fhir, inp)
             result = FhirIntakeResult()
             for flag_id in flag_ids:
-                outcome = await self._open_one(
+                kind, outcome = await self._open_one(
                     fhir, clinic, flag_id, ehr.source.staff_identifier_system
                 )
-                if outcome.startswith("case "):
-                    result.opened.append(outcome.removeprefix("case "))
-                else:
+                if kind == "opened":
+                    result.opened.append(outcome)
+                elif kind == "skipped":
                     result.skipped.append(f"Flag/{flag_id}: {outcome}")
+                else:
+                    result.refused.append(f"Flag/{flag_id}: {outcome}")
+                    await self._alert(clinic, flag_id, outcome)
         except ApplicationError:
             raise
         except ForbiddenError:
@@ -106,9 +117,10 @@ class FhirIntakeActivities:
             ) from None
         except Exception as e:
             # fhirpy's messages can quote a resource: only the type leaves.
-            log.warning("fhir read failed", error_type=type(e).__name__)
+            log.warning("fhir intake failed", error_type=type(e).__name__)
             raise ApplicationError(
-                f"reading from the EHR failed ({type(e).__name__})", type="FhirReadFailed"
+                f"opening cases from the EHR's Flags failed ({type(e).__name__})",
+                type="FhirIntakeFailed",
             ) from None
         log.info(
             "fhir flags read",
@@ -120,26 +132,63 @@ class FhirIntakeActivities:
 
     async def _open_one(
         self, fhir: AsyncFHIRClient, clinic: Clinic, flag_id: str, staff_system: str | None
-    ) -> str:
+    ) -> tuple[Outcome, str]:
+        """("opened", case id), ("skipped", why) for a Flag not Confide's to open, or
+        ("refused", why) for a Confide Flag that cannot open a case."""
         try:
             read = await _read_flag(fhir, flag_id)
             if read is None:
-                return "not a Confide concern"
+                return "skipped", "not a Confide concern"
             flag = confide_flag(read, clinic, staff_system)
         except ResourceNotFound:
-            return "it, or a resource it points to, is not in the EHR (deleted?)"
-        except (NotConfides, FlagNotUsable) as e:
-            return str(e)
+            return "skipped", "it, or a resource it points to, is not in the EHR (deleted?)"
+        except NotConfides as e:
+            return "skipped", str(e)
+        except FlagNotUsable as e:
+            return "refused", str(e)
         if problems := roster_problems(flag, clinic):
-            return f"{problems[0]['field']}: {problems[0]['problem']}"
+            return "refused", f"{problems[0]['field']}: {problems[0]['problem']}"
         if await earlier_case_on_record(self._client, self._ledger, f"{clinic.id}.{flag.flag_id}"):
-            return "its case is closed and on record in the ledger"
+            return "refused", "its case is closed and on record in the ledger"
         started = await start_case(self._client, self._task_queue, flag, clinic)
         if not started.same_body:
             # The Flag was edited after its case opened: the case keeps what it started
             # with; the clinician updates the case, not the Flag.
             log.info("fhir flag changed after its case opened", case_id=started.case_id)
-        return f"case {started.case_id}"
+        return "opened", started.case_id
+
+    async def _alert(self, clinic: Clinic, flag_id: str, reason: str) -> None:
+        """E-mail the privacy officers (else the supervisors) that a clinician's Flag opened
+        no case, once per Flag and reason (the Message-ID is derived from both, and the sent
+        log keeps a retry from sending it again). Best effort: logged if it fails."""
+        people = clinic.with_role(Role.privacy_officer) or clinic.with_role(Role.supervisor)
+        case_id = f"{clinic.id}.{flag_key(flag_id)}"
+        notice = staff_notice(
+            clinic,
+            case_id,
+            "A Flag raised in the EHR could not open a Confide case",
+            [
+                f"The EHR's Flag/{flag_id} carries a Confide concern, but {reason}.",
+                "Correct it in the EHR (or the clinic's roster) and the Flag is read again "
+                "when it changes; or send the flag with `confide flag` or POST /v1/flags. "
+                "Until then no deadline is being tracked for this concern.",
+            ],
+        )
+        digest = hashlib.sha256(reason.encode()).hexdigest()[:12]
+        try:
+            await self._notices.send_staff_notice(
+                StaffNoticeInput(
+                    case_id=case_id,
+                    step=f"fhir-refused.{digest}",
+                    subject=notice.subject,
+                    body=notice.body,
+                    recipients=[
+                        StaffAddress(recipient_key=f"staff-{p.id}", to=p.email) for p in people
+                    ],
+                )
+            )
+        except Exception as e:
+            log.warning("fhir refusal notice not sent", error_type=type(e).__name__)
 
 
 async def _flags_to_read(fhir: AsyncFHIRClient, inp: FhirIntakeInput) -> list[str]:

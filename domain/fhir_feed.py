@@ -35,6 +35,7 @@ class FeedState(BaseModel):
     heard_at: datetime | None = None
     opened: int = 0
     skipped: int = 0
+    refused: int = 0
     catch_ups: int = 0
 
 
@@ -56,5 +57,9 @@ class FhirIntakeInput(BaseModel):
 class FhirIntakeResult(BaseModel):
     # Case ids started now or found already open.
     opened: list[str] = []
-    # "Flag/123: why", for Flags that opened no case (not Confide's, inactive, unusable).
+    # "Flag/123: why", for Flags that are not Confide's to open (no Confide code, inactive,
+    # deleted).
     skipped: list[str] = []
+    # "Flag/123: why", for Confide Flags that could not open a case (the privacy officers
+    # were e-mailed: a concern raised by a clinician must not be dropped in silence).
+    refused: list[str] = []

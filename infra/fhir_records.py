@@ -103,7 +103,10 @@ class FhirRecordsSource:
             else:
                 metas.append(meta)
         if unknown:
-            log.warning("ehr documents without a known category not listed", count=unknown)
+            log.warning(
+                "ehr documents not listed (no known category, date, subject or content)",
+                count=unknown,
+            )
         return sorted(metas, key=lambda m: (m.date, m.id))
 
     def fetch(self, clinic_id: str, document_id: str) -> tuple[DocumentMeta, bytes]:
@@ -127,9 +130,12 @@ class FhirRecordsSource:
         day = _day(doc)
         subject = split_reference(doc.subject.reference if doc.subject else None)
         if category is None or day is None or subject is None or not doc.content:
+            # Not listed (so never released): Confide cannot tell what it is or whose.
             return None, b""
         attachment = doc.content[0].attachment
         content = self._content(client, attachment)
+        if content is None:
+            return None, b""
         labels = _labels(doc)
         codes = {code for system, code in labels if system == ACT_CODE}
         author = split_reference(doc.author[0].reference) if doc.author else None
@@ -149,14 +155,16 @@ class FhirRecordsSource:
         )
         return meta, content
 
-    def _content(self, client: SyncFHIRClient, attachment: Any) -> bytes:
+    def _content(self, client: SyncFHIRClient, attachment: Any) -> bytes | None:
+        """The document's bytes; None for content Confide cannot read (a URL outside the
+        EHR's Binary resources): such a document is not listed, so never released."""
         if attachment.data is not None:
             # fhir.resources has decoded the base64 already.
             data = attachment.data
             return data if isinstance(data, bytes) else base64.b64decode(data)
         ref = split_reference(attachment.url)
         if ref is None or ref[0] != "Binary":
-            raise DocumentNotFound("(an attachment outside the EHR's Binary resources)")
+            return None
         # JSON, not the raw bytes: servers (sekmet among them) serve Binary as FHIR JSON.
         binary = client.reference("Binary", ref[1]).to_resource().serialize()
         return base64.b64decode(binary.get("data") or "")

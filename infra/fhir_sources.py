@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 
 from domain.flags import OpaqueKey
 from infra.settings import MissingSetting
@@ -69,6 +69,14 @@ class FhirSource(BaseModel):
     # Where a Practitioner's roster id is found: the identifier with this system; without it
     # (or without such an identifier), the Practitioner's own id is the roster id.
     staff_identifier_system: str | None = None
+
+    @field_validator("private_key_file")
+    @classmethod
+    def _key_readable(cls, value: Path) -> Path:
+        # Checked at start: found missing at the first Flag, it would fail in an activity.
+        if not value.is_file():
+            raise ValueError("names no file (the SMART client's private key, PEM)")
+        return value
 
     @property
     def base(self) -> str:

@@ -128,13 +128,14 @@ def raise_flag(
     kind: str = "threat_to_others",
     confide: bool = True,
     encounter_status: str = "finished",
+    author: str = "dr-lee",
 ) -> str:
     """A session in the EHR with a Flag raised on it; the Flag's id."""
     n = uuid.uuid4().hex[:8]
     server.put(
         {
             "resourceType": "Practitioner",
-            "id": "dr-lee",
+            "id": author,
             "name": [{"given": ["Avery"], "family": "Lee"}],
         }
     )
@@ -179,7 +180,7 @@ def raise_flag(
             "code": code,
             "subject": {"reference": f"Patient/pat.{n}"},
             "encounter": {"reference": f"Encounter/enc-{n}"},
-            "author": {"reference": "Practitioner/dr-lee"},
+            "author": {"reference": f"Practitioner/{author}"},
             "period": {"start": "2026-12-05T10:15:00-08:00"},
             "extension": [
                 {"url": VICTIM, "valueReference": {"reference": f"RelatedPerson/victim-{n}"}}
@@ -375,3 +376,30 @@ async def test_a_signed_off_encounter_opens_the_case_of_the_flags_raised_in_it(
         feed_id("demo-clinic", f"{server.base}/Subscription/{sub['id']}")
     )
     assert (await eventually(lambda: _opened(feed, 1))).catch_ups == 0
+
+
+async def test_a_confide_flag_that_cannot_open_a_case_is_told_to_the_privacy_officer(
+    ehr, confide, dev_env, mail
+):
+    """A clinician's concern must not vanish: a Flag whose author is not on the roster opens
+    no case, and the privacy officer is e-mailed which Flag and why (no PHI)."""
+    server, _ = ehr
+    sub = await subscribe(server, confide)
+    flag_id = raise_flag(server, author="dr-visiting")
+    [alert] = await eventually(lambda: mail.to("diaz@demo-clinic.test"), timeout=30)
+    assert "could not open a Confide case" in alert["Subject"]
+    body = alert.get_content()
+    assert f"Flag/{flag_id}" in body and "'dr-visiting' is not a clinician on the roster" in body
+    for phi in ("Jordan", "Fhirpatient", "Casey", "Stated intent"):
+        assert phi not in body and phi not in alert["Subject"]
+    feed = dev_env.client.get_workflow_handle(
+        feed_id("demo-clinic", f"{server.base}/Subscription/{sub['id']}")
+    )
+    state = await eventually(lambda: _refused(feed))
+    assert state.opened == 0
+    assert await case_input(dev_env.client, f"demo-clinic.fhir-{flag_id}") is None
+
+
+async def _refused(feed):
+    state = await feed_state(feed)
+    return state if state and state.refused >= 1 else None

@@ -19,8 +19,18 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.fhir_intake import FhirIntakeActivities
-    from domain.fhir_feed import MAX_FOCUS, FeedInput, FeedNotice, FeedState, FhirIntakeInput
+    from domain.fhir_feed import (
+        MAX_FOCUS,
+        FeedInput,
+        FeedNotice,
+        FeedState,
+        FhirIntakeInput,
+        FhirIntakeResult,
+    )
+
+# The activity by name: its module reads the EHR and starts cases (intake, the policy store,
+# holidays), none of which a workflow module may load.
+OPEN_CASES = "open_cases_from_fhir"
 
 # About 12 history events a batch: a run stays far below Temporal's suggestion threshold.
 RUN_BATCHES = 500
@@ -74,20 +84,22 @@ class FhirFeedWorkflow:
             self._state.heard_at = workflow.now()
             while focus or gap:
                 batch, focus = focus[:MAX_FOCUS], focus[MAX_FOCUS:]
-                result = await workflow.execute_activity_method(
-                    FhirIntakeActivities.open_cases_from_fhir,
+                result = await workflow.execute_activity(
+                    OPEN_CASES,
                     FhirIntakeInput(
                         clinic_id=self._state.clinic_id, focus=batch, catch_up=gap, since=since
                     ),
                     # A catch-up reads every active Confide Flag changed since: minutes, at worst.
                     start_to_close_timeout=timedelta(minutes=10),
                     retry_policy=READ_RETRY,
+                    result_type=FhirIntakeResult,
                 )
                 if gap:
                     self._state.catch_ups += 1
                 gap = False
                 self._state.opened += len(result.opened)
                 self._state.skipped += len(result.skipped)
+                self._state.refused += len(result.refused)
             if workflow.info().is_continue_as_new_suggested():
                 break
         await workflow.wait_condition(workflow.all_handlers_finished)
