@@ -93,7 +93,7 @@ class FhirIntakeActivities:
         clinic = self._clinic(inp.clinic_id)
         try:
             fhir = await ehr.client()
-            flag_ids = await _flags_to_read(fhir, inp)
+            flag_ids = await flags_to_read(fhir, inp)
             result = FhirIntakeResult()
             for flag_id in flag_ids:
                 kind, outcome = await self._open_one(
@@ -191,7 +191,7 @@ class FhirIntakeActivities:
             log.warning("fhir refusal notice not sent", error_type=type(e).__name__)
 
 
-async def _flags_to_read(fhir: AsyncFHIRClient, inp: FhirIntakeInput) -> list[str]:
+async def flags_to_read(fhir: AsyncFHIRClient, inp: FhirIntakeInput) -> list[str]:
     """The Flag ids the focus references and the catch-up lead to, each once, in order."""
     ids: list[str] = []
 

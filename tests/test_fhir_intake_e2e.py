@@ -21,12 +21,15 @@ from sekmet.subscriptions.backport import build_subscription, topic_basic
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
+from activities.fhir_intake import flags_to_read
 from activities.fhir_write_back import WriteBackPass
 from audit.fhir_audit_events import audit_event_id
 from audit.fhir_communications import communication_id
 from domain.case import CaseInput
 from domain.clinic import ClinicDirectory
+from domain.fhir_feed import FeedNotice, FhirIntakeInput, FhirIntakeResult
 from harness import free_port
+from infra.fhir_ehr import Ehr
 from infra.fhir_sources import FhirSource, FhirSources
 from infra.settings import Settings
 from intake.app import create_app
@@ -398,6 +401,55 @@ async def test_a_confide_flag_that_cannot_open_a_case_is_told_to_the_privacy_off
     state = await eventually(lambda: _refused(feed))
     assert state.opened == 0
     assert await case_input(dev_env.client, f"demo-clinic.fhir-{flag_id}") is None
+    # What the feed's history holds, decoded: references and reasons, no PHI.
+    said = []
+    for event in (await feed.fetch_history()).events:
+        if event.HasField("activity_task_completed_event_attributes"):
+            payloads = event.activity_task_completed_event_attributes.result.payloads
+            [result] = await dev_env.client.data_converter.decode(payloads, [FhirIntakeResult])
+            said += result.refused + result.skipped + result.opened
+        if event.HasField("workflow_execution_signaled_event_attributes"):
+            payloads = event.workflow_execution_signaled_event_attributes.input.payloads
+            [notice] = await dev_env.client.data_converter.decode(payloads, [FeedNotice])
+            said += [e.focus or "" for e in notice.events]
+    assert any("dr-visiting" in line for line in said)
+    for phi in ("Jordan", "Fhirpatient", "Casey", "Fhirvictim", "Stated intent", "example.org"):
+        assert not [line for line in said if phi in line]
+
+
+async def test_a_task_leads_to_its_flag_or_to_the_flags_of_its_encounter(ehr):
+    """The Task fallback: a Task whose focus is the Flag, or one naming only the session."""
+    server, key = ehr
+    flag_id = raise_flag(server)
+    n = flag_id.removeprefix("flag-")
+    for task_id, extra in (
+        (f"t1-{n}", {"focus": {"reference": f"Flag/{flag_id}"}}),
+        (f"t2-{n}", {"encounter": {"reference": f"Encounter/enc-{n}"}}),
+    ):
+        server.put(
+            {
+                "resourceType": "Task",
+                "id": task_id,
+                "status": "requested",
+                "intent": "order",
+                **extra,
+            }
+        )
+    source = FhirSource(
+        clinic_id="demo-clinic",
+        base_url=server.base,
+        client_id="confide",
+        private_key_file=key,
+        key_id=KID,
+        scopes=CONFIDE_SCOPES,
+        notification_secret_sha256="0" * 64,
+    )
+    fhir = await Ehr(source).client()
+    for task_id in (f"t1-{n}", f"t2-{n}"):
+        found = await flags_to_read(
+            fhir, FhirIntakeInput(clinic_id="demo-clinic", focus=[f"Task/{task_id}"])
+        )
+        assert found == [flag_id]
 
 
 async def _refused(feed):
