@@ -23,6 +23,7 @@ from temporalio.client import Client
 
 from audit.archive import ensure_schedule
 from audit.fhir_schedule import ensure_write_back_schedule
+from cli.dev_ehr import DevEhr, start_dev_ehr
 from domain.clinic import Clinic, ClinicDirectory, hash_api_key
 from infra.fhir_sources import FhirSources
 from infra.keyring import Keyring
@@ -46,12 +47,15 @@ class PortTaken(SystemExit):
 
 def check_ports(settings: Settings) -> None:
     """Fail fast, naming the variable to change, if a port is taken."""
-    for var, port in [
+    ports = [
         ("TEMPORAL_PORT", settings.temporal_port),
         ("TEMPORAL_UI_PORT", settings.ui_port),
         ("CONFIDE_API_PORT", settings.api_port),
         ("CONFIDE_SMTP_PORT", settings.smtp_port),
-    ]:
+    ]
+    if dev_ehr_wanted():
+        ports.append(("CONFIDE_EHR_PORT", ehr_port()))
+    for var, port in ports:
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -60,6 +64,17 @@ def check_ports(settings: Settings) -> None:
                 raise PortTaken(
                     f"confide dev: port {port} is taken; set {var} to a free port"
                 ) from None
+
+
+def dev_ehr_wanted() -> bool:
+    """The stand-in EHR starts unless CONFIDE_DEV_EHR=0 (or sekmet is not installed: it comes
+    with the test extra, which `make run` installs)."""
+    installed = (Path(sys.executable).parent / "sekmet").exists()
+    return installed and os.environ.get("CONFIDE_DEV_EHR", "1") != "0"
+
+
+def ehr_port() -> int:
+    return int(os.environ.get("CONFIDE_EHR_PORT") or 8090)
 
 
 def dev_api_key(var: Path, clinic_id: str = DEMO_CLINIC) -> str:
@@ -187,6 +202,7 @@ async def run_dev() -> None:
         temporal_command(settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     mail = None
+    ehr: DevEhr | None = None
     try:
         print("confide dev: starting the Temporal dev server ...", flush=True)
         client = await wait_for_temporal(settings, proc)
@@ -201,7 +217,15 @@ async def run_dev() -> None:
         records = RecordsStore(settings.ledger_url)
         records.migrate()
         records.seed_demo(DEMO_CLINIC, "P-301")
-        app = create_app(settings, directory, client, ledger=ledger, records=records)
+        # The demo clinic's stand-in EHR (cli/dev_ehr.py): Flags raised there open cases, and
+        # disclosures go back into it. Without it, whatever CONFIDE_FHIR_SOURCES names.
+        sources = FhirSources.from_env()
+        if dev_ehr_wanted():
+            ehr = start_dev_ehr(var, ehr_port(), DEMO_CLINIC)
+            sources = ehr.sources
+        app = create_app(
+            settings, directory, client, ledger=ledger, records=records, fhir_sources=sources
+        )
         server = _Server(
             uvicorn.Config(app, host="127.0.0.1", port=settings.api_port, log_level="warning")
         )
@@ -209,16 +233,21 @@ async def run_dev() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with build_worker(client, settings, ledger, records):
+        async with build_worker(client, settings, ledger, records, fhir_sources=sources):
             # Closed cases' histories go to the archive in the ledger database every hour.
             await ensure_schedule(client, settings)
-            if FhirSources.from_env().sources:
+            if sources.sources:
                 await ensure_write_back_schedule(client, settings)
             api = asyncio.create_task(server.serve())
             # The banner promises a listening API: wait until uvicorn has bound its port.
             while not server.started and not api.done():
                 await asyncio.sleep(0.05)
-            print(banner(settings, key, people, others), flush=True)
+            if ehr is not None:
+                # The EHR's handshake needs the API listening.
+                await asyncio.to_thread(
+                    ehr.subscribe, f"http://127.0.0.1:{settings.api_port}", DEMO_CLINIC
+                )
+            print(banner(settings, key, people, others, ehr), flush=True)
             await stop.wait()
             print("\nconfide dev: stopping ...", flush=True)
             server.should_exit = True
@@ -226,6 +255,8 @@ async def run_dev() -> None:
     finally:
         if mail is not None:
             mail.stop()
+        if ehr is not None:
+            ehr.stop()
         proc.terminate()
         try:
             proc.wait(timeout=15)
@@ -257,11 +288,25 @@ def person_lines(people: dict[str, str]) -> str:
     )
 
 
+def ehr_lines(ehr: DevEhr | None) -> str:
+    """The stand-in EHR's lines of the banner: where it is, and how to raise a Flag in it."""
+    if ehr is None:
+        return ""
+    return (
+        f"  Stand-in EHR      {ehr.base}   (FHIR R4; demo-clinic subscribed to its Flags)\n"
+        "    Raise a Flag in it as a clinician would in the EHR (case demo-clinic.fhir-EHR-1001):\n"
+        f"    curl -s -X POST {ehr.base} -H 'Content-Type: application/fhir+json' \\\n"
+        f"      -H 'Authorization: Bearer {ehr.admin_token}' \\\n"
+        "      --data @deploy/dev/sample-ehr-flag.json\n"
+    )
+
+
 def banner(
     settings: Settings,
     key: str,
     people: dict[str, str] | None = None,
     others: dict[str, str] | None = None,
+    ehr: DevEhr | None = None,
 ) -> str:
     """What `make run` prints once everything is up."""
     api = f"http://127.0.0.1:{settings.api_port}"
@@ -277,7 +322,7 @@ Confide dev stack is up.
   Ledger + records  {settings.ledger_url}   (demo patient P-301 has a chart)
   Codec endpoint    {codec_endpoint(settings)}
   Demo clinic       demo-clinic   API key: {key}
-{samples}
+{samples}{ehr_lines(ehr)}
 Work waiting on each role (overdue first; each task links to its page in the Web UI):
 {role_links(settings, "demo-clinic")}
 {person_lines(people or {})}

@@ -84,7 +84,7 @@ class FhirRecordsSource:
 
     def _client(self, clinic_id: str) -> SyncFHIRClient | None:
         ehr = self._ehrs.get(clinic_id)
-        return ehr.sync_client() if ehr else None
+        return ehr.sync_client() if ehr and ehr.source.records else None
 
     def list_documents(self, clinic_id: str, patient_ref: str) -> list[DocumentMeta]:
         client = self._client(clinic_id)

@@ -69,6 +69,9 @@ class FhirSource(BaseModel):
     # Where a Practitioner's roster id is found: the identifier with this system; without it
     # (or without such an identifier), the Practitioner's own id is the roster id.
     staff_identifier_system: str | None = None
+    # Whether the release paths read the patient's documents from this EHR (infra/fhir_records);
+    # false: from Confide's built-in records store, as for a clinic without an EHR.
+    records: bool = True
 
     @field_validator("private_key_file")
     @classmethod

@@ -4,23 +4,17 @@ Subscriptions Backport) run on 127.0.0.1 with its simulator off, for the FHIR te
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
-import yaml
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cli.dev_ehr import KID, new_private_pem, public_jwk, start_sekmet
 from harness import free_port
 
-KID = "confide-1"
+__all__ = ["KID", "ADMIN_TOKEN", "FhirServer", "sekmet"]
 # A static token with every right: the EHR's own staff setting up the test's resources.
 ADMIN_TOKEN = "ehr-admin-" + "x" * 24
 
@@ -61,55 +55,13 @@ class FhirServer:
 def sekmet(tmp: Path, clients: dict[str, str]) -> Iterator[FhirServer]:
     """A server on a free port; `clients` = SMART client id -> registered scopes, all with one
     RSA key (FhirServer.pem)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
-    jwk.update(kid=KID, alg="RS384", use="sig")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/fhir"
-    settings = {
-        "base_url": base,
-        "db_path": ":memory:",
-        "host": "127.0.0.1",
-        "port": port,
-        "simulator": {"enabled": False},
-        "server_auth": {
-            "types": ["smart", "bearer"],
-            "tokens": [ADMIN_TOKEN],
-            "smart_clients": [
-                {"client_id": cid, "jwks": {"keys": [jwk]}, "scopes": scopes}
-                for cid, scopes in clients.items()
-            ],
-        },
-    }
-    config = tmp / "settings.yaml"
-    config.write_text(yaml.safe_dump(settings))
-    log_path = tmp / "sekmet.log"
-    log = open(log_path, "wb")  # noqa: SIM115 (closed below)
-    command = Path(sys.executable).parent / "sekmet"
-    proc = subprocess.Popen(
-        [str(command), "serve", "-c", str(config), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    pem = new_private_pem()
+    jwk = public_jwk(pem)
+    proc, base, token_url = start_sekmet(
+        tmp, free_port(), {cid: (jwk, scopes) for cid, scopes in clients.items()}, ADMIN_TOKEN
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/metadata", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(log_path.read_text()[-2000:])
-            time.sleep(0.1)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-        token_url = httpx.get(f"{base}/.well-known/smart-configuration").json()["token_endpoint"]
-        yield FhirServer(base=base, token_url=token_url, pem=pem, log=log_path)
+        yield FhirServer(base=base, token_url=token_url, pem=pem, log=tmp / "sekmet.log")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-        log.close()

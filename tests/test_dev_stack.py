@@ -26,6 +26,7 @@ def stack_env(tmp_path) -> dict[str, str]:
             "TEMPORAL_UI_PORT": str(free_port()),
             "CONFIDE_API_PORT": str(free_port()),
             "CONFIDE_SMTP_PORT": str(free_port()),
+            "CONFIDE_EHR_PORT": str(free_port()),
             "CONFIDE_DEV_API_KEY": "dev-stack-test-key",
         }
     )
@@ -148,6 +149,28 @@ def test_dev_stack_runs_a_case_stops_cleanly_and_resumes(tmp_path):
             )
         )
         assert tasks[0]["task_id"] == "l-classify"
+
+        # The README's EHR walk-through: the banner's curl raises a Flag in the stand-in EHR,
+        # which notifies Confide; the case opens under the Flag's id.
+        ehr = re.search(r"curl -s -X POST (\S+) .*?Bearer (\S+)' .*?--data @(\S+)", banner, re.S)
+        base, token, sample = ehr.group(1), ehr.group(2), ehr.group(3)
+        raised = httpx.post(
+            base,
+            content=(ROOT / sample).read_bytes(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"},
+        )
+        assert raised.status_code == 200, raised.text
+        from_ehr = wait_until(
+            lambda: (
+                (
+                    r := httpx.get(f"{api}/v1/cases/demo-clinic.fhir-EHR-1001", headers=auth)
+                ).status_code
+                == 200
+                and r.json()["tasks"]
+                and r.json()
+            )
+        )
+        assert from_ehr["tasks"][0]["kind"] == "risk_assessment"
 
         # Operators read a case decrypted through the codec endpoint the banner names;
         # without it they (and the database file) see ciphertext only.

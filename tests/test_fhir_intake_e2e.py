@@ -17,7 +17,6 @@ import httpx
 import pytest
 import pytest_asyncio
 import uvicorn
-from sekmet.subscriptions.backport import build_subscription, topic_basic
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
@@ -25,6 +24,7 @@ from activities.fhir_intake import flags_to_read
 from activities.fhir_write_back import WriteBackPass
 from audit.fhir_audit_events import audit_event_id
 from audit.fhir_communications import communication_id
+from cli.dev_ehr import FLAG_TOPIC, flag_topic, subscription
 from domain.case import CaseInput
 from domain.clinic import ClinicDirectory
 from domain.fhir_feed import FeedNotice, FhirIntakeInput, FhirIntakeResult
@@ -44,7 +44,6 @@ from workflows.fhir_feed import FhirFeedWorkflow
 from workflows.fhir_write_back import FhirWriteBackWorkflow
 
 SECRET = secrets.token_urlsafe(24)
-TOPIC = "http://sekmet.dev/fhir/SubscriptionTopic/confide-flag"
 # What Confide reads, and writes back (AuditEvents, and copies of notices for the chart).
 CONFIDE_SCOPES = " ".join(
     [
@@ -63,17 +62,9 @@ PEOPLE = People()
 def ehr(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ehr")
     with sekmet(tmp, {"confide": CONFIDE_SCOPES}) as server:
-        # A topic for Flags (sekmet has none built in), as the EHR's administrator would add.
-        server.put(
-            topic_basic(
-                "confide-flag",
-                "Flag raised",
-                "A Flag was created or updated",
-                "Flag",
-                "true",
-                [("patient", "Flag")],
-            )
-        )
+        # A topic for Flags (sekmet has none built in), as the EHR's administrator would add:
+        # the one the dev stack's stand-in EHR gets.
+        server.put(flag_topic())
         key = tmp / "smart.pem"
         key.write_text(server.pem)
         yield server, key
@@ -113,13 +104,10 @@ async def confide(ehr, dev_env, smtp, ledger, task_queue):
     await serving
 
 
-async def subscribe(server: FhirServer, endpoint: str, topic: str = TOPIC) -> dict:
-    """A Subscription to Confide's Flag topic; returned once the EHR made it active (it
-    does after Confide answered the handshake)."""
-    sub = build_subscription(
-        topic, endpoint, content="id-only", headers=[f"Authorization: Bearer {SECRET}"]
-    )
-    sub["id"] = f"confide-{uuid.uuid4().hex[:8]}"
+async def subscribe(server: FhirServer, endpoint: str, topic: str = FLAG_TOPIC) -> dict:
+    """A Subscription to Confide's Flag topic, as the dev stack makes it; returned once the EHR
+    made it active (it does after Confide answered the handshake)."""
+    sub = subscription(f"confide-{uuid.uuid4().hex[:8]}", topic, endpoint, SECRET)
     server.put(sub)
     await eventually(lambda: server.get(f"/Subscription/{sub['id']}")["status"] == "active")
     return sub
@@ -302,7 +290,7 @@ async def test_a_lost_notification_is_noticed_and_the_missed_flag_found(ehr, con
                     "resourceType": "Parameters",
                     "parameter": [
                         {"name": "subscription", "valueReference": {"reference": sub_url}},
-                        {"name": "topic", "valueCanonical": TOPIC},
+                        {"name": "topic", "valueCanonical": FLAG_TOPIC},
                         {"name": "status", "valueCode": "active"},
                         {"name": "type", "valueCode": "heartbeat"},
                         {"name": "events-since-subscription-start", "valueString": "3"},
