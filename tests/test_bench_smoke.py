@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -35,3 +36,26 @@ def test_the_benchmark_runs_every_part_and_writes_its_results(tmp_path):
     assert results.replay.failures == 0
     assert {t.name for t in results.targets}
     assert (tmp_path / "results.png").stat().st_size > 0
+
+
+def test_the_fhir_notification_benchmark_runs_and_prints_its_three_measures():
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.fhir_notify",
+            "--events",
+            "3",
+            "--heartbeats",
+            "2",
+            "--flags",
+            "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for line, n in (("events", 3), ("heartbeats", 2), ("flags", 2)):
+        assert re.search(rf"^  {line}\s+p50 .* \(n={n}\)", run.stdout, re.M), run.stdout
