@@ -5,7 +5,9 @@ Schedules page."""
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -33,18 +35,26 @@ def interval() -> timedelta:
     return timedelta(minutes=int(os.environ.get("CONFIDE_ARCHIVE_EVERY_MINUTES") or 60))
 
 
-def schedule(settings: Settings) -> Schedule:
-    """The archive schedule: one pass per interval; a pass still running skips the next."""
+def every(
+    run: Callable[[Any, Any], Awaitable[Any]],
+    arg: Any,
+    schedule_id: str,
+    period: timedelta,
+    settings: Settings,
+) -> Schedule:
+    """One pass of a workflow per period; a pass still running skips the next."""
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            ArchiveWorkflow.run,
-            ArchivePass(),
-            id=SCHEDULE_ID,
-            task_queue=settings.task_queue,
+            run, arg, id=schedule_id, task_queue=settings.task_queue
         ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval())]),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=period)]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
+
+
+def schedule(settings: Settings) -> Schedule:
+    """The archive schedule: one pass per interval."""
+    return every(ArchiveWorkflow.run, ArchivePass(), SCHEDULE_ID, interval(), settings)
 
 
 async def ensure_schedule(client: Client, settings: Settings) -> ScheduleHandle:

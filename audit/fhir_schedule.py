@@ -8,19 +8,10 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleHandle,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-)
+from temporalio.client import Client, Schedule, ScheduleHandle
 
 from activities.fhir_write_back import WriteBackPass
-from audit.archive import ensure
+from audit.archive import ensure, every
 from infra.settings import Settings
 from workflows.fhir_write_back import FhirWriteBackWorkflow
 
@@ -32,16 +23,7 @@ def interval() -> timedelta:
 
 
 def schedule(settings: Settings) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            FhirWriteBackWorkflow.run,
-            WriteBackPass(),
-            id=SCHEDULE_ID,
-            task_queue=settings.task_queue,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval())]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
+    return every(FhirWriteBackWorkflow.run, WriteBackPass(), SCHEDULE_ID, interval(), settings)
 
 
 async def ensure_write_back_schedule(client: Client, settings: Settings) -> ScheduleHandle:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import secrets
@@ -35,11 +34,18 @@ import uvicorn
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from cli.dev_ehr import FLAG_TOPIC, KID, flag_topic, new_private_pem, public_jwk, start_sekmet
+from cli.dev_ehr import (
+    FLAG_TOPIC,
+    confide_source,
+    flag_topic,
+    new_private_pem,
+    public_jwk,
+    start_sekmet,
+)
 from cli.dev_ehr import subscription as ehr_subscription
 from domain.clinic import ClinicDirectory
 from harness import BIN, demo_clinic, free_port, make_worker, start_smtp
-from infra.fhir_sources import DEFAULT_SCOPES, FhirSource, FhirSources
+from infra.fhir_sources import DEFAULT_SCOPES
 from infra.keyring import Keyring
 from infra.ledger_db import Ledger
 from infra.settings import Settings
@@ -145,20 +151,7 @@ async def main(args: argparse.Namespace) -> None:
     )
     ledger = Ledger(f"sqlite:///{tmp / 'ledger.db'}")
     ledger.migrate()
-    sources = FhirSources(
-        sources=[
-            FhirSource(
-                clinic_id="demo-clinic",
-                base_url=base,
-                token_url=token_url,
-                client_id="confide",
-                private_key_file=tmp / "smart.pem",
-                key_id=KID,
-                scopes=scopes,
-                notification_secret_sha256=hashlib.sha256(SECRET.encode()).hexdigest(),
-            )
-        ]
-    )
+    sources = confide_source(base, tmp / "smart.pem", scopes, secret=SECRET, token_url=token_url)
     directory = ClinicDirectory(clinics=[demo_clinic()])
     queue = f"bench-fhir-{uuid.uuid4().hex[:8]}"
     settings = Settings.from_env().model_copy(update={"task_queue": queue})

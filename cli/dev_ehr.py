@@ -43,7 +43,8 @@ class EhrDidNotStart(SystemExit):
 
 def public_jwk(private_pem: str) -> dict[str, Any]:
     key = serialization.load_pem_private_key(private_pem.encode(), password=None)
-    jwk = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)  # type: ignore[arg-type]
+    assert isinstance(key, rsa.RSAPrivateKey)  # new_private_pem makes RSA keys
+    jwk = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
     jwk.update(kid=KID, alg="RS384", use="sig")
     return jwk
 
@@ -164,6 +165,36 @@ def subscription(sub_id: str, topic: str, endpoint: str, secret: str) -> dict[st
     }
 
 
+def confide_source(
+    base: str,
+    key_file: Path,
+    scopes: str,
+    *,
+    secret: str = "",
+    client_id: str = "confide",
+    token_url: str | None = None,
+    records: bool = True,
+    clinic_id: str = "demo-clinic",
+) -> FhirSources:
+    """One clinic's EHR as Confide's FHIR sources name it, for a locally run sekmet (the dev
+    stack's, the tests', the benchmark's): Confide's SMART client with key `KID`."""
+    return FhirSources(
+        sources=[
+            FhirSource(
+                clinic_id=clinic_id,
+                base_url=base,
+                token_url=token_url,
+                client_id=client_id,
+                private_key_file=key_file,
+                key_id=KID,
+                scopes=scopes,
+                notification_secret_sha256=hashlib.sha256(secret.encode()).hexdigest(),
+                records=records,
+            )
+        ]
+    )
+
+
 @dataclass
 class DevEhr:
     proc: subprocess.Popen
@@ -219,22 +250,16 @@ def start_dev_ehr(var: Path, port: int, clinic_id: str) -> DevEhr:
         base=base,
         admin_token=admin,
         secret=secret,
-        sources=FhirSources(
-            sources=[
-                FhirSource(
-                    clinic_id=clinic_id,
-                    base_url=base,
-                    token_url=token_url,
-                    client_id="confide",
-                    private_key_file=home / "smart-client.pem",
-                    key_id=KID,
-                    scopes=DEV_SCOPES,
-                    notification_secret_sha256=hashlib.sha256(secret.encode()).hexdigest(),
-                    # The demo patient's chart stays in the built-in store, where the
-                    # court-order and authorization walk-throughs find it.
-                    records=False,
-                )
-            ]
+        # The demo patient's chart stays in the built-in store, where the court-order and
+        # authorization walk-throughs find it.
+        sources=confide_source(
+            base,
+            home / "smart-client.pem",
+            DEV_SCOPES,
+            secret=secret,
+            token_url=token_url,
+            records=False,
+            clinic_id=clinic_id,
         ),
     )
     with ehr.admin() as http:

@@ -8,7 +8,6 @@ noticed from the counter and the missed Flag is found by a catch-up search."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import secrets
 import uuid
@@ -24,19 +23,18 @@ from activities.fhir_intake import flags_to_read
 from activities.fhir_write_back import WriteBackPass
 from audit.fhir_audit_events import audit_event_id
 from audit.fhir_communications import communication_id
-from cli.dev_ehr import FLAG_TOPIC, flag_topic, subscription
+from cli.dev_ehr import FLAG_TOPIC, confide_source, flag_topic, subscription
 from domain.case import CaseInput
 from domain.clinic import ClinicDirectory
 from domain.fhir_feed import FeedNotice, FhirIntakeInput, FhirIntakeResult
 from harness import free_port
 from infra.fhir_ehr import Ehr
-from infra.fhir_sources import FhirSource, FhirSources
 from infra.settings import Settings
 from intake.app import create_app
 from intake.fhir_endpoint import feed_id
 from intake.fhir_flags import CONCERN_SYSTEM, VICTIM
 from tests.conftest import make_worker
-from tests.fhir_server import KID, FhirServer, sekmet
+from tests.fhir_server import FhirServer, sekmet
 from tests.people import People
 from tests.support import demo_clinic, eventually
 from worker import WORKFLOWS
@@ -75,19 +73,7 @@ async def confide(ehr, dev_env, smtp, ledger, task_queue):
     """The intake API on a real port (the EHR posts to it) and a worker, both knowing the EHR."""
     server, key = ehr
     clinic = PEOPLE.sign(demo_clinic())
-    sources = FhirSources(
-        sources=[
-            FhirSource(
-                clinic_id="demo-clinic",
-                base_url=server.base,
-                client_id="confide",
-                private_key_file=key,
-                key_id=KID,
-                scopes=CONFIDE_SCOPES,
-                notification_secret_sha256=hashlib.sha256(SECRET.encode()).hexdigest(),
-            )
-        ]
-    )
+    sources = confide_source(server.base, key, CONFIDE_SCOPES, secret=SECRET)
     directory = ClinicDirectory(clinics=[clinic])
     settings = Settings.from_env().model_copy(update={"task_queue": task_queue})
     app = create_app(settings, directory, dev_env.client, ledger=ledger, fhir_sources=sources)
@@ -423,15 +409,7 @@ async def test_a_task_leads_to_its_flag_or_to_the_flags_of_its_encounter(ehr):
                 **extra,
             }
         )
-    source = FhirSource(
-        clinic_id="demo-clinic",
-        base_url=server.base,
-        client_id="confide",
-        private_key_file=key,
-        key_id=KID,
-        scopes=CONFIDE_SCOPES,
-        notification_secret_sha256="0" * 64,
-    )
+    [source] = confide_source(server.base, key, CONFIDE_SCOPES).sources
     fhir = await Ehr(source).client()
     for task_id in (f"t1-{n}", f"t2-{n}"):
         found = await flags_to_read(

@@ -15,14 +15,14 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import main
+from cli.dev_ehr import confide_source
 from domain.authorization_case import Revocation
 from infra.fhir_ehr import Ehrs
 from infra.fhir_records import ACT_CODE, CATEGORY_SYSTEM, FLAG_SYSTEM, LOINC, FhirRecordsSource
-from infra.fhir_sources import FhirSource, FhirSources
 from infra.records_db import DocumentNotFound
 from intake.cases import start_authorization
 from tests.conftest import make_worker
-from tests.fhir_server import KID, sekmet
+from tests.fhir_server import sekmet
 from tests.support import demo_clinic, eventually, task_of
 from tests.support import env_now as now
 from tests.test_authorization_workflow import VERIFIED, approve, authorization
@@ -122,16 +122,7 @@ def ehr(tmp_path_factory):
             server.put(doc)
         key = tmp / "smart.pem"
         key.write_text(server.pem)
-        source = FhirSource(
-            clinic_id="demo-clinic",
-            base_url=server.base,
-            client_id="confide",
-            private_key_file=key,
-            key_id=KID,
-            scopes=SCOPES,
-            notification_secret_sha256="0" * 64,
-        )
-        yield server, patient, FhirSources(sources=[source])
+        yield server, patient, confide_source(server.base, key, SCOPES)
 
 
 def test_documents_are_listed_and_fetched_from_the_ehr(ehr, records):

@@ -15,9 +15,10 @@ from temporalio.client import WorkflowFailureError
 from activities.fhir_write_back import WriteBackPass
 from audit.fhir_audit_events import audit_event, audit_event_id
 from audit.fhir_communications import communication_id
+from cli.dev_ehr import confide_source
 from domain.records import Disclosure
 from infra.fhir_audit_writer import FhirWriteRefused, send_audit_events
-from infra.fhir_sources import FhirSource, FhirSources
+from infra.fhir_sources import FhirSources
 from infra.fhir_writes import unwritten
 from infra.smart_auth import SmartClient, SmartClientConfig, SmartTokenRefused
 from tests.conftest import make_worker
@@ -137,20 +138,7 @@ async def test_an_unknown_client_is_refused_a_token_in_one_sentence(fhir_server)
 
 
 def _source(base: str, pem_dir, client_id: str, scopes: str) -> FhirSources:
-    key = pem_dir / "smart.pem"
-    return FhirSources(
-        sources=[
-            FhirSource(
-                clinic_id="demo-clinic",
-                base_url=base,
-                client_id=client_id,
-                private_key_file=key,
-                key_id=KID,
-                scopes=scopes,
-                notification_secret_sha256="0" * 64,
-            )
-        ]
-    )
+    return confide_source(base, pem_dir / "smart.pem", scopes, client_id=client_id)
 
 
 async def _resources(base: str, kind: str) -> dict[str, dict]:

@@ -554,12 +554,11 @@ async def fhir_scenarios(env, client, smtp_port, ledger) -> None:
     """A FHIR subscription's feed (issue 15) against a local sekmet-fhir: a Flag's event, then
     a counter that skipped (a lost notification) and its catch-up. And one write-back pass
     (its shape: one activity; the ledger is empty when it runs)."""
-    import hashlib
 
+    from cli.dev_ehr import confide_source
     from domain.clinic import ClinicDirectory
     from domain.fhir_feed import FeedEvent, FeedInput, FeedNotice, FeedState
-    from infra.fhir_sources import FhirSource, FhirSources
-    from tests.fhir_server import KID, sekmet
+    from tests.fhir_server import sekmet
     from tests.test_fhir_intake_e2e import CONFIDE_SCOPES, raise_flag
     from workflows.fhir_feed import FhirFeedWorkflow
     from workflows.fhir_write_back import FhirWriteBackWorkflow
@@ -570,19 +569,7 @@ async def fhir_scenarios(env, client, smtp_port, ledger) -> None:
     ):
         key = Path(tmp) / "smart.pem"
         key.write_text(ehr.pem)
-        sources = FhirSources(
-            sources=[
-                FhirSource(
-                    clinic_id="demo-clinic",
-                    base_url=ehr.base,
-                    client_id="confide",
-                    private_key_file=key,
-                    key_id=KID,
-                    scopes=CONFIDE_SCOPES,
-                    notification_secret_sha256=hashlib.sha256(b"unused").hexdigest(),
-                )
-            ]
-        )
+        sources = confide_source(ehr.base, key, CONFIDE_SCOPES)
         first, missed = raise_flag(ehr), raise_flag(ehr)
         queue = f"hist-fhir-{uuid.uuid4()}"
         directory = ClinicDirectory(clinics=[demo_clinic()])
