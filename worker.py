@@ -202,6 +202,7 @@ def build_worker(
             accounting_acts.prepare_accounting,
             archive_acts.archive_closed_runs,
             fhir_acts.open_cases_from_fhir,
+            fhir_acts.alert_unread_fhir,
             write_back.write_back_to_ehr,
         ],
         interceptors=[LogContextInterceptor()],

@@ -18,16 +18,21 @@ from typing import Any, Literal
 
 import structlog
 from fhirpy import AsyncFHIRClient
-from fhirpy.base.exceptions import ForbiddenError, ResourceNotFound
+from fhirpy.base.exceptions import (
+    AuthorizationError,
+    ForbiddenError,
+    MultipleResourcesFound,
+    ResourceNotFound,
+)
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.notify import NoticeActivities, StaffAddress, StaffNoticeInput
 from domain.clinic import Clinic, ClinicDirectory, Role, StaffLinks
-from domain.fhir_feed import FhirIntakeInput, FhirIntakeResult
+from domain.fhir_feed import FhirIntakeInput, FhirIntakeResult, FhirUnreadInput
 from domain.notices import staff_notice
-from infra.fhir_common import split_reference
+from infra.fhir_common import TooManyUnknownFields, flag_key, split_reference
 from infra.fhir_ehr import Ehrs
 from infra.ledger_db import Ledger
 from intake.cases import earlier_case_on_record, roster_problems, start_case
@@ -38,7 +43,6 @@ from intake.fhir_flags import (
     author_reference,
     concern_kinds,
     confide_flag,
-    flag_key,
     people_references,
 )
 
@@ -108,6 +112,13 @@ class FhirIntakeActivities:
                     await self._alert(clinic, flag_id, outcome)
         except ApplicationError:
             raise
+        except AuthorizationError:
+            # The EHR no longer takes the token (revoked, keys rotated): ask for a new one.
+            ehr.forget_token()
+            raise ApplicationError(
+                "the EHR refused Confide's token (HTTP 401); a new one is asked for on retry",
+                type="FhirTokenRefused",
+            ) from None
         except ForbiddenError:
             # Retried: the clinic's EHR administrator can grant the scope while it waits.
             raise ApplicationError(
@@ -127,6 +138,7 @@ class FhirIntakeActivities:
             clinic_id=clinic.id,
             opened=len(result.opened),
             skipped=len(result.skipped),
+            refused=len(result.refused),
         )
         return result
 
@@ -134,18 +146,29 @@ class FhirIntakeActivities:
         self, fhir: AsyncFHIRClient, clinic: Clinic, flag_id: str, staff_system: str | None
     ) -> tuple[Outcome, str]:
         """("opened", case id), ("skipped", why) for a Flag not Confide's to open, or
-        ("refused", why) for a Confide Flag that cannot open a case."""
+        ("refused", why) for a Confide Flag that cannot open a case. The EHR being down or
+        refusing Confide's token raises (the batch is retried); anything wrong with this
+        Flag's data refuses this Flag only, so one bad Flag never holds up the others."""
         try:
-            read = await _read_flag(fhir, flag_id)
-            if read is None:
-                return "skipped", "not a Confide concern"
-            flag = confide_flag(read, clinic, staff_system)
+            flag_json = (await fhir.reference("Flag", flag_id).to_resource()).serialize()
         except ResourceNotFound:
-            return "skipped", "it, or a resource it points to, is not in the EHR (deleted?)"
+            return "skipped", "it is no longer in the EHR"
+        if not concern_kinds(flag_json):
+            return "skipped", "not a Confide concern"
+        try:
+            flag = confide_flag(await _read_flag(fhir, flag_json), clinic, staff_system)
         except NotConfides as e:
             return "skipped", str(e)
         except FlagNotUsable as e:
             return "refused", str(e)
+        except ResourceNotFound:
+            return (
+                "refused",
+                "a resource it points to (patient, session, author or person) is not in the EHR",
+            )
+        except (TooManyUnknownFields, MultipleResourcesFound, ValueError, TypeError, KeyError) as e:
+            # Data the models could not read: the type names the problem, never the data.
+            return "refused", f"what it points to could not be read ({type(e).__name__})"
         if problems := roster_problems(flag, clinic):
             return "refused", f"{problems[0]['field']}: {problems[0]['problem']}"
         if await earlier_case_on_record(self._client, self._ledger, f"{clinic.id}.{flag.flag_id}"):
@@ -157,11 +180,15 @@ class FhirIntakeActivities:
             log.info("fhir flag changed after its case opened", case_id=started.case_id)
         return "opened", started.case_id
 
+    def _alert_recipients(self, clinic: Clinic) -> list[StaffAddress]:
+        people = clinic.with_role(Role.privacy_officer) or clinic.with_role(Role.supervisor)
+        return [StaffAddress(recipient_key=f"staff-{p.id}", to=p.email) for p in people]
+
     async def _alert(self, clinic: Clinic, flag_id: str, reason: str) -> None:
         """E-mail the privacy officers (else the supervisors) that a clinician's Flag opened
         no case, once per Flag and reason (the Message-ID is derived from both, and the sent
-        log keeps a retry from sending it again). Best effort: logged if it fails."""
-        people = clinic.with_role(Role.privacy_officer) or clinic.with_role(Role.supervisor)
+        log keeps a retry from sending it again). A mail server that is down fails the
+        activity, which retries: the alert is not dropped."""
         case_id = f"{clinic.id}.{flag_key(flag_id)}"
         notice = staff_notice(
             clinic,
@@ -175,20 +202,43 @@ class FhirIntakeActivities:
             ],
         )
         digest = hashlib.sha256(reason.encode()).hexdigest()[:12]
-        try:
-            await self._notices.send_staff_notice(
-                StaffNoticeInput(
-                    case_id=case_id,
-                    step=f"fhir-refused.{digest}",
-                    subject=notice.subject,
-                    body=notice.body,
-                    recipients=[
-                        StaffAddress(recipient_key=f"staff-{p.id}", to=p.email) for p in people
-                    ],
-                )
+        await self._notices.send_to_each(
+            StaffNoticeInput(
+                case_id=case_id,
+                step=f"fhir-refused.{digest}",
+                subject=notice.subject,
+                body=notice.body,
+                recipients=self._alert_recipients(clinic),
             )
-        except Exception as e:
-            log.warning("fhir refusal notice not sent", error_type=type(e).__name__)
+        )
+
+    @activity.defn(name="alert_unread_fhir")
+    async def alert_unread_fhir(self, inp: FhirUnreadInput) -> None:
+        """After the reads failed for good: tell the privacy officers which notifications
+        Confide could not follow, so no concern waits unseen while the EHR is unreachable."""
+        clinic = self._clinic(inp.clinic_id)
+        what = ", ".join(inp.focus) if inp.focus else "(none named)"
+        lines = [
+            f"Confide could not read from the EHR what these notifications point to: {what}"
+            + (" (and a search for Flags it may have missed)" if inp.catch_up else "")
+            + f". The last error: {inp.error}.",
+            "Check Confide's access to the EHR (its address, the SMART client's key and "
+            "scopes). The Flags are read again when they change; a concern that cannot wait "
+            "can be sent with `confide flag` or POST /v1/flags.",
+        ]
+        key = "|".join([*inp.focus, str(inp.catch_up), inp.error])
+        notice = staff_notice(
+            clinic, f"{clinic.id}.fhir-feed", "Flags raised in the EHR could not be read", lines
+        )
+        await self._notices.send_to_each(
+            StaffNoticeInput(
+                case_id=f"{clinic.id}.fhir-feed",
+                step=f"fhir-unread.{hashlib.sha256(key.encode()).hexdigest()[:12]}",
+                subject=notice.subject,
+                body=notice.body,
+                recipients=self._alert_recipients(clinic),
+            )
+        )
 
 
 async def flags_to_read(fhir: AsyncFHIRClient, inp: FhirIntakeInput) -> list[str]:
@@ -210,7 +260,10 @@ async def flags_to_read(fhir: AsyncFHIRClient, inp: FhirIntakeInput) -> list[str
             # Fallbacks: a signed-off Encounter or a Task; the Flags on that session.
             encounter = rid
             if kind == "Task":
-                task = (await fhir.reference("Task", rid).to_resource()).serialize()
+                try:
+                    task = (await fhir.reference("Task", rid).to_resource()).serialize()
+                except ResourceNotFound:
+                    continue  # deleted since: nothing to follow
                 focus_ref = split_reference((task.get("focus") or {}).get("reference"))
                 if focus_ref and focus_ref[0] == "Flag":
                     add(focus_ref[1])
@@ -244,11 +297,8 @@ async def _read(fhir: AsyncFHIRClient, reference: str) -> dict[str, Any] | None:
     return (await fhir.reference(ref[0], ref[1]).to_resource()).serialize()
 
 
-async def _read_flag(fhir: AsyncFHIRClient, flag_id: str) -> FlagRead | None:
-    """The Flag and what it points to; None when the Flag is not Confide's (read no further)."""
-    flag = (await fhir.reference("Flag", flag_id).to_resource()).serialize()
-    if not concern_kinds(flag):
-        return None
+async def _read_flag(fhir: AsyncFHIRClient, flag: dict[str, Any]) -> FlagRead:
+    """What a Confide Flag points to: its patient, encounter, author and people."""
     subject = (flag.get("subject") or {}).get("reference")
     ref = split_reference(subject)
     if ref is None or ref[0] != "Patient":

@@ -208,6 +208,26 @@ class NoticeActivities:
             activity.heartbeat({k: v.model_dump(mode="json") for k, v in done.items()})
         return done
 
+    async def send_to_each(self, inp: StaffNoticeInput) -> None:
+        """The same staff notice from inside another activity (no heartbeat of its own: the
+        caller's is not this one's). Each recipient once: the sent log remembers what the
+        server took, so a retry of the caller sends nothing twice. A permanent refusal of one
+        address is skipped; transient trouble raises, so the caller retries."""
+        for r in inp.recipients:
+            one = SendNoticeInput(
+                case_id=inp.case_id,
+                step=inp.step,
+                recipient_key=r.recipient_key,
+                to=r.to,
+                subject=inp.subject,
+                body=inp.body,
+            )
+            try:
+                await deliver(self._smtp, compose(self._smtp, one), one, sent=self._sent)
+            except ApplicationError as e:
+                if e.type != PERMANENT:
+                    raise
+
 
 def compose(smtp: SmtpSettings, inp: SendNoticeInput) -> EmailMessage:
     """The text message for one input, with its deterministic Message-ID; a caller may add

@@ -138,7 +138,7 @@ async def main(args: argparse.Namespace) -> None:
     pem = new_private_pem()
     (tmp / "smart.pem").write_text(pem)
     admin = "bench-admin-" + uuid.uuid4().hex
-    scopes = f"{DEFAULT_SCOPES} system/Communication.cu"
+    scopes = DEFAULT_SCOPES
     proc, base, token_url = start_sekmet(
         tmp / "ehr", free_port(), {"confide": (public_jwk(pem), scopes)}, admin
     )

@@ -287,6 +287,7 @@ def consent_cmd(
     """An authorization as a FHIR Consent (its status from the phase). Needs a worker.
 
     The authorization lives in its workflow, which is asked (a query: nothing is recorded)."""
+    from temporalio.client import WorkflowQueryFailedError
     from temporalio.service import RPCError, RPCStatusCode
 
     from domain.authorization import Authorization
@@ -304,6 +305,9 @@ def consent_cmd(
             if status.path != "authorization":
                 return None, status
             return await handle.query("authorization", result_type=Authorization), status
+        except WorkflowQueryFailedError:
+            # A workflow that answers no `status` (a FHIR feed, a write-back pass).
+            raise typer.BadParameter(f"{case} is not an authorization", param_hint="case") from None
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND:
                 raise typer.BadParameter(

@@ -33,8 +33,6 @@ KID = "confide-1"
 ST = "http://hl7.org/fhir/5.0/StructureDefinition/extension-SubscriptionTopic"
 FLAG_TOPIC = "http://sekmet.dev/fhir/SubscriptionTopic/confide-flag"
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
-# Confide writes Communications (notice copies) too; the stand-in EHR accepts them.
-DEV_SCOPES = f"{DEFAULT_SCOPES} system/Communication.cu"
 
 
 class EhrDidNotStart(SystemExit):
@@ -241,7 +239,7 @@ def start_dev_ehr(var: Path, port: int, clinic_id: str) -> DevEhr:
     proc, base, token_url = start_sekmet(
         home,
         port,
-        {"confide": (public_jwk(pem), DEV_SCOPES)},
+        {"confide": (public_jwk(pem), DEFAULT_SCOPES)},
         admin,
         db_path=str(home / "ehr.db"),
     )
@@ -255,7 +253,7 @@ def start_dev_ehr(var: Path, port: int, clinic_id: str) -> DevEhr:
         sources=confide_source(
             base,
             home / "smart-client.pem",
-            DEV_SCOPES,
+            DEFAULT_SCOPES,
             secret=secret,
             token_url=token_url,
             records=False,

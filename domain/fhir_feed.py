@@ -37,6 +37,8 @@ class FeedState(BaseModel):
     skipped: int = 0
     refused: int = 0
     catch_ups: int = 0
+    # Focus references (or catch-ups) whose reads failed for good; the privacy officers were told.
+    unread: int = 0
 
 
 class FeedInput(BaseModel):
@@ -63,3 +65,13 @@ class FhirIntakeResult(BaseModel):
     # "Flag/123: why", for Confide Flags that could not open a case (the privacy officers
     # were e-mailed: a concern raised by a clinician must not be dropped in silence).
     refused: list[str] = []
+
+
+class FhirUnreadInput(BaseModel):
+    """Notifications whose reads failed for good (the activity's retries ran out)."""
+
+    clinic_id: str
+    focus: list[str] = []
+    catch_up: bool = False
+    # The failure's type and Confide's sentence (no EHR content).
+    error: str

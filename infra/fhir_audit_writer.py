@@ -12,7 +12,7 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.communication import Communication
 from fhir.resources.R4B.resource import Resource
 from fhirpy import AsyncFHIRClient
-from fhirpy.base.exceptions import ForbiddenError
+from fhirpy.base.exceptions import ForbiddenError, OperationOutcome
 
 from infra.smart_auth import SmartClient
 
@@ -53,4 +53,7 @@ async def send_communications(
     try:
         return await _put_all(client, "Communication", notices)
     except ForbiddenError:
+        return None
+    except OperationOutcome:
+        # The copies are a courtesy; the EHR's answer may quote them, so it is not kept.
         return None

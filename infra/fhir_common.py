@@ -13,6 +13,7 @@ patient's key finds the patient's documents in the EHR again.
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -20,6 +21,10 @@ from pydantic import BaseModel, ValidationError
 M = TypeVar("M", bound=BaseModel)
 # Enough for every vendor field in a resource; one needing more is not what it claims to be.
 MAX_DROPS = 50
+
+
+# A Confide flag id made from a FHIR Flag id: prefixed, so it never meets a clinic system's own.
+FLAG_PREFIX = "fhir-"
 
 
 class TooManyUnknownFields(ValueError):
@@ -70,3 +75,11 @@ def split_reference(reference: str | None) -> tuple[str, str] | None:
     if len(parts) < 2 or not parts[-2] or not parts[-1]:
         return None
     return parts[-2], parts[-1]
+
+
+def flag_key(flag_id: str) -> str:
+    """The Confide flag id of a FHIR Flag: "fhir-<id>", hashed if that would be too long."""
+    key = FLAG_PREFIX + confide_key(flag_id)
+    if len(key) <= 64:
+        return key
+    return FLAG_PREFIX + hashlib.sha256(flag_id.encode()).hexdigest()[:40]

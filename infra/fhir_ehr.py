@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import aiohttp
 from fhirpy import AsyncFHIRClient, SyncFHIRClient
 
 from infra.fhir_sources import FhirSource
 from infra.smart_auth import SmartClient, discover_token_url
+
+# Seconds one request to the EHR may take.
+READ_TIMEOUT = 20
 
 
 class Ehr:
@@ -30,11 +34,25 @@ class Ehr:
     async def client(self) -> AsyncFHIRClient:
         smart = await asyncio.to_thread(self.smart)
         token = await smart.token()
-        return AsyncFHIRClient(self.source.base, authorization=f"Bearer {token}")
+        return AsyncFHIRClient(
+            self.source.base,
+            authorization=f"Bearer {token}",
+            aiohttp_config={"timeout": aiohttp.ClientTimeout(total=READ_TIMEOUT)},
+        )
 
     def sync_client(self) -> SyncFHIRClient:
         token = self.smart().token_sync()
-        return SyncFHIRClient(self.source.base, authorization=f"Bearer {token}")
+        # A hung EHR must not hold a worker thread for ever (requests has no default timeout).
+        return SyncFHIRClient(
+            self.source.base,
+            authorization=f"Bearer {token}",
+            requests_config={"timeout": READ_TIMEOUT},
+        )
+
+    def forget_token(self) -> None:
+        """Drop the cached token (the EHR answered 401): the next call asks for a new one."""
+        if self._smart is not None:
+            self._smart.forget()
 
 
 class Ehrs:

@@ -44,6 +44,7 @@ DEFAULT_SCOPES = " ".join(
         "system/DocumentReference.rs",
         "system/Binary.rs",
         "system/AuditEvent.cu",
+        "system/Communication.cu",
     ]
 )
 

@@ -24,12 +24,19 @@ fhir_writes = Table(
 )
 
 
-def unwritten(engine: Engine, clinic_id: str, limit: int) -> list[tuple[int, Disclosure]]:
-    """The clinic's disclosures not yet in its EHR, oldest first, with their ledger ids."""
+def unwritten(
+    engine: Engine, clinic_id: str, limit: int, after: int = 0
+) -> list[tuple[int, Disclosure]]:
+    """The clinic's disclosures not yet in its EHR with a ledger id above `after`, oldest
+    first, with their ids (a pass walks them once, past any the EHR would not take)."""
     written = select(fhir_writes.c.ledger_id)
     q = (
         select(disclosures)
-        .where(disclosures.c.clinic_id == clinic_id, disclosures.c.id.not_in(written))
+        .where(
+            disclosures.c.clinic_id == clinic_id,
+            disclosures.c.id > after,
+            disclosures.c.id.not_in(written),
+        )
         .order_by(disclosures.c.id)
         .limit(limit)
     )

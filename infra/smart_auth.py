@@ -39,8 +39,7 @@ class SmartClient:
         self._config = config
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=10)
-        self._token: str | None = None
-        self._expires = 0.0
+        self._cached: tuple[str | None, float] = (None, 0.0)
         self._lock = asyncio.Lock()
         self._thread_lock = threading.Lock()
 
@@ -73,9 +72,15 @@ class SmartClient:
         }
 
     def _fresh(self) -> str | None:
-        if self._token and time.monotonic() < self._expires - RENEW_BEFORE:
-            return self._token
+        # One tuple, assigned at once: the async and the threaded callers may both look.
+        token, expires = self._cached
+        if token and time.monotonic() < expires - RENEW_BEFORE:
+            return token
         return None
+
+    def forget(self) -> None:
+        """Drop the cached token (the server refused it): the next caller gets a new one."""
+        self._cached = (None, 0.0)
 
     def _accept(self, r: httpx.Response) -> str:
         if r.status_code != 200:
@@ -89,9 +94,9 @@ class SmartClient:
                 f"(HTTP {r.status_code} {error}): check its registered key and scopes"
             )
         body = r.json()
-        self._token = str(body["access_token"])
-        self._expires = time.monotonic() + float(body.get("expires_in", 300))
-        return self._token
+        token = str(body["access_token"])
+        self._cached = (token, time.monotonic() + float(body.get("expires_in", 300)))
+        return token
 
     async def token(self) -> str:
         async with self._lock:

@@ -24,6 +24,9 @@ STATUS = {
     Phase.on_hold: "proposed",
     Phase.verifying: "proposed",
     Phase.active: "active",
+    # A release under way is still under an authorization in force.
+    Phase.awaiting_approval: "active",
+    Phase.releasing: "active",
     Phase.revoked: "inactive",
     Phase.expired: "inactive",
     Phase.not_verified: "rejected",

@@ -13,7 +13,6 @@ never a value (`FlagNotUsable`): the sentence reaches workflow history.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date, datetime
 from typing import Any
 
@@ -27,14 +26,12 @@ from pydantic import BaseModel, ValidationError
 
 from domain.clinic import Clinic
 from domain.flags import ClinicianRef, Concern, ConcernKind, Flag, Patient, Person
-from infra.fhir_common import confide_key, split_reference, tolerant
+from infra.fhir_common import confide_key, flag_key, split_reference, tolerant
 
 CONCERN_SYSTEM = "urn:confide:concern-kind"
 VICTIM = "urn:confide:extension:victim"
 CONTACT = "urn:confide:extension:contact"
 KIND_CODES = {k.value for k in ConcernKind}
-# A Confide flag id made from a FHIR Flag id: prefixed, so it never meets a clinic system's own.
-FLAG_PREFIX = "fhir-"
 
 
 class NotConfides(ValueError):
@@ -54,14 +51,6 @@ class FlagRead(BaseModel):
     practitioner: dict[str, Any] | None = None
     # RelatedPerson / Patient resources the Flag's extensions point to, by "Type/id".
     people: dict[str, dict[str, Any]] = {}
-
-
-def flag_key(flag_id: str) -> str:
-    """The Confide flag id of a FHIR Flag: "fhir-<id>", hashed if that would be too long."""
-    key = FLAG_PREFIX + confide_key(flag_id)
-    if len(key) <= 64:
-        return key
-    return FLAG_PREFIX + hashlib.sha256(flag_id.encode()).hexdigest()[:40]
 
 
 def _model(model: type[Any], data: dict[str, Any], what: str) -> Any:

@@ -58,7 +58,7 @@ class Notification(BaseModel):
 
 def _first_resource(body: dict[str, Any]) -> dict[str, Any]:
     entries = body.get("entry") or []
-    if not entries or not isinstance(entries[0], dict):
+    if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
         raise NotANotification("the Bundle has no entries: a notification starts with its status")
     resource = entries[0].get("resource")
     if not isinstance(resource, dict):
@@ -169,3 +169,7 @@ def parse_notification(body: Any) -> Notification:
         raise NotANotification(f"the notification's status is malformed at {where}") from None
     except TooManyUnknownFields as e:
         raise NotANotification(f"the notification has {e}") from None
+    except (TypeError, KeyError, AttributeError, IndexError):
+        # A shape no model check caught (a list where an object belongs...): still one
+        # sentence, naming nothing of the body.
+        raise NotANotification("the notification is not shaped as FHIR requires") from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness import demo_clinic
-from infra.fhir_common import confide_key, fhir_id, split_reference
+from infra.fhir_common import confide_key, fhir_id, flag_key, split_reference
 from intake.fhir_flags import (
     CONCERN_SYSTEM,
     CONTACT,
@@ -16,7 +16,6 @@ from intake.fhir_flags import (
     NotConfides,
     author_reference,
     confide_flag,
-    flag_key,
 )
 
 PATIENT = {

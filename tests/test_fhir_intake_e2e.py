@@ -326,6 +326,19 @@ async def test_the_endpoint_refuses_a_wrong_secret_and_a_body_that_is_no_notific
         )
         assert garbage.status_code == 400
         assert garbage.json()["error"] == "the body is not a FHIR Bundle"
+        for shapeless in (
+            {"resourceType": "Bundle", "entry": 5},
+            {
+                "resourceType": "Bundle",
+                "type": "history",
+                "entry": [{"resource": {"resourceType": "Parameters", "parameter": {"name": "x"}}}],
+            },
+        ):
+            bad = await http.post(
+                confide, json=shapeless, headers={"Authorization": f"Bearer {SECRET}"}
+            )
+            assert bad.status_code == 400, bad.text
+            assert "Traceback" not in bad.text and bad.json()["error"].startswith("the ")
         other = await http.post(
             confide.replace("demo-clinic", "no-clinic"),
             json={},

@@ -175,9 +175,11 @@ async def test_the_schedule_pass_writes_each_disclosure_into_the_ehr_once(
     base, _, pem = fhir_server
     keys = tmp_path_factory.mktemp("keys")
     (keys / "smart.pem").write_text(pem)
-    case = f"F-{uuid.uuid4().hex[:6]}"
+    # A case the EHR's Flag opened, and one a clinic system sent through POST /v1/flags.
+    case = f"fhir-F-{uuid.uuid4().hex[:6]}"
     mine = [_disclosure(case, "c1.warn_victim"), _disclosure(case, "c1.notify_police")]
-    for d in [*mine, _disclosure(case, "c1.warn_victim", clinic="other-clinic")]:
+    sent_by_api = _disclosure(f"F-{uuid.uuid4().hex[:6]}", "c1.warn_victim")
+    for d in [*mine, sent_by_api, _disclosure(case, "c1.warn_victim", clinic="other-clinic")]:
         ledger.record(d)
     sources = _source(base, keys, "confide-chart", "system/AuditEvent.cu system/Communication.cu")
 
@@ -192,10 +194,12 @@ async def test_the_schedule_pass_writes_each_disclosure_into_the_ehr_once(
     async with make_worker(dev_env.client, task_queue, smtp[0].port, ledger, fhir_sources=sources):
         first = await run_pass()
         again = await run_pass()
-    assert first.written == 2 and first.copies_refused == [] and again.written == 0
+    assert first.written == 3 and first.copies_refused == [] and again.written == 0
     events = await _resources(base, "AuditEvent")
-    assert {audit_event_id(d) for d in mine} <= set(events)
+    assert {audit_event_id(d) for d in [*mine, sent_by_api]} <= set(events)
     notes = await _resources(base, "Communication")
+    # A copy in the chart only where the patient reference is surely the EHR's Patient id.
+    assert communication_id(sent_by_api) not in notes
     copy = notes[communication_id(mine[0])]
     assert copy["subject"]["reference"] == "Patient/pat.9"
     assert "Cal. Civ. Code 43.92" in copy["payload"][0]["contentString"]

@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.fhir_feed import (
@@ -26,15 +27,22 @@ with workflow.unsafe.imports_passed_through():
         FeedState,
         FhirIntakeInput,
         FhirIntakeResult,
+        FhirUnreadInput,
     )
+    from workflows.mail import MAIL_RETRY
 
 # The activity by name: its module reads the EHR and starts cases (intake, the policy store,
 # holidays), none of which a workflow module may load.
 OPEN_CASES = "open_cases_from_fhir"
+ALERT_UNREAD = "alert_unread_fhir"
 
+# How far behind the last event number a notification's count may be and still be one that
+# a later notification overtook (EHRs send from several threads) rather than a new counter.
+REORDER_WINDOW = 16
 # About 12 history events a batch: a run stays far below Temporal's suggestion threshold.
 RUN_BATCHES = 500
-READ_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+# About an hour of tries (the last ones 5 minutes apart) before the privacy officers are told.
+READ_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=16)
 
 
 @workflow.defn(name="FhirSubscriptionFeed")
@@ -56,51 +64,90 @@ class FhirFeedWorkflow:
     def state(self) -> FeedState:
         return self._state
 
-    def _take(self) -> tuple[list[str], bool]:
-        """The focus references of the new events waiting, and whether one was missed."""
+    def _take(self) -> tuple[list[str], bool, bool]:
+        """The focus of every event waiting (each once: opening is idempotent, so an event
+        sent again, or late, costs a read and nothing else), whether one was missed, and
+        whether the counter moved on."""
         focus: list[str] = []
         gap = False
+        advanced = False
         notices, self._pending = self._pending, []
-        for notice in notices:
-            for event in sorted(notice.events, key=lambda e: e.number):
-                if event.number <= self._state.last_event:
-                    continue  # sent again: already handled
-                if event.number > self._state.last_event + 1:
-                    gap = True
-                self._state.last_event = event.number
-                if event.focus and event.focus not in focus:
-                    focus.append(event.focus)
-            if (notice.events_since_start or 0) > self._state.last_event:
+        counts = [n.events_since_start for n in notices if n.events_since_start is not None]
+        if counts and max(counts) + REORDER_WINDOW < self._state.last_event:
+            # The EHR's counter started again (the Subscription was recreated, the EHR
+            # restored): what came between cannot be told, so search for it. (A count a
+            # little behind is a notification overtaken by a later one, not a restart.)
+            gap = True
+            self._state.last_event = 0
+        # Every event of the notices that arrived together, in number order.
+        for event in sorted((e for n in notices for e in n.events), key=lambda e: e.number):
+            if event.focus and event.focus not in focus:
+                focus.append(event.focus)
+            if event.number > self._state.last_event + 1:
                 gap = True
-                self._state.last_event = notice.events_since_start or 0
-        return focus, gap
+            if event.number > self._state.last_event:
+                self._state.last_event = event.number
+                advanced = True
+        if counts and max(counts) > self._state.last_event:
+            gap = True
+            self._state.last_event = max(counts)
+        return focus, gap, advanced
 
     @workflow.run
     async def run(self, inp: FeedInput) -> None:
         for _ in range(RUN_BATCHES):
             await workflow.wait_condition(lambda: bool(self._pending))
+            # The time before this batch: what a later catch-up searches from, once this
+            # batch has been read in full.
+            started = workflow.now()
             since = self._state.heard_at
-            focus, gap = self._take()
-            self._state.heard_at = workflow.now()
+            focus, gap, advanced = self._take()
             while focus or gap:
                 batch, focus = focus[:MAX_FOCUS], focus[MAX_FOCUS:]
-                result = await workflow.execute_activity(
-                    OPEN_CASES,
-                    FhirIntakeInput(
-                        clinic_id=self._state.clinic_id, focus=batch, catch_up=gap, since=since
-                    ),
-                    # A catch-up reads every active Confide Flag changed since: minutes, at worst.
-                    start_to_close_timeout=timedelta(minutes=10),
-                    retry_policy=READ_RETRY,
-                    result_type=FhirIntakeResult,
+                inp_ = FhirIntakeInput(
+                    clinic_id=self._state.clinic_id, focus=batch, catch_up=gap, since=since
                 )
+                try:
+                    result = await workflow.execute_activity(
+                        OPEN_CASES,
+                        inp_,
+                        # A catch-up reads every active Confide Flag changed since: minutes.
+                        start_to_close_timeout=timedelta(minutes=10),
+                        retry_policy=READ_RETRY,
+                        result_type=FhirIntakeResult,
+                    )
+                except ActivityError as e:
+                    # The EHR stayed unreachable (or refused Confide) for an hour: say which
+                    # notifications went unread, and go on with the next ones.
+                    await self._unread(inp_, e)
+                    gap = False
+                    continue
                 if gap:
                     self._state.catch_ups += 1
                 gap = False
                 self._state.opened += len(result.opened)
                 self._state.skipped += len(result.skipped)
                 self._state.refused += len(result.refused)
+            if advanced:
+                self._state.heard_at = started
             if workflow.info().is_continue_as_new_suggested():
                 break
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(FeedInput(state=self._state, pending=self._pending))
+
+    async def _unread(self, inp: FhirIntakeInput, e: ActivityError) -> None:
+        cause = e.cause
+        error = (
+            f"{cause.type}: {cause.message}"
+            if isinstance(cause, ApplicationError)
+            else type(cause).__name__
+        )
+        self._state.unread += len(inp.focus) or 1
+        await workflow.execute_activity(
+            ALERT_UNREAD,
+            FhirUnreadInput(
+                clinic_id=inp.clinic_id, focus=inp.focus, catch_up=inp.catch_up, error=error
+            ),
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=MAIL_RETRY,
+        )
