@@ -35,6 +35,7 @@ from domain.notices import staff_notice
 from infra.fhir_common import TooManyUnknownFields, flag_key, split_reference
 from infra.fhir_ehr import Ehrs
 from infra.ledger_db import Ledger
+from infra.smart_auth import SmartTokenRefused
 from intake.cases import earlier_case_on_record, roster_problems, start_case
 from intake.fhir_flags import (
     FlagNotUsable,
@@ -112,6 +113,9 @@ class FhirIntakeActivities:
                     await self._alert(clinic, flag_id, outcome)
         except ApplicationError:
             raise
+        except SmartTokenRefused as e:
+            # Its sentence names the client and what to check; nothing of the EHR's data.
+            raise ApplicationError(str(e), type="SmartTokenRefused") from None
         except AuthorizationError:
             # The EHR no longer takes the token (revoked, keys rotated): ask for a new one.
             ehr.forget_token()

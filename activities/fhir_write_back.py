@@ -26,6 +26,7 @@ from infra.fhir_common import FLAG_PREFIX
 from infra.fhir_ehr import Ehrs
 from infra.fhir_writes import mark_written, unwritten
 from infra.ledger_db import Ledger
+from infra.smart_auth import SmartTokenRefused
 
 log = structlog.get_logger()
 
@@ -64,6 +65,8 @@ class FhirWriteBackActivities:
                 await self._clinic_pass(clinic_id, outcome)
             except FhirWriteRefused as e:
                 refused = True
+                failures.append(f"{clinic_id}: {e}")
+            except SmartTokenRefused as e:
                 failures.append(f"{clinic_id}: {e}")
             except Exception as e:
                 # fhirpy's messages quote the EHR's answer, which can quote what was sent:
