@@ -39,6 +39,8 @@ class FeedState(BaseModel):
     catch_ups: int = 0
     # Focus references (or catch-ups) whose reads failed for good; the privacy officers were told.
     unread: int = 0
+    # After such a failure: the next batch also searches, from before the failed one.
+    owed_catch_up: bool = False
 
 
 class FeedInput(BaseModel):

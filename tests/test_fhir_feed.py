@@ -98,6 +98,8 @@ async def test_an_ehr_that_cannot_be_read_for_an_hour_is_told_to_the_privacy_off
     body = alert.get_content()
     assert "Flag/f-1" in body and "FhirIntakeFailed" in body
     assert state.unread == 1 and state.opened == 0
+    # Once a read succeeds again, the next batch also searches for what went unread.
+    assert state.owed_catch_up and state.heard_at is None
 
 
 async def _unread(handle):

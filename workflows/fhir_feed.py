@@ -102,6 +102,9 @@ class FhirFeedWorkflow:
             started = workflow.now()
             since = self._state.heard_at
             focus, gap, advanced = self._take()
+            # Reads that failed for good earlier: the first batch after them searches too.
+            gap = gap or self._state.owed_catch_up
+            failed = False
             while focus or gap:
                 batch, focus = focus[:MAX_FOCUS], focus[MAX_FOCUS:]
                 inp_ = FhirIntakeInput(
@@ -118,17 +121,22 @@ class FhirFeedWorkflow:
                     )
                 except ActivityError as e:
                     # The EHR stayed unreachable (or refused Confide) for an hour: say which
-                    # notifications went unread, and go on with the next ones.
+                    # notifications went unread, go on with the next ones, and search for
+                    # what these pointed to once a read succeeds again.
                     await self._unread(inp_, e)
+                    failed = True
                     gap = False
                     continue
                 if gap:
                     self._state.catch_ups += 1
+                    self._state.owed_catch_up = False
                 gap = False
                 self._state.opened += len(result.opened)
                 self._state.skipped += len(result.skipped)
                 self._state.refused += len(result.refused)
-            if advanced:
+            if failed:
+                self._state.owed_catch_up = True
+            elif advanced:
                 self._state.heard_at = started
             if workflow.info().is_continue_as_new_suggested():
                 break
@@ -143,11 +151,15 @@ class FhirFeedWorkflow:
             else type(cause).__name__
         )
         self._state.unread += len(inp.focus) or 1
-        await workflow.execute_activity(
-            ALERT_UNREAD,
-            FhirUnreadInput(
-                clinic_id=inp.clinic_id, focus=inp.focus, catch_up=inp.catch_up, error=error
-            ),
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=MAIL_RETRY,
-        )
+        try:
+            await workflow.execute_activity(
+                ALERT_UNREAD,
+                FhirUnreadInput(
+                    clinic_id=inp.clinic_id, focus=inp.focus, catch_up=inp.catch_up, error=error
+                ),
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=MAIL_RETRY,
+            )
+        except ActivityError:
+            # The feed must go on even if the mail server is down as well.
+            workflow.logger.warning("fhir unread notice not sent")
