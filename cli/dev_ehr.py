@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import jwt
-import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -82,6 +81,10 @@ def start_sekmet(
             ],
         },
     }
+    # Here, not at the top: PyYAML comes with the test extra (with sekmet), and `confide dev`
+    # must start without them (dev_ehr_wanted() is then false).
+    import yaml
+
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "sekmet.yaml"
     config.write_text(yaml.safe_dump(settings))
