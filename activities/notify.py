@@ -94,6 +94,20 @@ class StaffNoticeInput(BaseModel):
     body: str
     recipients: list[StaffAddress]
 
+    def each(self) -> list[SendNoticeInput]:
+        """The notice as one message per recipient (each its own Message-ID)."""
+        return [
+            SendNoticeInput(
+                case_id=self.case_id,
+                step=self.step,
+                recipient_key=r.recipient_key,
+                to=r.to,
+                subject=self.subject,
+                body=self.body,
+            )
+            for r in self.recipients
+        ]
+
 
 class NoticeReceipt(BaseModel):
     """What the mail server accepted."""
@@ -186,47 +200,33 @@ class NoticeActivities:
                 k: NoticeReceipt.model_validate(v)
                 for k, v in activity.info().heartbeat_details[0].items()
             }
-        for r in inp.recipients:
-            if r.recipient_key in done:
+        for one in inp.each():
+            if one.recipient_key in done:
                 continue
-            one = SendNoticeInput(
-                case_id=inp.case_id,
-                step=inp.step,
-                recipient_key=r.recipient_key,
-                to=r.to,
-                subject=inp.subject,
-                body=inp.body,
-            )
-            try:
-                done[r.recipient_key] = await deliver(
-                    self._smtp, compose(self._smtp, one), one, sent=self._sent
-                )
-            except ApplicationError as e:
-                if e.type != PERMANENT:
-                    raise
+            receipt = await self._unless_refused(one)
+            if receipt is None:
                 continue
+            done[one.recipient_key] = receipt
             activity.heartbeat({k: v.model_dump(mode="json") for k, v in done.items()})
         return done
+
+    async def _unless_refused(self, one: SendNoticeInput) -> NoticeReceipt | None:
+        """Send one staff message; None when the server refuses the address for good (staff
+        notices are best effort); transient trouble raises, so the caller retries."""
+        try:
+            return await deliver(self._smtp, compose(self._smtp, one), one, sent=self._sent)
+        except ApplicationError as e:
+            if e.type != PERMANENT:
+                raise
+            return None
 
     async def send_to_each(self, inp: StaffNoticeInput) -> None:
         """The same staff notice from inside another activity (no heartbeat of its own: the
         caller's is not this one's). Each recipient once: the sent log remembers what the
         server took, so a retry of the caller sends nothing twice. A permanent refusal of one
         address is skipped; transient trouble raises, so the caller retries."""
-        for r in inp.recipients:
-            one = SendNoticeInput(
-                case_id=inp.case_id,
-                step=inp.step,
-                recipient_key=r.recipient_key,
-                to=r.to,
-                subject=inp.subject,
-                body=inp.body,
-            )
-            try:
-                await deliver(self._smtp, compose(self._smtp, one), one, sent=self._sent)
-            except ApplicationError as e:
-                if e.type != PERMANENT:
-                    raise
+        for one in inp.each():
+            await self._unless_refused(one)
 
 
 def compose(smtp: SmtpSettings, inp: SendNoticeInput) -> EmailMessage:

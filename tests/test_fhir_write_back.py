@@ -208,14 +208,11 @@ async def test_the_schedule_pass_writes_each_disclosure_into_the_ehr_once(
     assert audit_event_id(other) not in events
 
 
-async def test_a_pass_without_the_write_scope_fails_saying_which_scope_and_writes_nothing(
-    fhir_server, tmp_path_factory, dev_env, smtp, ledger, task_queue
-):
-    base, _, pem = fhir_server
-    keys = tmp_path_factory.mktemp("keys")
+async def _failing_pass(base, pem, keys, dev_env, smtp, ledger, task_queue, client_id, scopes):
+    """A write-back pass with this SMART client, one row waiting: what its failure says."""
     (keys / "smart.pem").write_text(pem)
     ledger.record(_disclosure(f"F-{uuid.uuid4().hex[:6]}", "c1.warn_victim"))
-    sources = _source(base, keys, "confide-readonly", "system/AuditEvent.rs")
+    sources = _source(base, keys, client_id, scopes)
     async with make_worker(dev_env.client, task_queue, smtp[0].port, ledger, fhir_sources=sources):
         with pytest.raises(WorkflowFailureError) as e:
             await dev_env.client.execute_workflow(
@@ -224,7 +221,25 @@ async def test_a_pass_without_the_write_scope_fails_saying_which_scope_and_write
                 id=f"write-back-{uuid.uuid4().hex[:8]}",
                 task_queue=task_queue,
             )
-    assert "grant Confide's client the scope system/AuditEvent.c" in str(e.value.cause.cause)
+    return str(e.value.cause.cause)
+
+
+async def test_a_pass_without_the_write_scope_fails_saying_which_scope_and_writes_nothing(
+    fhir_server, tmp_path_factory, dev_env, smtp, ledger, task_queue
+):
+    base, _, pem = fhir_server
+    said = await _failing_pass(
+        base,
+        pem,
+        tmp_path_factory.mktemp("keys"),
+        dev_env,
+        smtp,
+        ledger,
+        task_queue,
+        "confide-readonly",
+        "system/AuditEvent.rs",
+    )
+    assert "grant Confide's client the scope system/AuditEvent.c" in said
     assert unwritten(ledger.engine, "demo-clinic", 10)  # still waiting for the next pass
 
 
@@ -232,18 +247,17 @@ async def test_a_pass_whose_client_the_ehr_does_not_know_says_so(
     fhir_server, tmp_path_factory, dev_env, smtp, ledger, task_queue
 ):
     base, _, pem = fhir_server
-    keys = tmp_path_factory.mktemp("keys")
-    (keys / "smart.pem").write_text(pem)
-    ledger.record(_disclosure(f"F-{uuid.uuid4().hex[:6]}", "c1.warn_victim"))
-    sources = _source(base, keys, "nobody", "system/AuditEvent.cu")
-    async with make_worker(dev_env.client, task_queue, smtp[0].port, ledger, fhir_sources=sources):
-        with pytest.raises(WorkflowFailureError) as e:
-            await dev_env.client.execute_workflow(
-                FhirWriteBackWorkflow.run,
-                WriteBackPass(),
-                id=f"write-back-{uuid.uuid4().hex[:8]}",
-                task_queue=task_queue,
-            )
-    said = str(e.value.cause.cause)
+    said = await _failing_pass(
+        base,
+        pem,
+        tmp_path_factory.mktemp("keys"),
+        dev_env,
+        smtp,
+        ledger,
+        task_queue,
+        "nobody",
+        "system/AuditEvent.cu",
+    )
     assert "demo-clinic: the EHR's token endpoint refused client 'nobody'" in said
     assert "check its registered key and scopes" in said
+    assert unwritten(ledger.engine, "demo-clinic", 10)
